@@ -1,0 +1,163 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The only place that reads `process.env`. Every service validates its environment once at
+ * start-up and gets a typed, nested config; a bad value stops the process with a list of what
+ * to fix instead of failing later on first use.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const csv = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'lower-case letters, digits, "-" and "_" (max 40)')
+    .default('mcp'),
+
+  MYSQL_HOST: z.string().default('127.0.0.1'),
+  MYSQL_PORT: int(3306, 1, 65535),
+  MYSQL_USER: z.string().default('root'),
+  MYSQL_PASSWORD: z.string().default(''),
+  MYSQL_DATABASE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_]{1,40}$/, 'lower-case letters, digits and "_"')
+    .default('mcp_'),
+  MYSQL_POOL_SIZE: int(10, 1, 200),
+
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672'),
+  AMQP_PREFETCH: int(50, 1, 1000),
+  RPC_TIMEOUT_MS: int(5000, 100, 120_000),
+  MONGO_URL: z.string().optional(),
+
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().default('0.0.0.0'),
+  CORS_ORIGINS: csv,
+  BODY_LIMIT_BYTES: int(1_048_576, 1024, 50 * 1_048_576),
+  TRUST_PROXY: bool.default(false),
+
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters (use `openssl rand -base64 48`)').optional(),
+  JWT_ISSUER: z.string().default('mcp-platform'),
+  JWT_AUDIENCE: z.string().default('mcp-platform-api'),
+  ACCESS_TOKEN_TTL_S: int(900, 30, 86_400),
+  REFRESH_TOKEN_TTL_S: int(2_592_000, 60, 31_536_000),
+
+  RATE_LIMIT_WINDOW_S: int(60, 1, 3600),
+  RATE_LIMIT_PER_IP: int(600, 1),
+  RATE_LIMIT_PER_PRINCIPAL: int(1200, 1),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: int(5, 1, 1000),
+  LOGIN_MAX_FAILURES_PER_IP: int(20, 1, 100_000),
+  LOGIN_LOCKOUT_S: int(900, 1, 86_400),
+
+  BOOTSTRAP_ADMIN_USERNAME: z.string().optional(),
+  BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface AppConfig {
+  env: Env['NODE_ENV'];
+  logLevel: Env['LOG_LEVEL'];
+  namespace: string;
+  mysql: { host: string; port: number; user: string; password: string; databasePrefix: string; poolSize: number };
+  redisUrl: string;
+  amqp: { url: string; prefetch: number; rpcTimeoutMs: number };
+  mongoUrl?: string;
+  http: { port: number; host: string; corsOrigins: string[]; bodyLimitBytes: number; trustProxy: boolean };
+  auth: {
+    jwtSecret?: string;
+    issuer: string;
+    audience: string;
+    accessTokenTtlS: number;
+    refreshTokenTtlS: number;
+    loginMaxFailuresPerAccount: number;
+    loginMaxFailuresPerIp: number;
+    loginLockoutS: number;
+  };
+  rateLimit: { windowS: number; perIp: number; perPrincipal: number };
+  bootstrapAdmin?: { username: string; email: string; password: string };
+}
+
+export class ConfigError extends Error {}
+
+/** Validates an environment object (process.env by default) into the typed config. */
+export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppConfig {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const admin = [e.BOOTSTRAP_ADMIN_USERNAME, e.BOOTSTRAP_ADMIN_EMAIL, e.BOOTSTRAP_ADMIN_PASSWORD];
+  if (admin.some(Boolean) && !admin.every(Boolean)) {
+    throw new ConfigError(
+      'Invalid configuration:\n  - BOOTSTRAP_ADMIN_*: set all three of USERNAME, EMAIL and PASSWORD, or none',
+    );
+  }
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    namespace: e.NAMESPACE,
+    mysql: {
+      host: e.MYSQL_HOST,
+      port: e.MYSQL_PORT,
+      user: e.MYSQL_USER,
+      password: e.MYSQL_PASSWORD,
+      databasePrefix: e.MYSQL_DATABASE_PREFIX,
+      poolSize: e.MYSQL_POOL_SIZE,
+    },
+    redisUrl: e.REDIS_URL,
+    amqp: { url: e.AMQP_URL, prefetch: e.AMQP_PREFETCH, rpcTimeoutMs: e.RPC_TIMEOUT_MS },
+    mongoUrl: e.MONGO_URL,
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      corsOrigins: e.CORS_ORIGINS,
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      trustProxy: e.TRUST_PROXY,
+    },
+    auth: {
+      jwtSecret: e.JWT_SECRET,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTokenTtlS: e.ACCESS_TOKEN_TTL_S,
+      refreshTokenTtlS: e.REFRESH_TOKEN_TTL_S,
+      loginMaxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      loginMaxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      loginLockoutS: e.LOGIN_LOCKOUT_S,
+    },
+    rateLimit: { windowS: e.RATE_LIMIT_WINDOW_S, perIp: e.RATE_LIMIT_PER_IP, perPrincipal: e.RATE_LIMIT_PER_PRINCIPAL },
+    bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
+      ? { username: e.BOOTSTRAP_ADMIN_USERNAME, email: e.BOOTSTRAP_ADMIN_EMAIL!, password: e.BOOTSTRAP_ADMIN_PASSWORD! }
+      : undefined,
+  };
+}
+
+/** Reads `.env` from the working directory (if present; real env vars win) and returns process.env. */
+function readProcessEnv(): NodeJS.ProcessEnv {
+  if (!process.env.MCP_SKIP_DOTENV && existsSync('.env')) {
+    // loadEnvFile does not override variables that are already set.
+    process.loadEnvFile('.env');
+  }
+  return process.env;
+}
+
+/** The MySQL database a service owns, e.g. `mcp_gateway`. */
+export function databaseName(config: AppConfig, service: string): string {
+  return `${config.mysql.databasePrefix}${service.replace(/-/g, '_')}`;
+}

@@ -1,0 +1,138 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource, IsNull, LessThan, type EntityManager } from 'typeorm';
+import type { EventKey, EventMessage, EventPayload } from '#contracts';
+import { EventBus } from '../messaging/event-bus';
+import { JsonLogger } from '../logging/json-logger';
+import { requestContext } from '../logging/request-context';
+import { OutboxMessage } from './outbox.entity';
+
+/**
+ * Transactional outbox: `add()` writes the event in the caller's transaction; the relay publishes
+ * pending rows in order and marks them only after the broker confirmed. A crash between commit and
+ * publish, or a broker outage, delays events but never loses them. Rows are claimed with
+ * `FOR UPDATE SKIP LOCKED`, so several instances of a service can relay side by side.
+ */
+@Injectable()
+export class OutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  static readonly POLL_MS = 500;
+  static readonly BATCH = 100;
+  static readonly RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(EventBus) private readonly bus: EventBus,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
+  ) {}
+
+  async add<K extends EventKey>(manager: EntityManager, key: K, payload: EventPayload<K>): Promise<string> {
+    const id = randomUUID();
+    await manager.insert(OutboxMessage, {
+      id,
+      routingKey: key,
+      payload,
+      requestId: requestContext.requestId() ?? null,
+      createdAt: new Date(),
+      publishedAt: null,
+      attempts: 0,
+      lastError: null,
+    });
+    return id;
+  }
+
+  /** Asks the relay to run soon (call after committing a transaction that added events). */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    setImmediate(() => void this.relay());
+  }
+
+  onApplicationBootstrap(): void {
+    const tick = async () => {
+      await this.relay();
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), OutboxService.POLL_MS);
+    };
+    this.timer = setTimeout(() => void tick(), 50);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Publishes pending rows until none are left. Returns how many were published. */
+  async relay(): Promise<number> {
+    if (this.running) {
+      this.again = true;
+      return 0;
+    }
+    this.running = true;
+    let total = 0;
+    try {
+      do {
+        this.again = false;
+        let batch: number;
+        do {
+          batch = await this.relayBatch();
+          total += batch;
+        } while (batch === OutboxService.BATCH && !this.stopped);
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      this.logger.warn({ msg: 'outbox relay failed; will retry', err: String(err) }, 'OutboxService');
+    } finally {
+      this.running = false;
+    }
+    return total;
+  }
+
+  private async relayBatch(): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows = await manager
+        .createQueryBuilder(OutboxMessage, 'o')
+        .where('o.published_at IS NULL')
+        .orderBy('o.created_at', 'ASC')
+        .limit(OutboxService.BATCH)
+        .setLock('pessimistic_write')
+        .setOnLocked('skip_locked')
+        .getMany();
+      let published = 0;
+      for (const row of rows) {
+        const message: EventMessage = {
+          id: row.id,
+          key: row.routingKey as EventKey,
+          occurred_at: row.createdAt.toISOString(),
+          request_id: row.requestId ?? undefined,
+          payload: row.payload as EventMessage['payload'],
+        };
+        try {
+          await this.bus.publish(message);
+        } catch (err) {
+          await manager.update(OutboxMessage, { id: row.id }, { attempts: row.attempts + 1, lastError: String(err).slice(0, 2000) });
+          // Keep order: stop at the first row that could not be published.
+          break;
+        }
+        await manager.update(OutboxMessage, { id: row.id }, { publishedAt: new Date(), attempts: row.attempts + 1 });
+        published++;
+      }
+      return published;
+    });
+  }
+
+  /** Deletes published rows older than the retention period. */
+  async purgePublished(now = Date.now()): Promise<void> {
+    await this.dataSource.getRepository(OutboxMessage).delete({
+      publishedAt: LessThan(new Date(now - OutboxService.RETENTION_MS)),
+    });
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.dataSource.getRepository(OutboxMessage).count({ where: { publishedAt: IsNull() } });
+  }
+}

@@ -1,0 +1,171 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import amqp, { type AmqpConnectionManager, type ChannelWrapper } from 'amqp-connection-manager';
+import type { Channel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { EventSchemas, type EventKey, type EventMessage } from '#contracts';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { JsonLogger } from '../logging/json-logger';
+import { requestContext, sanitizeRequestId } from '../logging/request-context';
+import { ProcessedMessageStore } from './processed-message.store';
+
+export const MAX_EVENT_ATTEMPTS = 3;
+const RETRY_HEADER = 'x-mcp-attempt';
+
+export interface EventHandler {
+  (message: EventMessage): Promise<void>;
+}
+
+/** Names of the exchanges and queues of a namespace (test runs use their own namespace). */
+export function eventTopology(namespace: string, consumer?: string) {
+  return {
+    exchange: `${namespace}.events`,
+    deadLetterExchange: `${namespace}.events.dlx`,
+    queue: consumer ? `${namespace}.${consumer}.events` : undefined,
+    deadLetterQueue: consumer ? `${namespace}.${consumer}.events.dlq` : undefined,
+  };
+}
+
+/**
+ * Domain events over a durable topic exchange. Publishing waits for the broker's confirm (the
+ * outbox marks a row sent only then). Each consumer has its own durable queue with a dead-letter
+ * queue; messages are acked manually after the handler succeeded, retried a bounded number of
+ * times, dead-lettered when invalid or still failing, and skipped when already processed
+ * (delivery is at-least-once).
+ */
+@Injectable()
+export class EventBus implements OnApplicationShutdown {
+  private connection?: AmqpConnectionManager;
+  private publisher?: ChannelWrapper;
+  private readonly consumers: ChannelWrapper[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
+    @Inject(ProcessedMessageStore) private readonly processed: ProcessedMessageStore,
+  ) {}
+
+  private conn(): AmqpConnectionManager {
+    if (!this.connection) {
+      this.connection = amqp.connect([this.config.amqp.url], {
+        connectionOptions: { noDelay: true },
+        heartbeatIntervalInSeconds: 15,
+        reconnectTimeInSeconds: 1,
+      });
+      this.connection.on('disconnect', ({ err }) =>
+        this.logger.warn({ msg: 'event bus disconnected from RabbitMQ', err: err?.message }, 'EventBus'),
+      );
+    }
+    return this.connection;
+  }
+
+  private async assertExchanges(ch: Channel | ConfirmChannel): Promise<void> {
+    const t = eventTopology(this.config.namespace);
+    await ch.assertExchange(t.exchange, 'topic', { durable: true });
+    await ch.assertExchange(t.deadLetterExchange, 'direct', { durable: true });
+  }
+
+  async publish(message: EventMessage): Promise<void> {
+    if (!this.publisher) {
+      this.publisher = this.conn().createChannel({
+        confirm: true,
+        publishTimeout: 5000,
+        setup: (ch: ConfirmChannel) => this.assertExchanges(ch),
+      });
+    }
+    await this.publisher.publish(
+      eventTopology(this.config.namespace).exchange,
+      message.key,
+      Buffer.from(JSON.stringify(message)),
+      { persistent: true, messageId: message.id, contentType: 'application/json', timestamp: Date.now() },
+    );
+  }
+
+  /** Starts consuming `keys` into the consumer's own durable queue. Resolves once the consumer is set up. */
+  async subscribe(consumer: string, keys: EventKey[], handler: EventHandler): Promise<void> {
+    const t = eventTopology(this.config.namespace, consumer);
+    const queue = t.queue!;
+    const dlq = t.deadLetterQueue!;
+    const channel = this.conn().createChannel({
+      setup: async (ch: Channel) => {
+        await this.assertExchanges(ch);
+        await ch.assertQueue(dlq, { durable: true });
+        await ch.bindQueue(dlq, t.deadLetterExchange, consumer);
+        await ch.assertQueue(queue, {
+          durable: true,
+          arguments: { 'x-dead-letter-exchange': t.deadLetterExchange, 'x-dead-letter-routing-key': consumer },
+        });
+        for (const key of keys) await ch.bindQueue(queue, t.exchange, key);
+      },
+    });
+    this.consumers.push(channel);
+    await channel.waitForConnect();
+    await channel.consume(queue, (msg) => this.handle(consumer, channel, queue, msg, handler), {
+      prefetch: this.config.amqp.prefetch,
+      noAck: false,
+    });
+  }
+
+  private async handle(
+    consumer: string,
+    channel: ChannelWrapper,
+    queue: string,
+    msg: ConsumeMessage,
+    handler: EventHandler,
+  ): Promise<void> {
+    let message: EventMessage;
+    try {
+      message = parseEvent(msg.content);
+    } catch (err) {
+      this.logger.error(
+        { msg: 'invalid event dead-lettered', consumer, routing_key: msg.fields.routingKey, reason: String(err) },
+        'EventBus',
+      );
+      channel.nack(msg, false, false);
+      return;
+    }
+    await requestContext.run({ requestId: sanitizeRequestId(message.request_id) }, async () => {
+      try {
+        if (await this.processed.has(consumer, message.id)) {
+          channel.ack(msg);
+          return;
+        }
+        await handler(message);
+        await this.processed.mark(consumer, message.id);
+        channel.ack(msg);
+      } catch (err) {
+        const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 1);
+        if (attempt < MAX_EVENT_ATTEMPTS) {
+          this.logger.warn({ msg: 'event handler failed, retrying', consumer, event_id: message.id, attempt, err: String(err) }, 'EventBus');
+          // Re-queue at the tail with an attempt counter; publish before ack so nothing is lost.
+          await channel.sendToQueue(queue, msg.content, {
+            ...msg.properties,
+            persistent: true,
+            headers: { ...msg.properties.headers, [RETRY_HEADER]: attempt + 1 },
+          });
+          channel.ack(msg);
+        } else {
+          this.logger.error({ msg: 'event handler failed, dead-lettered', consumer, event_id: message.id, attempt, err: String(err) }, 'EventBus');
+          channel.nack(msg, false, false);
+        }
+      }
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.consumers.map((c) => c.close()));
+    await this.publisher?.close().catch(() => undefined);
+    await this.connection?.close().catch(() => undefined);
+  }
+}
+
+/** Parses and validates an event from the wire; throws naming what is wrong. */
+export function parseEvent(content: Buffer): EventMessage {
+  const raw = JSON.parse(content.toString('utf8')) as Partial<EventMessage>;
+  if (typeof raw.id !== 'string' || typeof raw.key !== 'string' || !(raw.key in EventSchemas)) {
+    throw new Error(`event without id or with unknown key '${String(raw.key)}'`);
+  }
+  const schema = EventSchemas[raw.key as EventKey];
+  const payload = schema.safeParse(raw.payload);
+  if (!payload.success) throw new Error(`payload of ${raw.key} invalid: ${payload.error.issues[0]?.message}`);
+  return { ...(raw as EventMessage), payload: payload.data };
+}

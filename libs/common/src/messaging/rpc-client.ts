@@ -1,0 +1,76 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { ClientProxyFactory, RmqRecordBuilder, type ClientProxy, type RmqOptions } from '@nestjs/microservices';
+import { randomUUID } from 'node:crypto';
+import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
+import {
+  ErrorCode,
+  RpcContracts,
+  SERVICE_NAMES,
+  type Actor,
+  type RpcEnvelope,
+  type RpcPattern,
+  type RpcRequest,
+  type RpcResponse,
+  type ServiceName,
+} from '#contracts';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
+import { requestContext } from '../logging/request-context';
+import { rmqRpcOptions } from './rmq-options';
+
+export interface RpcCallOptions {
+  actor?: Actor;
+  timeoutMs?: number;
+}
+
+/**
+ * Typed request/response over RabbitMQ: the pattern decides the service, the request type and the
+ * response type. Errors come back as DomainErrors with the service's code; no answer within the
+ * timeout is a SERVICE_TIMEOUT (504). Each message expires with the timeout, so a service that
+ * comes back later does not work on requests nobody is waiting for.
+ */
+@Injectable()
+export class RpcClient implements OnApplicationShutdown {
+  private readonly clients = new Map<ServiceName, ClientProxy>();
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    for (const service of SERVICE_NAMES) {
+      const options = rmqRpcOptions(config, service).options as NonNullable<RmqOptions['options']>;
+      this.clients.set(service, ClientProxyFactory.create({ transport: rmqRpcOptions(config, service).transport, options }));
+    }
+  }
+
+  async send<P extends RpcPattern>(pattern: P, data: RpcRequest<P>, opts: RpcCallOptions = {}): Promise<RpcResponse<P>> {
+    const contract = RpcContracts[pattern];
+    const client = this.clients.get(contract.service)!;
+    const timeoutMs = opts.timeoutMs ?? this.config.amqp.rpcTimeoutMs;
+    const envelope: RpcEnvelope<RpcRequest<P>> = {
+      meta: { request_id: requestContext.requestId() ?? randomUUID(), actor: opts.actor },
+      data,
+    };
+    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: true }).build();
+    try {
+      const reply = await firstValueFrom(client.send(pattern, record).pipe(timeout(timeoutMs)));
+      return contract.response.parse(reply) as RpcResponse<P>;
+    } catch (err) {
+      if (err instanceof TimeoutError) {
+        throw new DomainError(
+          ErrorCode.SERVICE_TIMEOUT,
+          `The ${contract.service} service did not answer within ${timeoutMs} ms`,
+          { service: contract.service },
+        );
+      }
+      if (isRpcErrorPayload(err)) throw new DomainError(err.code, err.message, err.details);
+      if (err instanceof DomainError) throw err;
+      throw new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `The ${contract.service} service could not be reached`, {
+        service: contract.service,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
+  }
+}

@@ -1,0 +1,31 @@
+import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+
+export const REDIS = Symbol('REDIS');
+
+/** Every key of a namespace is prefixed, so test runs and deployments can share one Redis. */
+export function createRedis(config: AppConfig, extra: { maxRetriesPerRequest?: number | null } = {}): Redis {
+  return new Redis(config.redisUrl, {
+    keyPrefix: `${config.namespace}:`,
+    lazyConnect: false,
+    maxRetriesPerRequest: extra.maxRetriesPerRequest === undefined ? 2 : extra.maxRetriesPerRequest,
+    enableOfflineQueue: true,
+  });
+}
+
+@Injectable()
+class RedisCloser implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+@Global()
+@Module({
+  providers: [{ provide: REDIS, inject: [APP_CONFIG], useFactory: (c: AppConfig) => createRedis(c) }, RedisCloser],
+  exports: [REDIS],
+})
+export class RedisModule {}

@@ -1,0 +1,33 @@
+import type { DynamicModule, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { MicroserviceOptions } from '@nestjs/microservices';
+import { rpcQueueName, type ServiceName } from '#contracts';
+import { ConfigError, loadConfig } from '../config/config';
+import { JsonLogger } from '../logging/json-logger';
+import { rmqRpcOptions } from '../messaging/rmq-options';
+
+/**
+ * Starts a back-end service as an RPC server on its durable RabbitMQ queue. A configuration
+ * error exits with the list of what to fix; SIGTERM/SIGINT close the consumer before exiting,
+ * so unacknowledged messages go back to the queue for another instance.
+ */
+export async function bootstrapService(service: ServiceName, rootModule: Type | DynamicModule): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`[${service}] ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger = new JsonLogger(service, config.logLevel);
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, {
+    ...rmqRpcOptions(config, service),
+    logger,
+  });
+  app.enableShutdownHooks();
+  await app.listen();
+  logger.log({ msg: `${service} is listening`, queue: rpcQueueName(config.namespace, service) }, 'Bootstrap');
+}

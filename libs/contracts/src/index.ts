@@ -1,0 +1,5 @@
+export * from './services';
+export * from './errors';
+export * from './rpc';
+export * from './events';
+export * from './queues';
