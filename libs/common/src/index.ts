@@ -18,3 +18,4 @@ export * from './metrics/metrics';
 export * from './queue/queue-defaults';
 export * from './service/service-core.module';
 export * from './service/bootstrap-service';
+export * from './database/mysql';

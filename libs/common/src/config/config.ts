@@ -63,9 +63,12 @@ export const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: int(20, 1, 100_000),
   LOGIN_LOCKOUT_S: int(900, 1, 86_400),
 
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ALLOW_SELF_REGISTRATION: bool.default(true),
+
   BOOTSTRAP_ADMIN_USERNAME: z.string().optional(),
   BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
-  BOOTSTRAP_ADMIN_PASSWORD: z.string().optional(),
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -90,6 +93,8 @@ export interface AppConfig {
     loginLockoutS: number;
   };
   rateLimit: { windowS: number; perIp: number; perPrincipal: number };
+  metricsToken?: string;
+  allowSelfRegistration: boolean;
   bootstrapAdmin?: { username: string; email: string; password: string };
 }
 
@@ -142,6 +147,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
       loginLockoutS: e.LOGIN_LOCKOUT_S,
     },
     rateLimit: { windowS: e.RATE_LIMIT_WINDOW_S, perIp: e.RATE_LIMIT_PER_IP, perPrincipal: e.RATE_LIMIT_PER_PRINCIPAL },
+    metricsToken: e.METRICS_TOKEN,
+    allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
     bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
       ? { username: e.BOOTSTRAP_ADMIN_USERNAME, email: e.BOOTSTRAP_ADMIN_EMAIL!, password: e.BOOTSTRAP_ADMIN_PASSWORD! }
       : undefined,

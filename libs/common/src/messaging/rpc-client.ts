@@ -36,8 +36,11 @@ export class RpcClient implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     for (const service of SERVICE_NAMES) {
-      const options = rmqRpcOptions(config, service).options as NonNullable<RmqOptions['options']>;
-      this.clients.set(service, ClientProxyFactory.create({ transport: rmqRpcOptions(config, service).transport, options }));
+      const { transport, options } = rmqRpcOptions(config, service);
+      // The client consumes replies from RabbitMQ's direct reply-to pseudo-queue, which only
+      // allows auto-ack consumers; the server's manual-ack settings do not apply here.
+      const { noAck: _noAck, prefetchCount: _prefetch, ...clientOptions } = options as NonNullable<RmqOptions['options']>;
+      this.clients.set(service, ClientProxyFactory.create({ transport, options: clientOptions }));
     }
   }
 

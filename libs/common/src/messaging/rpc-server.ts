@@ -35,8 +35,11 @@ export class RpcContextInterceptor implements NestInterceptor {
       requestId: meta.success ? sanitizeRequestId(meta.data.request_id) : randomUUID(),
       userId: meta.success ? meta.data.actor?.user_id : undefined,
     };
+    let acked = false;
     const ack = () => {
-      if (rmq instanceof RmqContext) rmq.getChannelRef().ack(rmq.getMessage());
+      if (acked || !(rmq instanceof RmqContext)) return;
+      acked = true;
+      rmq.getChannelRef().ack(rmq.getMessage());
     };
     return new Observable((subscriber) =>
       requestContext.run(ctx, () =>

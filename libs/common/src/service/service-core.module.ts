@@ -1,4 +1,4 @@
-import { Controller, type DynamicModule, Inject, Module, type OnModuleInit, UseFilters, UseInterceptors } from '@nestjs/common';
+import { Controller, type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import type { Redis } from 'ioredis';
@@ -16,9 +16,9 @@ export const PLATFORM_VERSION = process.env.npm_package_version ?? '0.1.0';
 /** A controller answering `<service>.health.check` with the state of the service's own dependencies. */
 function healthController(service: ServiceName) {
   const pattern = HEALTH_PATTERN_BY_SERVICE[service];
+  // The RPC context interceptor and error filter are global (APP_INTERCEPTOR/APP_FILTER below);
+  // adding them here as well would acknowledge each message twice, which closes the channel.
   @Controller()
-  @UseInterceptors(RpcContextInterceptor)
-  @UseFilters(RpcErrorFilter)
   class HealthRpcController {
     constructor(@Inject(HealthRegistry) private readonly health: HealthRegistry) {}
 

@@ -1,0 +1,83 @@
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import {
+
+  ConfigModule,
+  EventBus,
+  JsonLogger,
+  OutboxService,
+  ProcessedMessageStore,
+  RedisModule,
+  RpcClient,
+  type AppConfig,
+} from '#common';
+import { ApiKeyService } from './api-keys/api-key.service';
+import { AuditController } from './audit/audit.controller';
+import { AuditService } from './audit/audit.service';
+import { AuthStateService } from './auth/auth-state.service';
+import { AuthController } from './auth/auth.controller';
+import { GatewayAuthGuard } from './auth/auth.guard';
+import { AuthService } from './auth/auth.service';
+import { JwtStrategy } from './auth/jwt.strategy';
+import { LoginThrottleService } from './auth/login-throttle.service';
+import { PasswordService } from './auth/password.service';
+import { TokenService } from './auth/token.service';
+import { gatewayDbOptions } from './database/gateway-data-source';
+import { HealthController } from './health/health.controller';
+import { HttpErrorFilter } from './http/error.filter';
+import { RateLimiterService } from './http/rate-limiter.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { UsersController } from './users/users.controller';
+import { UsersService } from './users/users.service';
+
+/** Refuses to serve against a database whose schema is behind the code. */
+class SchemaCheck implements OnModuleInit {
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  async onModuleInit(): Promise<void> {
+    if (await this.dataSource.showMigrations()) {
+      throw new Error(`Database ${String(this.dataSource.options.database)} has pending migrations: run \`npm run migrate\` first`);
+    }
+  }
+}
+
+@Module({})
+export class GatewayModule {
+  static forRoot(config: AppConfig, logger: JsonLogger) {
+    return {
+      module: GatewayModule,
+      imports: [
+        ConfigModule.forRoot('gateway', config),
+        RedisModule,
+        TypeOrmModule.forRoot(gatewayDbOptions(config)),
+        PassportModule,
+        JwtModule.register({}),
+      ],
+      controllers: [AuthController, UsersController, AuditController, HealthController, MetricsController],
+      providers: [
+        { provide: JsonLogger, useValue: logger },
+        { provide: SchemaCheck, inject: [DataSource], useFactory: (ds: DataSource) => new SchemaCheck(ds) },
+        RpcClient,
+        EventBus,
+        ProcessedMessageStore,
+        OutboxService,
+        AuditService,
+        AuthStateService,
+        PasswordService,
+        TokenService,
+        LoginThrottleService,
+        RateLimiterService,
+        JwtStrategy,
+        AuthService,
+        ApiKeyService,
+        UsersService,
+        { provide: APP_GUARD, useClass: GatewayAuthGuard },
+        { provide: APP_FILTER, useClass: HttpErrorFilter },
+      ],
+    };
+  }
+}
+

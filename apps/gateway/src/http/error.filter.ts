@@ -1,0 +1,108 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, type ErrorBody } from '#contracts';
+import { DomainError, httpStatusFor, JsonLogger } from '#common';
+
+/** The error code for a status from Nest/Fastify (which know statuses, not our codes). */
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return ErrorCode.MALFORMED_REQUEST;
+    case 401:
+      return ErrorCode.UNAUTHENTICATED;
+    case 403:
+      return ErrorCode.FORBIDDEN;
+    case 404:
+      return ErrorCode.NOT_FOUND;
+    case 409:
+      return ErrorCode.CONFLICT;
+    case 413:
+      return ErrorCode.PAYLOAD_TOO_LARGE;
+    case 415:
+      return ErrorCode.UNSUPPORTED_MEDIA_TYPE;
+    case 422:
+      return ErrorCode.UNPROCESSABLE;
+    case 429:
+      return ErrorCode.RATE_LIMITED;
+    case 503:
+      return ErrorCode.SERVICE_UNAVAILABLE;
+    case 504:
+      return ErrorCode.SERVICE_TIMEOUT;
+    default:
+      return status >= 500 ? ErrorCode.INTERNAL : ErrorCode.MALFORMED_REQUEST;
+  }
+}
+
+/** Fastify's own client errors (body parsing, limits) carry a status and an FST_ code. */
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'Request body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: "Request body is empty but Content-Type is 'application/json'",
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is larger than the allowed limit',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type: send application/json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+};
+
+/**
+ * Every error leaves the gateway as `{ error: { code, message, details?, request_id } }`.
+ * Unexpected errors are logged with the request id and answered with an error id only — never a
+ * stack trace or internal message.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  constructor(@Inject(JsonLogger) private readonly logger: JsonLogger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const request = http.getRequest<FastifyRequest>();
+    const { status, body, headers } = this.toResponse(exception, String(request.id));
+    if (headers) for (const [k, v] of Object.entries(headers)) void reply.header(k, v);
+    void reply.status(status).type('application/json; charset=utf-8').send(body);
+  }
+
+  toResponse(exception: unknown, requestId: string): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+    if (exception instanceof DomainError) {
+      const status = httpStatusFor(exception.code);
+      const retryAfter = (exception.details as { retry_after_s?: number } | undefined)?.retry_after_s;
+      return {
+        status,
+        body: { error: { code: exception.code, message: exception.message, details: exception.details, request_id: requestId } },
+        headers: retryAfter ? { 'retry-after': String(retryAfter) } : undefined,
+      };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const message =
+        typeof response === 'string'
+          ? response
+          : typeof (response as { message?: unknown }).message === 'string'
+            ? (response as { message: string }).message
+            : exception.message;
+      return { status, body: { error: { code: codeForStatus(status), message, request_id: requestId } } };
+    }
+    const fst = exception as { statusCode?: number; code?: string; message?: string };
+    if (typeof fst?.statusCode === 'number' && fst.statusCode >= 400 && fst.statusCode < 500) {
+      const message = (fst.code && FASTIFY_MESSAGES[fst.code]) ?? fst.message ?? 'Bad request';
+      return { status: fst.statusCode, body: { error: { code: codeForStatus(fst.statusCode), message, request_id: requestId } } };
+    }
+    const errorId = randomUUID();
+    this.logger.error(
+      { msg: 'unhandled error', error_id: errorId, err: exception instanceof Error ? exception.message : String(exception) },
+      exception instanceof Error ? exception.stack : undefined,
+      'HttpErrorFilter',
+    );
+    return {
+      status: 500,
+      body: {
+        error: {
+          code: ErrorCode.INTERNAL,
+          message: `Internal error; quote error id ${errorId} when reporting it`,
+          request_id: requestId,
+          error_id: errorId,
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,69 @@
+import { createConnection } from 'mysql2/promise';
+import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
+import type { MysqlDataSourceOptions } from 'typeorm/driver/mysql/MysqlDataSourceOptions.js';
+import type { AppConfig } from '../config/config';
+
+export type MysqlOptions = MysqlDataSourceOptions & { database: string };
+type EntityList = MixedList<string | (new () => unknown) | EntitySchema>;
+
+/**
+ * TypeORM options for a service's own MySQL database. `type: 'mysql'` works against MariaDB too
+ * and keeps one schema for both; `synchronize` is never on: the schema comes from migrations.
+ */
+export function mysqlOptions(
+  config: AppConfig,
+  database: string,
+  entities: EntityList,
+  migrations: (new () => unknown)[] = [],
+): MysqlOptions {
+  return {
+    type: 'mysql',
+    host: config.mysql.host,
+    port: config.mysql.port,
+    username: config.mysql.user,
+    password: config.mysql.password,
+    database,
+    entities,
+    migrations: migrations as MysqlOptions['migrations'],
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    timezone: 'Z',
+    charset: 'utf8mb4',
+    poolSize: config.mysql.poolSize,
+    extra: { connectionLimit: config.mysql.poolSize },
+  };
+}
+
+/** Creates the database if it is missing (a fresh machine or a test run's own database). */
+export async function ensureDatabase(config: AppConfig, database: string): Promise<void> {
+  if (!/^[a-z0-9_]+$/.test(database)) throw new Error(`refusing to create database with unsafe name '${database}'`);
+  const conn = await createConnection({
+    host: config.mysql.host,
+    port: config.mysql.port,
+    user: config.mysql.user,
+    password: config.mysql.password,
+  });
+  try {
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  } finally {
+    await conn.end();
+  }
+}
+
+/** Creates the database if needed and applies pending migrations. Returns the names applied. */
+export async function migrateDatabase(options: MysqlOptions, config: AppConfig): Promise<string[]> {
+  await ensureDatabase(config, options.database);
+  const ds = new DataSource({ ...options, migrationsTransactionMode: 'each' });
+  await ds.initialize();
+  try {
+    const applied = await ds.runMigrations();
+    return applied.map((m) => m.name);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+/** Names of migrations not yet applied (a service refuses to start against an outdated schema). */
+export async function pendingMigrations(ds: DataSource): Promise<boolean> {
+  return ds.showMigrations();
+}
