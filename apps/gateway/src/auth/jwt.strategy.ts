@@ -18,14 +18,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(AuthStateService) private readonly authState: AuthStateService,
   ) {
-    super({
-      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: config.auth.jwtSecret!,
-      algorithms: ['HS256'],
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-      ignoreExpiration: false,
-    });
+    super({ jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(), secretOrKey: config.auth.jwtSecret!, ...jwtVerifyOptions(config) });
   }
 
   async validate(claims: Partial<AccessClaims>): Promise<Principal> {
@@ -39,6 +32,11 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     }
     return { userId: user.id, username: user.username, role: user.role, via: 'jwt', sessionId: claims.sid };
   }
+}
+
+/** What an access token must satisfy besides its signature (shared with the tests). */
+export function jwtVerifyOptions(config: AppConfig) {
+  return { algorithms: ['HS256' as const], issuer: config.auth.issuer, audience: config.auth.audience, ignoreExpiration: false };
 }
 
 /** A clear message for each way passport-jwt/jsonwebtoken can refuse a token. */

@@ -111,8 +111,14 @@ export class UsersService implements OnApplicationBootstrap {
       if (!user) throw DomainError.notFound('User', id);
       const losesAdmin = user.role === 'admin' && !user.disabled && ((changes.role && changes.role !== 'admin') || changes.disabled === true);
       if (losesAdmin) {
-        const admins = await m.getRepository(User).count({ where: { role: 'admin', disabled: false }, lock: { mode: 'pessimistic_read' } });
-        if (admins <= 1) throw new DomainError(ErrorCode.CONFLICT, 'Cannot demote or disable the last active admin');
+        // Lock the active admins so two concurrent demotions cannot both pass this check.
+        const admins = await m
+          .createQueryBuilder(User, 'u')
+          .select('u.id')
+          .where('u.role = :role AND u.disabled = :disabled', { role: 'admin', disabled: false })
+          .setLock('pessimistic_write')
+          .getMany();
+        if (admins.length <= 1) throw new DomainError(ErrorCode.CONFLICT, 'Cannot demote or disable the last active admin');
       }
       const diff: Record<string, unknown> = {};
       if (changes.role !== undefined && changes.role !== user.role) diff.role = { from: user.role, to: changes.role };

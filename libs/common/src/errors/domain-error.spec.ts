@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { ErrorCode } from '#contracts';
+import { DomainError, httpStatusFor, isRpcErrorPayload } from './domain-error';
+import { parseOrThrow, validationError } from './zod-error';
+
+describe('domain errors', () => {
+  it('map every code to a 4xx/5xx status', () => {
+    const statuses = Object.values(ErrorCode).map((c) => [c, httpStatusFor(c)] as const);
+    for (const [code, status] of statuses) {
+      expect(status).toBeGreaterThanOrEqual(400);
+      expect(status).toBeLessThan(600);
+      // Only server-side failures are 5xx.
+      expect(status >= 500).toBe(['INTERNAL', 'SERVICE_UNAVAILABLE', 'SERVICE_TIMEOUT'].includes(code));
+    }
+    expect(httpStatusFor(ErrorCode.NOT_FOUND)).toBe(404);
+    expect(httpStatusFor(ErrorCode.CONFLICT)).toBe(409);
+    expect(httpStatusFor(ErrorCode.UNPROCESSABLE)).toBe(422);
+    expect(httpStatusFor(ErrorCode.SERVICE_TIMEOUT)).toBe(504);
+  });
+
+  it('survive the RPC wire as payloads', () => {
+    const e = new DomainError(ErrorCode.CONFLICT, 'taken', { field: 'name' });
+    const wire = JSON.parse(JSON.stringify(e.toPayload())) as unknown;
+    expect(isRpcErrorPayload(wire)).toBe(true);
+    expect(isRpcErrorPayload({ code: 'SOMETHING_ELSE', message: 'x' })).toBe(false);
+    expect(isRpcErrorPayload('boom')).toBe(false);
+  });
+});
+
+describe('validation errors', () => {
+  const schema = z.strictObject({ name: z.string().min(3), size: z.number().int().optional() });
+
+  it('name the offending field in the message and list all problems', () => {
+    const r = schema.safeParse({ name: 'x', size: 1.5 });
+    const err = validationError(r.error!);
+    expect(err.code).toBe(ErrorCode.VALIDATION_FAILED);
+    expect(err.message).toMatch(/^Invalid body\.name: .*\(and 1 more problem\)$/);
+    expect(err.details).toEqual([expect.objectContaining({ field: 'name' }), expect.objectContaining({ field: 'size' })]);
+  });
+
+  it('name unknown fields', () => {
+    expect(() => parseOrThrow(schema, { name: 'abc', admin: true })).toThrow(/Unrecognized key: "admin"/);
+    try {
+      parseOrThrow(schema, { name: 'abc', admin: true });
+    } catch (e) {
+      expect((e as DomainError).details).toEqual([expect.objectContaining({ fields: ['admin'] })]);
+    }
+  });
+
+  it('explain a missing body', () => {
+    expect(() => parseOrThrow(schema, undefined)).toThrow(/^Invalid body: .*expected object/);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './isolation';
+export * from './platform';
+export * from './http-client';

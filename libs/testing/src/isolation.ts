@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import amqplib from 'amqplib';
+import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
+import { SERVICE_NAMES, rpcQueueName } from '#contracts';
+import { eventTopology, loadConfig, type AppConfig } from '#common';
+
+/**
+ * Every test run gets its own namespace: its own databases (prefix), RabbitMQ queues and
+ * exchanges, Redis keys and BullMQ queues. Runs can repeat on one machine and never see each
+ * other's data; `cleanup()` removes what the run created.
+ */
+export interface TestIsolation {
+  id: string;
+  env: Record<string, string>;
+  config: AppConfig;
+  cleanup(extraQueues?: string[]): Promise<void>;
+}
+
+export const TEST_JWT_SECRET = 'test-secret-for-the-test-suite-only-0123456789';
+
+export function isolate(overrides: Record<string, string> = {}): TestIsolation {
+  const id = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    NAMESPACE: id,
+    MYSQL_DATABASE_PREFIX: `mcp_${id}_`,
+    MYSQL_HOST: process.env.MYSQL_HOST ?? '127.0.0.1',
+    MYSQL_PORT: process.env.MYSQL_PORT ?? '3306',
+    MYSQL_USER: process.env.MYSQL_USER ?? 'root',
+    MYSQL_PASSWORD: process.env.MYSQL_PASSWORD ?? '',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+    JWT_SECRET: TEST_JWT_SECRET,
+    MCP_SKIP_DOTENV: '1',
+    ...overrides,
+  };
+  const config = loadConfig(env);
+  return {
+    id,
+    env,
+    config,
+    cleanup: async (extraQueues = []) => {
+      await Promise.allSettled([dropDatabases(config), deleteRedisKeys(config), deleteBrokerObjects(config, extraQueues)]);
+    },
+  };
+}
+
+async function dropDatabases(config: AppConfig): Promise<void> {
+  const conn = await createConnection({ host: config.mysql.host, port: config.mysql.port, user: config.mysql.user, password: config.mysql.password });
+  try {
+    const [rows] = await conn.query('SHOW DATABASES LIKE ?', [`${config.mysql.databasePrefix}%`]);
+    for (const row of rows as Record<string, string>[]) {
+      const name = Object.values(row)[0]!;
+      if (name.startsWith(config.mysql.databasePrefix)) await conn.query(`DROP DATABASE \`${name}\``);
+    }
+  } finally {
+    await conn.end();
+  }
+}
+
+async function deleteRedisKeys(config: AppConfig): Promise<void> {
+  const redis = new Redis(config.redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.namespace}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function deleteBrokerObjects(config: AppConfig, extraQueues: string[]): Promise<void> {
+  const conn = await amqplib.connect(config.amqp.url);
+  try {
+    const t = eventTopology(config.namespace);
+    const names = [...SERVICE_NAMES.map((s) => rpcQueueName(config.namespace, s)), ...extraQueues];
+    for (const q of names) {
+      // A channel is closed by the broker on error, so use one per delete.
+      const ch = await conn.createChannel();
+      await ch.deleteQueue(q).catch(() => undefined);
+      await ch.close().catch(() => undefined);
+    }
+    const ch = await conn.createChannel();
+    await ch.deleteExchange(t.exchange).catch(() => undefined);
+    await ch.deleteExchange(t.deadLetterExchange).catch(() => undefined);
+    await ch.close().catch(() => undefined);
+  } finally {
+    await conn.close();
+  }
+}
