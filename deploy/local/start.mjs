@@ -23,7 +23,10 @@ const option = (name) => {
 const SERVICES = ['gateway', 'registry', 'knowledge', 'analysis-worker', 'github-sync', 'deployer'];
 /** Services with their own MySQL schema: each has dist/apps/<name>/src/migrate.js. */
 const MIGRATING = () => SERVICES.filter((s) => existsSync(join('dist', 'apps', s, 'src', 'migrate.js')));
-const only = option('--only')?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = option('--only')
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const selected = only ? SERVICES.filter((s) => only.includes(s)) : SERVICES;
 const jsonLogs = flag('--json-logs') || !process.stdout.isTTY;
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -55,7 +58,9 @@ const buildInfo = join('dist', '.tsbuildinfo');
 const stale = !existsSync(buildInfo) || Math.max(newestMtime('apps'), newestMtime('libs')) > statSync(buildInfo).mtimeMs;
 if (!flag('--no-build') && stale) {
   say('building (tsc)…');
-  const r = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) {
     say('build failed; fix the errors above');
     process.exit(r.status ?? 1);
@@ -84,7 +89,9 @@ function prettify(service, line, idx) {
     const { time, level, service: _s, context, msg, request_id, stack, ...rest } = JSON.parse(line);
     const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
     const rid = request_id ? ` (${request_id})` : '';
-    const lvl = String(level ?? 'info').toUpperCase().padEnd(5);
+    const lvl = String(level ?? 'info')
+      .toUpperCase()
+      .padEnd(5);
     return `${prefix} ${String(time ?? '').slice(11, 23)} ${lvl} ${context ? `[${context}] ` : ''}${msg ?? ''}${extra}${rid}${stack ? `\n${stack}` : ''}`;
   } catch {
     return `${prefix} ${line}`;

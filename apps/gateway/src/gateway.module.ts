@@ -4,17 +4,7 @@ import { JwtModule } from '@nestjs/jwt';
 import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import {
-
-  ConfigModule,
-  EventBus,
-  JsonLogger,
-  OutboxService,
-  ProcessedMessageStore,
-  RedisModule,
-  RpcClient,
-  type AppConfig,
-} from '#common';
+import { ConfigModule, EventBus, JsonLogger, OutboxService, ProcessedMessageStore, RedisModule, RpcClient, type AppConfig } from '#common';
 import { ApiKeyService } from './api-keys/api-key.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
@@ -80,4 +70,3 @@ export class GatewayModule {
     };
   }
 }
-

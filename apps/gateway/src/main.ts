@@ -24,7 +24,8 @@ type TaggedRequest = import('node:http').IncomingMessage & { [REQUEST_ID]?: stri
 function readConfig(): AppConfig {
   try {
     const config = loadConfig();
-    if (!config.auth.jwtSecret) throw new ConfigError('Invalid configuration:\n  - JWT_SECRET: required by the gateway (at least 32 characters)');
+    if (!config.auth.jwtSecret)
+      throw new ConfigError('Invalid configuration:\n  - JWT_SECRET: required by the gateway (at least 32 characters)');
     return config;
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -79,7 +80,9 @@ export async function createGateway(config: AppConfig, logger: JsonLogger): Prom
     app,
     new DocumentBuilder()
       .setTitle('MCP Platform API')
-      .setDescription('Register, understand and run Model Context Protocol tools. Errors: `{ error: { code, message, details?, request_id } }`.')
+      .setDescription(
+        'Register, understand and run Model Context Protocol tools. Errors: `{ error: { code, message, details?, request_id } }`.',
+      )
       .setVersion(PLATFORM_VERSION)
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT or API key' }, 'bearer')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')

@@ -132,7 +132,12 @@ describe('gateway auth (e2e)', () => {
     }
 
     const asAdmin = api.withToken((await login(admin.username, admin.password)).access_token);
-    const bob = await asAdmin.post('/api/v1/users', { username: 'bob', email: 'bob@example.com', password: 'builder-secret-22', role: 'maintainer' });
+    const bob = await asAdmin.post('/api/v1/users', {
+      username: 'bob',
+      email: 'bob@example.com',
+      password: 'builder-secret-22',
+      role: 'maintainer',
+    });
     expect(bob.status).toBe(201);
     expect(bob.body.role).toBe('maintainer');
     const listed = await asAdmin.get('/api/v1/users?role=maintainer&page_size=10');
@@ -163,9 +168,13 @@ describe('gateway auth (e2e)', () => {
     await api.post('/api/v1/auth/register', { username: 'carol', email: 'carol@example.com', password: 'christmas-secret-3' });
     const a = await login('carol', 'christmas-secret-3');
     const b = await login('carol', 'christmas-secret-3');
-    const wrong = await api.withToken(a.access_token).post('/api/v1/auth/password', { current_password: 'nope', new_password: 'christmas-secret-5' });
+    const wrong = await api
+      .withToken(a.access_token)
+      .post('/api/v1/auth/password', { current_password: 'nope', new_password: 'christmas-secret-5' });
     expect(wrong.status).toBe(401);
-    const ok = await api.withToken(a.access_token).post('/api/v1/auth/password', { current_password: 'christmas-secret-3', new_password: 'christmas-secret-4' });
+    const ok = await api
+      .withToken(a.access_token)
+      .post('/api/v1/auth/password', { current_password: 'christmas-secret-3', new_password: 'christmas-secret-4' });
     expect(ok.status).toBe(204);
     for (const t of [a, b]) {
       expect((await api.withToken(t.access_token).get('/api/v1/auth/me')).status).toBe(401);
@@ -182,15 +191,33 @@ describe('gateway auth (e2e)', () => {
     };
 
     it('malformed JSON', async () => {
-      const r = await api.request('POST', '/api/v1/auth/login', { body: '{"username": "x",', headers: { 'content-type': 'application/json' } });
+      const r = await api.request('POST', '/api/v1/auth/login', {
+        body: '{"username": "x",',
+        headers: { 'content-type': 'application/json' },
+      });
       expectError(r, 400, 'MALFORMED_REQUEST', /JSON/);
     });
 
     it('missing and extra fields, naming them', async () => {
-      expectError(await api.post('/api/v1/auth/register', { username: 'dave', email: 'dave@example.com' }), 400, 'VALIDATION_FAILED', /password/);
-      const extra = await api.post('/api/v1/auth/register', { username: 'dave', email: 'dave@example.com', password: 'diving-secret-77', role: 'admin' });
+      expectError(
+        await api.post('/api/v1/auth/register', { username: 'dave', email: 'dave@example.com' }),
+        400,
+        'VALIDATION_FAILED',
+        /password/,
+      );
+      const extra = await api.post('/api/v1/auth/register', {
+        username: 'dave',
+        email: 'dave@example.com',
+        password: 'diving-secret-77',
+        role: 'admin',
+      });
       expectError(extra, 400, 'VALIDATION_FAILED', /Unrecognized key: "role"/);
-      expectError(await api.post('/api/v1/auth/register', { username: 'd', email: 'not-an-email', password: 'short' }), 400, 'VALIDATION_FAILED', /username/);
+      expectError(
+        await api.post('/api/v1/auth/register', { username: 'd', email: 'not-an-email', password: 'short' }),
+        400,
+        'VALIDATION_FAILED',
+        /username/,
+      );
       expectError(await api.post('/api/v1/auth/login', {}), 400, 'VALIDATION_FAILED');
       expectError(await api.get('/api/v1/users/not-a-uuid', {}), 401, 'UNAUTHENTICATED');
     });
@@ -270,7 +297,11 @@ describe('gateway auth (e2e)', () => {
     ]) {
       expect(paths).toContain(p);
     }
-    expect(doc.body.paths['/api/v1/auth/register'].post.requestBody.content['application/json'].schema.required).toEqual(['username', 'email', 'password']);
+    expect(doc.body.paths['/api/v1/auth/register'].post.requestBody.content['application/json'].schema.required).toEqual([
+      'username',
+      'email',
+      'password',
+    ]);
     const ui = await api.get('/api/docs');
     expect(ui.status).toBe(200);
     expect(ui.text).toMatch(/swagger/i);

@@ -52,7 +52,11 @@ export type RpcPattern = (typeof RpcPattern)[keyof typeof RpcPattern];
 export const RpcContracts = {
   [RpcPattern.REGISTRY_HEALTH_CHECK]: { service: 'registry', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
   [RpcPattern.KNOWLEDGE_HEALTH_CHECK]: { service: 'knowledge', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
-  [RpcPattern.ANALYSIS_HEALTH_CHECK]: { service: 'analysis-worker', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
+  [RpcPattern.ANALYSIS_HEALTH_CHECK]: {
+    service: 'analysis-worker',
+    request: healthCheckRequestSchema,
+    response: healthCheckResponseSchema,
+  },
   [RpcPattern.GITHUB_HEALTH_CHECK]: { service: 'github-sync', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
   [RpcPattern.DEPLOYER_HEALTH_CHECK]: { service: 'deployer', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;

@@ -48,11 +48,16 @@ export function isolate(overrides: Record<string, string> = {}): TestIsolation {
 }
 
 async function dropDatabases(config: AppConfig): Promise<void> {
-  const conn = await createConnection({ host: config.mysql.host, port: config.mysql.port, user: config.mysql.user, password: config.mysql.password });
+  const conn = await createConnection({
+    host: config.mysql.host,
+    port: config.mysql.port,
+    user: config.mysql.user,
+    password: config.mysql.password,
+  });
   try {
     const [rows] = await conn.query('SHOW DATABASES LIKE ?', [`${config.mysql.databasePrefix}%`]);
     for (const row of rows as Record<string, string>[]) {
-      const name = Object.values(row)[0]!;
+      const name = Object.values(row)[0];
       if (name.startsWith(config.mysql.databasePrefix)) await conn.query(`DROP DATABASE \`${name}\``);
     }
   } finally {

@@ -28,7 +28,10 @@ export interface RunningPlatform {
  * Starts the built platform exactly as `npm start` does (deploy/local/start.mjs, without the
  * build step), with the given environment, and waits until GET /health answers 200.
  */
-export async function startPlatform(env: Record<string, string>, opts: { only?: string[]; timeoutMs?: number } = {}): Promise<RunningPlatform> {
+export async function startPlatform(
+  env: Record<string, string>,
+  opts: { only?: string[]; timeoutMs?: number } = {},
+): Promise<RunningPlatform> {
   const port = await freePort();
   const args = ['deploy/local/start.mjs', '--no-build', '--json-logs'];
   if (opts.only) args.push('--only', opts.only.join(','));
@@ -39,8 +42,8 @@ export async function startPlatform(env: Record<string, string>, opts: { only?: 
   });
   const logs: string[] = [];
   const collect = (b: Buffer) => logs.push(...b.toString('utf8').split('\n').filter(Boolean));
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const baseUrl = `http://127.0.0.1:${port}`;
   const platform: RunningPlatform = { baseUrl, port, logs, stop: () => stopChild(child) };
 

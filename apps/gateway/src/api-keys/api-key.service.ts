@@ -63,7 +63,10 @@ export class ApiKeyService {
     @Inject(JsonLogger) private readonly logger: JsonLogger,
   ) {}
 
-  async create(owner: Principal, input: { name: string; scopes: Scope[]; expires_in_days?: number }): Promise<ApiKeyView & { key: string }> {
+  async create(
+    owner: Principal,
+    input: { name: string; scopes: Scope[]; expires_in_days?: number },
+  ): Promise<ApiKeyView & { key: string }> {
     const excess = excessScopes(owner.role, input.scopes);
     if (excess.length) {
       throw new DomainError(ErrorCode.FORBIDDEN, `Scope(s) ${excess.join(', ')} exceed what role '${owner.role}' may grant`, {
@@ -87,7 +90,16 @@ export class ApiKeyService {
     };
     await this.dataSource.transaction(async (m) => {
       await m.insert(ApiKey, entity);
-      await this.audit.record({ actor: owner, action: 'api_key.created', entityType: 'api_key', entityId: entity.id, details: { name: entity.name, scopes: entity.scopes } }, m);
+      await this.audit.record(
+        {
+          actor: owner,
+          action: 'api_key.created',
+          entityType: 'api_key',
+          entityId: entity.id,
+          details: { name: entity.name, scopes: entity.scopes },
+        },
+        m,
+      );
     });
     return { ...view(entity), key };
   }
@@ -105,7 +117,10 @@ export class ApiKeyService {
     if (!key.revokedAt) {
       await this.dataSource.transaction(async (m) => {
         await m.update(ApiKey, { id: keyId, revokedAt: IsNull() }, { revokedAt: new Date() });
-        await this.audit.record({ actor, action: 'api_key.revoked', entityType: 'api_key', entityId: keyId, details: { owner_id: key.userId } }, m);
+        await this.audit.record(
+          { actor, action: 'api_key.revoked', entityType: 'api_key', entityId: keyId, details: { owner_id: key.userId } },
+          m,
+        );
       });
     }
     await this.redis.del(this.cacheKey(key.keyHash));
@@ -132,7 +147,13 @@ export class ApiKeyService {
   private async loadAndCache(hash: string): Promise<CachedKey | undefined> {
     const k = await this.dataSource.getRepository(ApiKey).findOneBy({ keyHash: hash });
     if (!k) return undefined;
-    const cached: CachedKey = { id: k.id, user_id: k.userId, scopes: k.scopes, expires_at: k.expiresAt?.toISOString() ?? null, revoked: !!k.revokedAt };
+    const cached: CachedKey = {
+      id: k.id,
+      user_id: k.userId,
+      scopes: k.scopes,
+      expires_at: k.expiresAt?.toISOString() ?? null,
+      revoked: !!k.revokedAt,
+    };
     await this.redis.set(this.cacheKey(hash), JSON.stringify(cached), 'EX', ApiKeyService.CACHE_TTL_S);
     return cached;
   }
@@ -142,6 +163,8 @@ export class ApiKeyService {
     void (async () => {
       const first = await this.redis.set(`auth:apikey-used:${id}`, '1', 'EX', ApiKeyService.LAST_USED_RESOLUTION_S, 'NX');
       if (first) await this.dataSource.getRepository(ApiKey).update({ id }, { lastUsedAt: new Date() });
-    })().catch((err: unknown) => this.logger.warn({ msg: 'could not record API key use', api_key_id: id, err: String(err) }, 'ApiKeyService'));
+    })().catch((err: unknown) =>
+      this.logger.warn({ msg: 'could not record API key use', api_key_id: id, err: String(err) }, 'ApiKeyService'),
+    );
   }
 }

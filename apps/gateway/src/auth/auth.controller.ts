@@ -94,7 +94,10 @@ export class AuthController {
   @ApiOperation({ summary: 'Change password; ends every session of the user' })
   @ApiReply(204)
   @ApiErrors(400)
-  async changePassword(@ValidBody(changePasswordSchema) body: z.output<typeof changePasswordSchema>, @CurrentPrincipal() principal: Principal) {
+  async changePassword(
+    @ValidBody(changePasswordSchema) body: z.output<typeof changePasswordSchema>,
+    @CurrentPrincipal() principal: Principal,
+  ) {
     await this.auth.changePassword(principal, body.current_password, body.new_password);
   }
 

@@ -50,7 +50,14 @@ export class AuthService {
     const ok = user ? await this.passwords.verify(user.passwordHash, password) : await this.passwords.verifyDummy(password);
     if (!user || !ok) {
       await this.throttle.recordFailure(account, ip);
-      await this.audit.record({ actor: { anonymous: true }, action: 'auth.login_failed', entityType: 'user', entityId: user?.id ?? null, details: { account }, ip });
+      await this.audit.record({
+        actor: { anonymous: true },
+        action: 'auth.login_failed',
+        entityType: 'user',
+        entityId: user?.id ?? null,
+        details: { account },
+        ip,
+      });
       throw new DomainError(ErrorCode.UNAUTHENTICATED, BAD_CREDENTIALS);
     }
     if (user.disabled) throw new DomainError(ErrorCode.FORBIDDEN, 'This account is disabled; ask an administrator');
@@ -58,7 +65,17 @@ export class AuthService {
     const familyId = randomUUID();
     return this.dataSource.transaction(async (m) => {
       const pair = await this.issuePair(m, user, familyId);
-      await this.audit.record({ actor: { userId: user.id, username: user.username, role: user.role, via: 'jwt' }, action: 'auth.login', entityType: 'user', entityId: user.id, details: { session_id: familyId }, ip }, m);
+      await this.audit.record(
+        {
+          actor: { userId: user.id, username: user.username, role: user.role, via: 'jwt' },
+          action: 'auth.login',
+          entityType: 'user',
+          entityId: user.id,
+          details: { session_id: familyId },
+          ip,
+        },
+        m,
+      );
       return pair;
     });
   }
@@ -74,14 +91,32 @@ export class AuthService {
       const token = await m.getRepository(RefreshToken).findOne({ where: { tokenHash: hash }, lock: { mode: 'pessimistic_write' } });
       if (!token) return { error: new DomainError(ErrorCode.INVALID_TOKEN, 'Refresh token is not valid') };
       if (token.usedAt || token.revokedAt) {
-        await m.update(RefreshToken, { familyId: token.familyId, revokedAt: IsNull() }, { revokedAt: new Date(), revokedReason: 'reuse_detected' });
-        await this.audit.record({ actor: { anonymous: true }, action: 'auth.refresh_token_reused', entityType: 'user', entityId: token.userId, details: { session_id: token.familyId }, ip }, m);
+        await m.update(
+          RefreshToken,
+          { familyId: token.familyId, revokedAt: IsNull() },
+          { revokedAt: new Date(), revokedReason: 'reuse_detected' },
+        );
+        await this.audit.record(
+          {
+            actor: { anonymous: true },
+            action: 'auth.refresh_token_reused',
+            entityType: 'user',
+            entityId: token.userId,
+            details: { session_id: token.familyId },
+            ip,
+          },
+          m,
+        );
         return {
           revokeFamily: token.familyId,
-          error: new DomainError(ErrorCode.TOKEN_REUSED, 'Refresh token was already used; this login has been revoked for safety — log in again'),
+          error: new DomainError(
+            ErrorCode.TOKEN_REUSED,
+            'Refresh token was already used; this login has been revoked for safety — log in again',
+          ),
         };
       }
-      if (token.expiresAt.getTime() <= Date.now()) return { error: new DomainError(ErrorCode.TOKEN_EXPIRED, 'Refresh token has expired; log in again') };
+      if (token.expiresAt.getTime() <= Date.now())
+        return { error: new DomainError(ErrorCode.TOKEN_EXPIRED, 'Refresh token has expired; log in again') };
       const user = await m.getRepository(User).findOneBy({ id: token.userId });
       if (!user || user.disabled) return { error: new DomainError(ErrorCode.INVALID_TOKEN, 'Refresh token is not valid') };
       await m.update(RefreshToken, { id: token.id }, { usedAt: new Date() });
@@ -90,7 +125,7 @@ export class AuthService {
     // Revocation is committed before the error goes out (the transaction returned, not threw).
     if (outcome.revokeFamily) await this.authState.revokeSessions([outcome.revokeFamily]);
     if (outcome.error) throw outcome.error;
-    return outcome.pair!;
+    return outcome.pair;
   }
 
   /** Ends the current login (its refresh tokens and, at once, its access tokens). */
@@ -103,9 +138,16 @@ export class AuthService {
     }
     await this.dataSource.transaction(async (m) => {
       for (const familyId of families) {
-        await m.update(RefreshToken, { familyId, userId: principal.userId, revokedAt: IsNull() }, { revokedAt: new Date(), revokedReason: 'logout' });
+        await m.update(
+          RefreshToken,
+          { familyId, userId: principal.userId, revokedAt: IsNull() },
+          { revokedAt: new Date(), revokedReason: 'logout' },
+        );
       }
-      await this.audit.record({ actor: principal, action: 'auth.logout', entityType: 'user', entityId: principal.userId, details: { sessions: [...families] } }, m);
+      await this.audit.record(
+        { actor: principal, action: 'auth.logout', entityType: 'user', entityId: principal.userId, details: { sessions: [...families] } },
+        m,
+      );
     });
     await this.authState.revokeSessions([...families]);
   }

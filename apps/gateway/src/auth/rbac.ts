@@ -32,7 +32,16 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS;
 
 const ALL = Object.keys(PERMISSIONS) as Permission[];
-const VIEWER: Permission[] = ['profile.read', 'profile.write', 'tools.read', 'knowledge.read', 'analysis.read', 'deployments.read', 'github.read', 'system.read'];
+const VIEWER: Permission[] = [
+  'profile.read',
+  'profile.write',
+  'tools.read',
+  'knowledge.read',
+  'analysis.read',
+  'deployments.read',
+  'github.read',
+  'system.read',
+];
 const MAINTAINER: Permission[] = [...VIEWER, 'tools.write', 'knowledge.write', 'analysis.run', 'deployments.write', 'github.write'];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {

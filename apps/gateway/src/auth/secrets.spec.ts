@@ -14,7 +14,14 @@ describe('secrets', () => {
   });
 
   it('rejects malformed API keys', () => {
-    for (const bad of ['', 'mcp_', 'mcp_zzzzzzzz_abc', 'mcp_0123abcd_short', 'xyz_0123abcd_' + 'a'.repeat(43), 'mcp_0123abcd_' + 'a'.repeat(44)]) {
+    for (const bad of [
+      '',
+      'mcp_',
+      'mcp_zzzzzzzz_abc',
+      'mcp_0123abcd_short',
+      'xyz_0123abcd_' + 'a'.repeat(43),
+      'mcp_0123abcd_' + 'a'.repeat(44),
+    ]) {
       expect(parseApiKey(bad)).toBeUndefined();
     }
   });

@@ -31,7 +31,7 @@ export function newApiKey(): { key: string; prefix: string } {
 
 export function parseApiKey(candidate: string): { prefix: string } | undefined {
   const m = API_KEY_RE.exec(candidate);
-  return m ? { prefix: m[1]! } : undefined;
+  return m ? { prefix: m[1] } : undefined;
 }
 
 export function looksLikeApiKey(candidate: string): boolean {

@@ -22,10 +22,18 @@ describe('access tokens', () => {
 
   it('carries subject, session, version, type, issuer, audience, expiry and id', () => {
     const { claims } = verify(good);
-    expect(claims).toMatchObject({ sub: 'u1', sid: 's1', ver: 3, role: 'maintainer', typ: 'access', iss: 'mcp-platform', aud: 'mcp-platform-api' });
+    expect(claims).toMatchObject({
+      sub: 'u1',
+      sid: 's1',
+      ver: 3,
+      role: 'maintainer',
+      typ: 'access',
+      iss: 'mcp-platform',
+      aud: 'mcp-platform-api',
+    });
     expect(Number(claims!.exp) - Number(claims!.iat)).toBe(config.auth.accessTokenTtlS);
     expect(typeof claims!.jti).toBe('string');
-    expect(JSON.parse(Buffer.from(good.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'HS256' });
+    expect(JSON.parse(Buffer.from(good.split('.')[0], 'base64url').toString())).toMatchObject({ alg: 'HS256' });
   });
 
   it('rejects alg:none tokens', () => {
@@ -46,7 +54,11 @@ describe('access tokens', () => {
   });
 
   it('rejects other HMAC algorithms (pinned to HS256)', () => {
-    const hs512 = jwt.sign({ sub: 'u1', typ: 'access' }, secret, { algorithm: 'HS512', issuer: 'mcp-platform', audience: 'mcp-platform-api' });
+    const hs512 = jwt.sign({ sub: 'u1', typ: 'access' }, secret, {
+      algorithm: 'HS512',
+      issuer: 'mcp-platform',
+      audience: 'mcp-platform-api',
+    });
     expect(verify(hs512).error?.message).toMatch(/algorithm/);
   });
 

@@ -73,7 +73,11 @@ export class HealthController {
   }
 
   private async ownChecks(): Promise<(readonly [string, DependencyHealth])[]> {
-    const [mysql, redis, rabbitmq] = await Promise.all([checkMysql(this.dataSource), checkRedis(this.redis), checkRabbit(this.config.amqp.url)]);
+    const [mysql, redis, rabbitmq] = await Promise.all([
+      checkMysql(this.dataSource),
+      checkRedis(this.redis),
+      checkRabbit(this.config.amqp.url),
+    ]);
     return [
       ['mysql', mysql],
       ['redis', redis],

@@ -36,9 +36,9 @@ export class RateLimiterService {
     const keys = limits.map((l) => `ratelimit:${l.key}`);
     const out = (await this.redis.eval(FIXED_WINDOW, keys.length, ...keys, String(windowS * 1000))) as number[];
     limits.forEach((l, i) => {
-      const count = out[2 * i]!;
+      const count = out[2 * i];
       if (count > l.limit) {
-        const retry = Math.max(1, Math.ceil(out[2 * i + 1]! / 1000));
+        const retry = Math.max(1, Math.ceil(out[2 * i + 1] / 1000));
         throw new DomainError(ErrorCode.RATE_LIMITED, `Too many requests; retry in ${retry} s`, {
           retry_after_s: retry,
           limit: l.limit,

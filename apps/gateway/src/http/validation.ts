@@ -5,7 +5,7 @@ import { parseOrThrow } from '#common';
 
 /** JSON Schema (OpenAPI 3.0 dialect) of what a client must send. */
 export function openApiSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' });
 }
 
 class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {

@@ -38,7 +38,11 @@ export class UsersController {
   @ApiOperation({ summary: 'Create a user with a role (admin)' })
   @ApiReply(201, userSchema)
   @ApiErrors(400, 409)
-  create(@ValidBody(createUserSchema) body: z.output<typeof createUserSchema>, @CurrentPrincipal() actor: Principal, @Req() req: FastifyRequest) {
+  create(
+    @ValidBody(createUserSchema) body: z.output<typeof createUserSchema>,
+    @CurrentPrincipal() actor: Principal,
+    @Req() req: FastifyRequest,
+  ) {
     return this.users.create(body, actor, req.ip);
   }
 
@@ -56,7 +60,11 @@ export class UsersController {
   @ApiOperation({ summary: 'Change role and/or disable a user (admin); disabling ends all their sessions' })
   @ApiReply(200, userSchema)
   @ApiErrors(400, 404, 409)
-  update(@Param('user_id') id: string, @ValidBody(updateUserSchema) body: z.output<typeof updateUserSchema>, @CurrentPrincipal() actor: Principal) {
+  update(
+    @Param('user_id') id: string,
+    @ValidBody(updateUserSchema) body: z.output<typeof updateUserSchema>,
+    @CurrentPrincipal() actor: Principal,
+  ) {
     return this.users.update(parseOrThrow(uuidParam('user_id'), id, 'user_id'), body, actor);
   }
 }

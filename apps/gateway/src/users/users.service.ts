@@ -21,8 +21,24 @@ export interface UserView {
   updated_at: string;
 }
 
-export function userView(u: { id: string; username: string; email: string; role: Role; disabled: boolean; created_at: string; updated_at: string }): UserView {
-  return { id: u.id, username: u.username, email: u.email, role: u.role, disabled: u.disabled, created_at: u.created_at, updated_at: u.updated_at };
+export function userView(u: {
+  id: string;
+  username: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  created_at: string;
+  updated_at: string;
+}): UserView {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    role: u.role,
+    disabled: u.disabled,
+    created_at: u.created_at,
+    updated_at: u.updated_at,
+  };
 }
 
 function isDuplicate(err: unknown): string | undefined {
@@ -73,7 +89,10 @@ export class UsersService implements OnApplicationBootstrap {
     try {
       await this.dataSource.transaction(async (m) => {
         await m.insert(User, user);
-        await this.audit.record({ actor, action: 'user.created', entityType: 'user', entityId: user.id, details: { username, role: user.role }, ip }, m);
+        await this.audit.record(
+          { actor, action: 'user.created', entityType: 'user', entityId: user.id, details: { username, role: user.role }, ip },
+          m,
+        );
         await this.outbox.add(m, EventKey.USER_CREATED, { user_id: user.id, username, role: user.role });
       });
     } catch (err) {
@@ -109,7 +128,8 @@ export class UsersService implements OnApplicationBootstrap {
     const updated = await this.dataSource.transaction(async (m) => {
       const user = await m.getRepository(User).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!user) throw DomainError.notFound('User', id);
-      const losesAdmin = user.role === 'admin' && !user.disabled && ((changes.role && changes.role !== 'admin') || changes.disabled === true);
+      const losesAdmin =
+        user.role === 'admin' && !user.disabled && ((changes.role && changes.role !== 'admin') || changes.disabled === true);
       if (losesAdmin) {
         // Lock the active admins so two concurrent demotions cannot both pass this check.
         const admins = await m
@@ -122,7 +142,8 @@ export class UsersService implements OnApplicationBootstrap {
       }
       const diff: Record<string, unknown> = {};
       if (changes.role !== undefined && changes.role !== user.role) diff.role = { from: user.role, to: changes.role };
-      if (changes.disabled !== undefined && changes.disabled !== user.disabled) diff.disabled = { from: user.disabled, to: changes.disabled };
+      if (changes.disabled !== undefined && changes.disabled !== user.disabled)
+        diff.disabled = { from: user.disabled, to: changes.disabled };
       if (!Object.keys(diff).length) return user;
       user.role = changes.role ?? user.role;
       if (changes.disabled !== undefined) user.disabled = changes.disabled;
@@ -163,7 +184,10 @@ export class UsersService implements OnApplicationBootstrap {
     } catch (err) {
       // Another gateway instance may have created it at the same moment.
       if (err instanceof DomainError && err.code === ErrorCode.CONFLICT) return;
-      this.logger.error({ msg: 'could not create the bootstrap admin', err: err instanceof DomainError ? err.message : String(err) }, 'UsersService');
+      this.logger.error(
+        { msg: 'could not create the bootstrap admin', err: err instanceof DomainError ? err.message : String(err) },
+        'UsersService',
+      );
       throw err;
     }
   }

@@ -23,7 +23,11 @@ describe('config', () => {
 
   it('wants all three bootstrap admin variables or none', () => {
     expect(() => loadConfig({ BOOTSTRAP_ADMIN_USERNAME: 'root' })).toThrow(/BOOTSTRAP_ADMIN_\*/);
-    const c = loadConfig({ BOOTSTRAP_ADMIN_USERNAME: 'root', BOOTSTRAP_ADMIN_EMAIL: 'r@x.io', BOOTSTRAP_ADMIN_PASSWORD: 'long-enough-pass' });
+    const c = loadConfig({
+      BOOTSTRAP_ADMIN_USERNAME: 'root',
+      BOOTSTRAP_ADMIN_EMAIL: 'r@x.io',
+      BOOTSTRAP_ADMIN_PASSWORD: 'long-enough-pass',
+    });
     expect(c.bootstrapAdmin).toEqual({ username: 'root', email: 'r@x.io', password: 'long-enough-pass' });
   });
 

@@ -6,9 +6,7 @@ import { z } from 'zod';
  * start-up and gets a typed, nested config; a bad value stops the process with a list of what
  * to fix instead of failing later on first use.
  */
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 const csv = z
   .string()
@@ -110,9 +108,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
   const e = parsed.data;
   const admin = [e.BOOTSTRAP_ADMIN_USERNAME, e.BOOTSTRAP_ADMIN_EMAIL, e.BOOTSTRAP_ADMIN_PASSWORD];
   if (admin.some(Boolean) && !admin.every(Boolean)) {
-    throw new ConfigError(
-      'Invalid configuration:\n  - BOOTSTRAP_ADMIN_*: set all three of USERNAME, EMAIL and PASSWORD, or none',
-    );
+    throw new ConfigError('Invalid configuration:\n  - BOOTSTRAP_ADMIN_*: set all three of USERNAME, EMAIL and PASSWORD, or none');
   }
   return {
     env: e.NODE_ENV,

@@ -24,7 +24,7 @@ export function mysqlOptions(
     password: config.mysql.password,
     database,
     entities,
-    migrations: migrations as MysqlOptions['migrations'],
+    migrations: migrations,
     migrationsTableName: 'migrations',
     synchronize: false,
     timezone: 'Z',

@@ -9,8 +9,8 @@ describe('JsonLogger', () => {
     logger.debug('dropped below level');
     logger.error('bad', 'stack-trace', 'Ctx2');
     expect(lines).toHaveLength(2);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', service: 'svc', request_id: 'req-1', context: 'Ctx', msg: 'hello', n: 1 });
-    expect(JSON.parse(lines[1]!)).toMatchObject({ level: 'error', msg: 'bad', stack: 'stack-trace', context: 'Ctx2' });
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'info', service: 'svc', request_id: 'req-1', context: 'Ctx', msg: 'hello', n: 1 });
+    expect(JSON.parse(lines[1])).toMatchObject({ level: 'error', msg: 'bad', stack: 'stack-trace', context: 'Ctx2' });
   });
 
   it('keeps the request id across awaits', async () => {

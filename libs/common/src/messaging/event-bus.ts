@@ -72,12 +72,12 @@ export class EventBus implements OnApplicationShutdown {
         setup: (ch: ConfirmChannel) => this.assertExchanges(ch),
       });
     }
-    await this.publisher.publish(
-      eventTopology(this.config.namespace).exchange,
-      message.key,
-      Buffer.from(JSON.stringify(message)),
-      { persistent: true, messageId: message.id, contentType: 'application/json', timestamp: Date.now() },
-    );
+    await this.publisher.publish(eventTopology(this.config.namespace).exchange, message.key, Buffer.from(JSON.stringify(message)), {
+      persistent: true,
+      messageId: message.id,
+      contentType: 'application/json',
+      timestamp: Date.now(),
+    });
   }
 
   /** Starts consuming `keys` into the consumer's own durable queue. Resolves once the consumer is set up. */
@@ -99,7 +99,7 @@ export class EventBus implements OnApplicationShutdown {
     });
     this.consumers.push(channel);
     await channel.waitForConnect();
-    await channel.consume(queue, (msg) => this.handle(consumer, channel, queue, msg, handler), {
+    await channel.consume(queue, (msg) => void this.handle(consumer, channel, queue, msg, handler), {
       prefetch: this.config.amqp.prefetch,
       noAck: false,
     });
@@ -135,7 +135,10 @@ export class EventBus implements OnApplicationShutdown {
       } catch (err) {
         const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 1);
         if (attempt < MAX_EVENT_ATTEMPTS) {
-          this.logger.warn({ msg: 'event handler failed, retrying', consumer, event_id: message.id, attempt, err: String(err) }, 'EventBus');
+          this.logger.warn(
+            { msg: 'event handler failed, retrying', consumer, event_id: message.id, attempt, err: String(err) },
+            'EventBus',
+          );
           // Re-queue at the tail with an attempt counter; publish before ack so nothing is lost.
           await channel.sendToQueue(queue, msg.content, {
             ...msg.properties,
@@ -144,7 +147,10 @@ export class EventBus implements OnApplicationShutdown {
           });
           channel.ack(msg);
         } else {
-          this.logger.error({ msg: 'event handler failed, dead-lettered', consumer, event_id: message.id, attempt, err: String(err) }, 'EventBus');
+          this.logger.error(
+            { msg: 'event handler failed, dead-lettered', consumer, event_id: message.id, attempt, err: String(err) },
+            'EventBus',
+          );
           channel.nack(msg, false, false);
         }
       }
@@ -164,7 +170,7 @@ export function parseEvent(content: Buffer): EventMessage {
   if (typeof raw.id !== 'string' || typeof raw.key !== 'string' || !(raw.key in EventSchemas)) {
     throw new Error(`event without id or with unknown key '${String(raw.key)}'`);
   }
-  const schema = EventSchemas[raw.key as EventKey];
+  const schema = EventSchemas[raw.key];
   const payload = schema.safeParse(raw.payload);
   if (!payload.success) throw new Error(`payload of ${raw.key} invalid: ${payload.error.issues[0]?.message}`);
   return { ...(raw as EventMessage), payload: payload.data };

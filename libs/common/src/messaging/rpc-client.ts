@@ -54,15 +54,13 @@ export class RpcClient implements OnApplicationShutdown {
     };
     const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: true }).build();
     try {
-      const reply = await firstValueFrom(client.send(pattern, record).pipe(timeout(timeoutMs)));
+      const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
       return contract.response.parse(reply) as RpcResponse<P>;
     } catch (err) {
       if (err instanceof TimeoutError) {
-        throw new DomainError(
-          ErrorCode.SERVICE_TIMEOUT,
-          `The ${contract.service} service did not answer within ${timeoutMs} ms`,
-          { service: contract.service },
-        );
+        throw new DomainError(ErrorCode.SERVICE_TIMEOUT, `The ${contract.service} service did not answer within ${timeoutMs} ms`, {
+          service: contract.service,
+        });
       }
       if (isRpcErrorPayload(err)) throw new DomainError(err.code, err.message, err.details);
       if (err instanceof DomainError) throw err;
@@ -74,6 +72,10 @@ export class RpcClient implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([...this.clients.values()].map((c) => c.close()));
+    await Promise.allSettled(
+      [...this.clients.values()].map(async (c): Promise<void> => {
+        await c.close();
+      }),
+    );
   }
 }

@@ -10,6 +10,7 @@ import {
   type RpcExceptionFilter,
 } from '@nestjs/common';
 import { RmqContext } from '@nestjs/microservices';
+import type { Channel, Message } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { Observable, throwError } from 'rxjs';
 import { ErrorCode, RpcContracts, rpcMetaSchema, type RpcErrorPayload, type RpcPattern, type RpcRequest } from '#contracts';
@@ -39,7 +40,7 @@ export class RpcContextInterceptor implements NestInterceptor {
     const ack = () => {
       if (acked || !(rmq instanceof RmqContext)) return;
       acked = true;
-      rmq.getChannelRef().ack(rmq.getMessage());
+      (rmq.getChannelRef() as Channel).ack(rmq.getMessage() as Message);
     };
     return new Observable((subscriber) =>
       requestContext.run(ctx, () =>
