@@ -27,6 +27,8 @@ import { JsonLogger } from '../logging/json-logger';
  */
 @Injectable()
 export class RpcContextInterceptor implements NestInterceptor {
+  constructor(@Inject(JsonLogger) private readonly logger: JsonLogger) {}
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const rpc = context.switchToRpc();
     const rmq = rpc.getContext<RmqContext>();
@@ -37,9 +39,11 @@ export class RpcContextInterceptor implements NestInterceptor {
       userId: meta.success ? meta.data.actor?.user_id : undefined,
     };
     let acked = false;
+    const started = performance.now();
     const ack = () => {
       if (acked || !(rmq instanceof RmqContext)) return;
       acked = true;
+      this.logger.debug({ msg: 'rpc handled', pattern: rmq.getPattern(), duration_ms: Math.round(performance.now() - started) }, 'Rpc');
       (rmq.getChannelRef() as Channel).ack(rmq.getMessage() as Message);
     };
     return new Observable((subscriber) =>

@@ -1,0 +1,157 @@
+import 'reflect-metadata';
+import amqplib from 'amqplib';
+import { randomUUID } from 'node:crypto';
+import { type Redis } from 'ioredis';
+import { DataSource, IsNull } from 'typeorm';
+import { EventKey, type EventMessage } from '#contracts';
+import {
+  createRedis,
+  EventBus,
+  eventTopology,
+  JsonLogger,
+  loadConfig,
+  MAX_EVENT_ATTEMPTS,
+  migrateDatabase,
+  OutboxMessage,
+  OutboxService,
+  ProcessedMessageStore,
+} from '#common';
+import { isolate, type TestIsolation } from '#testing';
+import { gatewayDbOptions } from '../../../apps/gateway/src/database/gateway-data-source';
+
+/** Real MariaDB, Redis and RabbitMQ: the outbox relay, the topic exchange, consumers, retries and the DLQ. */
+describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => {
+  let iso: TestIsolation;
+  let ds: DataSource;
+  let redis: Redis;
+  let bus: EventBus;
+  let outbox: OutboxService;
+  const logger = new JsonLogger('test', 'error', () => undefined);
+  const consumers: string[] = [];
+
+  const eventually = async (check: () => boolean | Promise<boolean>, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
+  const subscribe = async (name: string, handler: (m: EventMessage) => Promise<void>) => {
+    consumers.push(name);
+    await bus.subscribe(name, [EventKey.USER_CREATED, EventKey.USER_UPDATED], handler);
+  };
+
+  beforeAll(async () => {
+    iso = isolate();
+    await migrateDatabase(gatewayDbOptions(iso.config), iso.config);
+    ds = await new DataSource(gatewayDbOptions(iso.config)).initialize();
+    redis = createRedis(iso.config);
+    bus = new EventBus(iso.config, logger, new ProcessedMessageStore(redis));
+    outbox = new OutboxService(ds, bus, logger);
+  });
+
+  afterAll(async () => {
+    await bus?.onApplicationShutdown();
+    await ds?.destroy();
+    redis?.disconnect();
+    await iso?.cleanup(consumers.flatMap((c) => [`${iso.config.namespace}.${c}.events`, `${iso.config.namespace}.${c}.events.dlq`]));
+  });
+
+  it('publishes committed events in order, exactly once per consumer, and marks them sent', async () => {
+    const seen: string[] = [];
+    await subscribe('order-check', async (m) => {
+      seen.push((m.payload as { username: string }).username);
+    });
+    await ds.transaction(async (m) => {
+      for (const name of ['a', 'b', 'c'])
+        await outbox.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: name, role: 'viewer' });
+    });
+    expect(await outbox.pendingCount()).toBe(3);
+    expect(await outbox.relay()).toBe(3);
+    await eventually(() => seen.length === 3);
+    expect(seen).toEqual(['a', 'b', 'c']);
+    expect(await outbox.pendingCount()).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toHaveLength(3);
+  });
+
+  it('never publishes an event whose transaction rolled back', async () => {
+    await expect(
+      ds.transaction(async (m) => {
+        await outbox.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: 'ghost', role: 'viewer' });
+        throw new Error('business rule failed');
+      }),
+    ).rejects.toThrow('business rule failed');
+    expect(await outbox.pendingCount()).toBe(0);
+  });
+
+  it('keeps events through a broker outage and publishes them when it is back', async () => {
+    const downConfig = loadConfig({ ...iso.env, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' });
+    const deadBus = new EventBus(downConfig, logger, new ProcessedMessageStore(redis));
+    const stuck = new OutboxService(ds, deadBus, logger);
+    await ds.transaction((m) => outbox.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: 'patient', role: 'viewer' }));
+    expect(await stuck.relay()).toBe(0);
+    const row = await ds.getRepository(OutboxMessage).findOneByOrFail({ routingKey: EventKey.USER_CREATED, publishedAt: IsNull() });
+    expect(row.attempts).toBeGreaterThanOrEqual(1);
+    expect(row.lastError).toBeTruthy();
+    await deadBus.onApplicationShutdown();
+
+    const got: string[] = [];
+    await subscribe('outage-check', async (m) => {
+      got.push((m.payload as { username: string }).username);
+    });
+    expect(await outbox.relay()).toBe(1);
+    await eventually(() => got.includes('patient'));
+  }, 20_000);
+
+  it('skips a redelivered event it already processed (idempotent consumer)', async () => {
+    let calls = 0;
+    await subscribe('idem-check', async () => {
+      calls++;
+    });
+    const message: EventMessage = {
+      id: randomUUID(),
+      key: EventKey.USER_UPDATED,
+      occurred_at: new Date().toISOString(),
+      payload: { user_id: randomUUID(), changes: { disabled: true } },
+    };
+    await bus.publish(message);
+    await bus.publish(message);
+    await eventually(() => calls >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toBe(1);
+  });
+
+  it('dead-letters invalid events and events whose handler keeps failing, after bounded retries', async () => {
+    let attempts = 0;
+    await subscribe('dlq-check', async (m) => {
+      if ((m.payload as { username?: string }).username === 'explode') {
+        attempts++;
+        throw new Error('handler bug');
+      }
+    });
+    const t = eventTopology(iso.config.namespace, 'dlq-check');
+    const conn = await amqplib.connect(iso.config.amqp.url);
+    const ch = await conn.createChannel();
+    try {
+      // Schema-invalid payload straight onto the exchange.
+      ch.publish(
+        t.exchange,
+        EventKey.USER_CREATED,
+        Buffer.from(JSON.stringify({ id: randomUUID(), key: 'user.created', payload: { nope: 1 } })),
+      );
+      await bus.publish({
+        id: randomUUID(),
+        key: EventKey.USER_CREATED,
+        occurred_at: new Date().toISOString(),
+        payload: { user_id: randomUUID(), username: 'explode', role: 'viewer' },
+      });
+      await eventually(async () => (await ch.checkQueue(t.deadLetterQueue!)).messageCount === 2, 8000);
+      expect(attempts).toBe(MAX_EVENT_ATTEMPTS);
+    } finally {
+      await ch.close();
+      await conn.close();
+    }
+  }, 15_000);
+});

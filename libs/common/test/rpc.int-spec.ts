@@ -1,0 +1,86 @@
+import 'reflect-metadata';
+import { Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
+import { firstValueFrom, timeout } from 'rxjs';
+import { ErrorCode, RpcPattern } from '#contracts';
+import { DomainError, JsonLogger, requestContext, rmqRpcOptions, RpcClient, ServiceCoreModule } from '#common';
+import { isolate, type TestIsolation } from '#testing';
+
+/** Real RabbitMQ: a service started like production answers typed RPCs from the gateway's client. */
+describe('RPC over RabbitMQ', () => {
+  let iso: TestIsolation;
+  let service: INestMicroservice;
+  let client: RpcClient;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    iso = isolate({ LOG_LEVEL: 'debug', RPC_TIMEOUT_MS: '1500' });
+    const config = iso.config;
+    @Module({ imports: [ServiceCoreModule.forService('registry', config)] })
+    class TestRegistryModule {}
+    service = await NestFactory.createMicroservice<MicroserviceOptions>(TestRegistryModule, {
+      ...rmqRpcOptions(config, 'registry'),
+      logger: false,
+    });
+    // Capture the service's own JSON log lines to check request id propagation.
+    const logger = service.get(JsonLogger);
+    (logger as unknown as { out: (l: string) => void }).out = (l) => lines.push(l);
+    await service.listen();
+    client = new RpcClient(config);
+  });
+
+  afterAll(async () => {
+    await client?.onApplicationShutdown();
+    await service?.close();
+    await iso?.cleanup();
+  });
+
+  it('answers the health RPC with the state of its dependencies', async () => {
+    const r = await client.send(RpcPattern.REGISTRY_HEALTH_CHECK, {});
+    expect(r).toMatchObject({ service: 'registry', status: 'up', checks: { redis: { status: 'up' } } });
+  });
+
+  it("carries the caller's request id into the service's logs", async () => {
+    await requestContext.run({ requestId: 'rpc-req-123' }, () => client.send(RpcPattern.REGISTRY_HEALTH_CHECK, {}));
+    const handled = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'rpc handled' && l.request_id === 'rpc-req-123');
+    expect(handled).toMatchObject({ pattern: 'registry.health.check', service: 'registry' });
+  });
+
+  it('turns an invalid payload into a typed VALIDATION_FAILED error at the caller', async () => {
+    const err = await client.send(RpcPattern.REGISTRY_HEALTH_CHECK, { unexpected: true } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err).toMatchObject({ code: ErrorCode.VALIDATION_FAILED, message: expect.stringMatching(/payload/) });
+  });
+
+  it('answers SERVICE_TIMEOUT (504) when a service is not running, and the request expires unprocessed', async () => {
+    const started = Date.now();
+    const err = await client.send(RpcPattern.DEPLOYER_HEALTH_CHECK, {}, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: ErrorCode.SERVICE_TIMEOUT,
+      message: expect.stringMatching(/deployer service did not answer within 300 ms/),
+    });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('is not pinned by messages with unknown patterns (more than the prefetch)', async () => {
+    const { transport, options } = rmqRpcOptions(iso.config, 'registry');
+    const { noAck: _n, prefetchCount: _p, ...clientOptions } = options as NonNullable<RmqOptions['options']>;
+    const raw: ClientProxy = ClientProxyFactory.create({ transport, options: clientOptions });
+    try {
+      const unknown = Array.from({ length: iso.config.amqp.prefetch + 10 }, () =>
+        firstValueFrom(raw.send('registry.nothing.here', { meta: { request_id: 'x' }, data: {} }).pipe(timeout(3000))).catch(
+          (e: unknown) => e,
+        ),
+      );
+      const replies = await Promise.all(unknown);
+      expect(replies.every((r) => r !== undefined)).toBe(true);
+      const r = await client.send(RpcPattern.REGISTRY_HEALTH_CHECK, {});
+      expect(r.status).toBe('up');
+    } finally {
+      await raw.close();
+    }
+  }, 15_000);
+});
