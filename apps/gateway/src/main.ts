@@ -95,6 +95,9 @@ export async function createGateway(config: AppConfig, logger: JsonLogger): Prom
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = new JsonLogger('gateway', config.logLevel);
+  if (config.env === 'production' && /insecure|change-me/.test(config.auth.jwtSecret ?? '')) {
+    logger.warn({ msg: 'JWT_SECRET is a development default: set a random secret before exposing this gateway' }, 'Bootstrap');
+  }
   const app = await createGateway(config, logger);
   await app.listen(config.http.port, config.http.host);
   logger.log({ msg: 'gateway is listening', url: await app.getUrl(), docs: '/api/docs' }, 'Bootstrap');

@@ -110,6 +110,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
   if (admin.some(Boolean) && !admin.every(Boolean)) {
     throw new ConfigError('Invalid configuration:\n  - BOOTSTRAP_ADMIN_*: set all three of USERNAME, EMAIL and PASSWORD, or none');
   }
+  if (e.BOOTSTRAP_ADMIN_USERNAME && e.BOOTSTRAP_ADMIN_PASSWORD?.toLowerCase().includes(e.BOOTSTRAP_ADMIN_USERNAME.toLowerCase())) {
+    throw new ConfigError('Invalid configuration:\n  - BOOTSTRAP_ADMIN_PASSWORD: must not contain the username');
+  }
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
