@@ -36,7 +36,7 @@ describe('docker-compose.yml', () => {
   });
 
   it.each(APPS)('builds and health-checks %s, starting it only after healthy stores and finished migrations', (app) => {
-    const s = services[app]!;
+    const s = services[app];
     expect(s).toBeDefined();
     expect(s.build).toMatchObject({ context: '.', dockerfile: 'deploy/Dockerfile', args: { APP: app } });
     expect(s.healthcheck?.test.join(' ')).toMatch(app === 'gateway' ? /\/health\/ready/ : new RegExp(`rpc-healthcheck\\.js ${app}$`));
@@ -47,22 +47,22 @@ describe('docker-compose.yml', () => {
 
   it('keeps back-end services scalable (no fixed names, no host ports)', () => {
     for (const app of SERVICE_NAMES) {
-      expect(services[app]!.container_name).toBeUndefined();
-      expect(services[app]!.ports).toBeUndefined();
+      expect(services[app].container_name).toBeUndefined();
+      expect(services[app].ports).toBeUndefined();
     }
-    expect(services.gateway!.ports).toEqual(['${GATEWAY_PORT:-3000}:3000']);
+    expect(services.gateway.ports).toEqual(['${GATEWAY_PORT:-3000}:3000']);
   });
 
   it('runs migrations as a one-shot before the apps', () => {
-    expect(services.migrate!.command).toEqual(['node', 'dist/apps/gateway/src/migrate.js']);
+    expect(services.migrate.command).toEqual(['node', 'dist/apps/gateway/src/migrate.js']);
     expect(existsSync(join(root, 'apps/gateway/src/migrate.ts'))).toBe(true);
-    expect(services.migrate!.depends_on?.mysql).toEqual({ condition: 'service_healthy' });
+    expect(services.migrate.depends_on?.mysql).toEqual({ condition: 'service_healthy' });
   });
 
   it('passes only configuration variables the services know, with values that validate', () => {
     const known = new Set(Object.keys(envSchema.shape));
     for (const app of [...APPS, 'migrate']) {
-      const env = services[app]!.environment ?? {};
+      const env = services[app].environment ?? {};
       for (const key of Object.keys(env)) expect({ app, key, known: known.has(key) }).toEqual({ app, key, known: true });
       // Resolve compose's ${VAR:-default} to the default and validate like a service would at start-up.
       const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')]));
@@ -85,7 +85,7 @@ describe('deploy/Dockerfile', () => {
 
   it('copies only files that exist', () => {
     for (const m of dockerfile.matchAll(/^COPY (?!--from)([^\n]+?) \S+$/gm)) {
-      for (const src of m[1]!.split(' ')) expect({ src, exists: existsSync(join(root, src)) }).toEqual({ src, exists: true });
+      for (const src of m[1].split(' ')) expect({ src, exists: existsSync(join(root, src)) }).toEqual({ src, exists: true });
     }
   });
 });
@@ -116,7 +116,7 @@ describe('.env.example', () => {
     for (const key of Object.keys(envSchema.shape)) {
       const i = lines.findIndex((l) => new RegExp(`^#? ?${key}=`).test(l));
       expect({ key, documented: i >= 0 }).toEqual({ key, documented: true });
-      expect({ key, commented: lines[i - 1]!.startsWith('#') }).toEqual({ key, commented: true });
+      expect({ key, commented: lines[i - 1].startsWith('#') }).toEqual({ key, commented: true });
     }
   });
 
