@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import fastifyHelmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -17,6 +16,7 @@ import {
   type AppConfig,
 } from '#common';
 import { GatewayModule } from './gateway.module';
+import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
 
 const REQUEST_ID = Symbol('requestId');
 type TaggedRequest = import('node:http').IncomingMessage & { [REQUEST_ID]?: string };
@@ -54,24 +54,16 @@ export async function createGateway(config: AppConfig, logger: JsonLogger): Prom
   });
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, { logger });
   const fastify = app.getHttpAdapter().getInstance();
+  // API answers are per-caller: no shared cache may keep them.
+  const apiHeaders = { ...securityHeaders(API_HELMET_OPTIONS), 'cache-control': 'no-store' };
+  const docsHeaders = securityHeaders(DOCS_HELMET_OPTIONS);
   fastify.addHook('onRequest', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
+    void reply.headers(request.url.startsWith('/api/docs') ? docsHeaders : apiHeaders).header('x-request-id', request.id);
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     httpRequestsTotal.inc(labels);
     httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
-  });
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      // Swagger UI at /api/docs needs inline styles and scripts; nothing else is served as HTML.
-      directives: {
-        defaultSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        scriptSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-      },
-    },
   });
   app.enableCors({ origin: config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
   app.enableShutdownHooks();

@@ -19,3 +19,4 @@ export * from './queue/queue-defaults';
 export * from './service/service-core.module';
 export * from './service/bootstrap-service';
 export * from './database/mysql';
+export * from './cache/local-cache';

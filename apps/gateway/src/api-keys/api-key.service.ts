@@ -3,12 +3,13 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull } from 'typeorm';
 import { ErrorCode } from '#contracts';
-import { DomainError, JsonLogger, REDIS } from '#common';
+import { DomainError, JsonLogger, LocalCache, REDIS } from '#common';
 import { AuditService } from '../audit/audit.service';
 import { AuthStateService } from '../auth/auth-state.service';
 import type { Principal } from '../auth/principal';
 import { excessScopes, type Scope } from '../auth/rbac';
 import { newApiKey, parseApiKey, sha256Hex } from '../auth/secrets';
+import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
 import { ApiKey } from './api-key.entity';
 
 interface CachedKey {
@@ -54,14 +55,23 @@ const INVALID_KEY = 'API key is invalid, expired or revoked';
 export class ApiKeyService {
   static readonly CACHE_TTL_S = 300;
   static readonly LAST_USED_RESOLUTION_S = 60;
+  /** Keys by hash; cleared on revocation broadcasts (see AuthStateService). */
+  private readonly local = new LocalCache<CachedKey>(5000, 50_000);
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(AuthStateService) private readonly authState: AuthStateService,
+    @Inject(RateLimiterService) private readonly limiter: RateLimiterService,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
-  ) {}
+  ) {
+    authState.onInvalidation((i) => {
+      if (i.kind !== 'api-key') return;
+      if (i.id === '*') this.local.clear();
+      else this.local.delete(i.id);
+    });
+  }
 
   async create(
     owner: Principal,
@@ -124,20 +134,26 @@ export class ApiKeyService {
       });
     }
     await this.redis.del(this.cacheKey(key.keyHash));
+    await this.authState.broadcast({ kind: 'api-key', id: key.keyHash });
   }
 
-  async authenticate(presented: string): Promise<Principal> {
+  /** Resolves a presented key; `limits` (plus the key's own limit) are counted in the same round trip as the owner lookup. */
+  async authenticate(presented: string, limits: Limit[] = []): Promise<Principal> {
     if (!parseApiKey(presented)) throw new DomainError(ErrorCode.INVALID_TOKEN, 'API key is malformed (expected mcp_<prefix>_<secret>)');
     const hash = sha256Hex(presented);
-    const cached = await this.redis.get(this.cacheKey(hash));
-    const key: CachedKey | undefined = cached ? (JSON.parse(cached) as CachedKey) : await this.loadAndCache(hash);
+    let key = this.local.get(hash);
+    if (!key) {
+      const cached = await this.redis.get(this.cacheKey(hash));
+      key = cached ? (JSON.parse(cached) as CachedKey) : await this.loadAndCache(hash);
+      if (key) this.local.set(hash, key);
+    }
     if (!key || key.revoked || (key.expires_at && Date.parse(key.expires_at) <= Date.now())) {
       throw new DomainError(ErrorCode.INVALID_TOKEN, INVALID_KEY);
     }
-    const { user } = await this.authState.load(key.user_id);
+    const { user } = await this.authState.load(key.user_id, undefined, [...limits, this.limiter.principal(`key:${key.id}`)]);
     if (!user || user.disabled) throw new DomainError(ErrorCode.INVALID_TOKEN, INVALID_KEY);
     this.touch(key.id);
-    return { userId: user.id, username: user.username, role: user.role, via: 'api_key', scopes: key.scopes, apiKeyId: key.id };
+    return { userId: user.id, username: user.username, role: user.role, via: 'api_key', scopes: key.scopes, apiKeyId: key.id, user };
   }
 
   private cacheKey(hash: string) {

@@ -1,11 +1,12 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, REDIS, type AppConfig } from '#common';
+import { APP_CONFIG, JsonLogger, LocalCache, REDIS, type AppConfig } from '#common';
+import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
 import { User } from '../users/user.entity';
 import type { Role } from './rbac';
 
-/** What authentication needs to know about a user on every request, cached in Redis. */
+/** What authentication needs to know about a user on every request. */
 export interface UserState {
   id: string;
   username: string;
@@ -30,21 +31,79 @@ export function toUserState(u: User): UserState {
   };
 }
 
+/** An invalidation broadcast to every gateway instance. */
+export type Invalidation = { kind: 'user'; id: string } | { kind: 'sessions'; ids: string[] } | { kind: 'api-key'; id: string };
+
 /**
- * The hot path of authentication: one Redis round trip answers "does this user still exist, with
- * which role, is the account enabled, and is this login still alive". Every write to a user
- * invalidates the cache entry before it returns, so a role change, disable or logout takes
- * effect on the very next request.
+ * The hot path of authentication: "does this user still exist, with which role, is the account
+ * enabled, and is this login still alive". Answers come from a short-lived in-process cache, then
+ * Redis, then MySQL. Every write that changes them (role change, disable, password change, logout,
+ * API key revocation) clears the local entry before it returns and broadcasts the invalidation to
+ * the other gateway instances over Redis pub/sub, so the change applies to the very next request.
+ * The local TTL bounds staleness if a broadcast were missed; after a pub/sub reconnect the local
+ * caches are dropped.
  */
 @Injectable()
-export class AuthStateService {
+export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   static readonly USER_TTL_S = 300;
+  static readonly LOCAL_TTL_MS = 5000;
+  private readonly users = new LocalCache<UserState>(AuthStateService.LOCAL_TTL_MS, 50_000);
+  /** Sessions (refresh-token families) recently confirmed as not revoked. */
+  private readonly liveSessions = new LocalCache<true>(AuthStateService.LOCAL_TTL_MS, 100_000);
+  private readonly listeners: ((i: Invalidation) => void)[] = [];
+  private subscriber?: Redis;
+  private readonly channel: string;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+    @Inject(RateLimiterService) private readonly limiter: RateLimiterService,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
+  ) {
+    this.channel = `${config.namespace}:auth-invalidate`;
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.subscriber = this.redis.duplicate();
+    this.subscriber.on('message', (_channel: string, raw: string) => {
+      try {
+        this.apply(JSON.parse(raw) as Invalidation);
+      } catch (err) {
+        this.logger.warn({ msg: 'ignored malformed auth invalidation', err: String(err) }, 'AuthStateService');
+      }
+    });
+    // Broadcasts sent while disconnected are lost: start from an empty local cache after a reconnect.
+    this.subscriber.on('ready', () => this.clearLocal());
+    await this.subscriber.subscribe(this.channel);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+  }
+
+  /** Other caches of authentication data (API keys) clear themselves on these broadcasts too. */
+  onInvalidation(listener: (i: Invalidation) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private clearLocal(): void {
+    this.users.clear();
+    this.liveSessions.clear();
+    for (const l of this.listeners) l({ kind: 'api-key', id: '*' });
+  }
+
+  private apply(i: Invalidation): void {
+    if (i.kind === 'user') this.users.delete(i.id);
+    else if (i.kind === 'sessions') for (const id of i.ids) this.liveSessions.delete(id);
+    for (const l of this.listeners) l(i);
+  }
+
+  /** Clears locally at once, then tells every other instance. */
+  async broadcast(i: Invalidation): Promise<void> {
+    this.apply(i);
+    await this.redis.publish(this.channel, JSON.stringify(i));
+  }
 
   private userKey(id: string) {
     return `auth:user:${id}`;
@@ -53,13 +112,22 @@ export class AuthStateService {
     return `auth:revoked-session:${sid}`;
   }
 
-  /** The user's state and whether the session `sid` has been revoked (one MGET). */
-  async load(userId: string, sid?: string): Promise<{ user?: UserState; sessionRevoked: boolean }> {
-    const [cached, revoked] = sid
-      ? await this.redis.mget(this.userKey(userId), this.sessionKey(sid))
-      : [await this.redis.get(this.userKey(userId)), null];
-    const user = cached ? (JSON.parse(cached) as UserState) : await this.refresh(userId);
-    return { user, sessionRevoked: revoked !== null };
+  /**
+   * Counts the request against `limits` (429 when one is used up), then returns the user's state
+   * and whether the session `sid` has been revoked.
+   */
+  async load(userId: string, sid?: string, limits: Limit[] = []): Promise<{ user?: UserState; sessionRevoked: boolean }> {
+    if (limits.length) await this.limiter.hit(...limits);
+    let user = this.users.get(userId);
+    const sessionKnownLive = !sid || this.liveSessions.get(sid) === true;
+    if (user && sessionKnownLive) return { user, sessionRevoked: false };
+
+    const [cached, revoked] = await this.redis.mget(this.userKey(userId), sid ? this.sessionKey(sid) : this.userKey(userId));
+    user = cached ? (JSON.parse(cached) as UserState) : await this.refresh(userId);
+    if (user) this.users.set(userId, user);
+    const sessionRevoked = !!sid && revoked !== null;
+    if (sid && !sessionRevoked) this.liveSessions.set(sid, true);
+    return { user, sessionRevoked };
   }
 
   async refresh(userId: string): Promise<UserState | undefined> {
@@ -72,13 +140,15 @@ export class AuthStateService {
 
   async invalidateUser(userId: string): Promise<void> {
     await this.redis.del(this.userKey(userId));
+    await this.broadcast({ kind: 'user', id: userId });
   }
 
-  /** Marks a login as revoked for as long as any access token of it could still be valid. */
+  /** Marks logins as revoked for as long as any access token of them could still be valid. */
   async revokeSessions(sids: string[]): Promise<void> {
     if (!sids.length) return;
     const pipe = this.redis.pipeline();
     for (const sid of sids) pipe.set(this.sessionKey(sid), '1', 'EX', this.config.auth.accessTokenTtlS + 5);
     await pipe.exec();
+    await this.broadcast({ kind: 'sessions', ids: sids });
   }
 }

@@ -6,7 +6,6 @@ import { parseOrThrow } from '#common';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { uuidParam, ValidBody } from '../http/validation';
-import { AuthStateService } from './auth-state.service';
 import { AuthService } from './auth.service';
 import {
   apiKeySchema,
@@ -31,7 +30,6 @@ export class AuthController {
   constructor(
     @Inject(AuthService) private readonly auth: AuthService,
     @Inject(UsersService) private readonly users: UsersService,
-    @Inject(AuthStateService) private readonly authState: AuthStateService,
     @Inject(ApiKeyService) private readonly apiKeys: ApiKeyService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -81,10 +79,8 @@ export class AuthController {
   @ApiAuth()
   @ApiOperation({ summary: 'The authenticated user' })
   @ApiReply(200, userSchema)
-  async me(@CurrentPrincipal() principal: Principal) {
-    const { user } = await this.authState.load(principal.userId);
-    if (!user) throw DomainError.notFound('User', principal.userId);
-    return userView(user);
+  me(@CurrentPrincipal() principal: Principal) {
+    return userView(principal.user);
   }
 
   @Post('password')

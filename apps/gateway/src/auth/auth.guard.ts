@@ -4,8 +4,8 @@ import { AuthGuard } from '@nestjs/passport';
 import { ErrorCode } from '#contracts';
 import { DomainError } from '#common';
 import { ApiKeyService } from '../api-keys/api-key.service';
-import { RateLimiterService } from '../http/rate-limiter.service';
-import { describeJwtFailure } from './jwt.strategy';
+import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
+import { describeJwtFailure, JwtStrategy } from './jwt.strategy';
 import { IS_PUBLIC, JWT_ONLY, REQUIRED_PERMISSION, type AuthedRequest, type Principal } from './principal';
 import { hasPermission, type Permission } from './rbac';
 import { looksLikeApiKey } from './secrets';
@@ -22,6 +22,7 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(ApiKeyService) private readonly apiKeys: ApiKeyService,
     @Inject(RateLimiterService) private readonly limiter: RateLimiterService,
+    @Inject(JwtStrategy) private readonly jwt: JwtStrategy,
   ) {
     super();
   }
@@ -36,13 +37,13 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     }
     let principal: Principal;
     try {
-      principal = await this.authenticate(context, request);
+      principal = await this.authenticate(context, request, ipLimit);
     } catch (err) {
-      await this.limiter.hit(ipLimit); // failed attempts count against the IP (and may turn into 429)
+      // Failed attempts count against the IP (and may turn into 429).
+      if (!request.rateLimited) await this.limiter.hit(ipLimit);
       throw err;
     }
     request.principal = principal;
-    await this.limiter.hit(ipLimit, this.limiter.principal(principal.apiKeyId ? `key:${principal.apiKeyId}` : `user:${principal.userId}`));
 
     if (principal.via === 'api_key' && this.reflector.getAllAndOverride<boolean>(JWT_ONLY, targets)) {
       throw new DomainError(ErrorCode.FORBIDDEN, 'This action needs an interactive login (access token), not an API key');
@@ -61,15 +62,22 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     return true;
   }
 
-  private async authenticate(context: ExecutionContext, request: AuthedRequest): Promise<Principal> {
+  /** Authenticates and counts the request against the IP and principal limits (one Redis round trip). */
+  private async authenticate(context: ExecutionContext, request: AuthedRequest, ipLimit: Limit): Promise<Principal> {
     const headerKey = request.headers['x-api-key'];
     const auth = request.headers.authorization;
     const bearer = typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
-    if (typeof headerKey === 'string') return this.apiKeys.authenticate(headerKey.trim());
-    if (bearer && looksLikeApiKey(bearer)) return this.apiKeys.authenticate(bearer);
+    const apiKey = typeof headerKey === 'string' ? headerKey.trim() : bearer && looksLikeApiKey(bearer) ? bearer : undefined;
+    if (apiKey !== undefined) {
+      const principal = await this.apiKeys.authenticate(apiKey, [ipLimit]);
+      request.rateLimited = true;
+      return principal;
+    }
     if (auth !== undefined && bearer === undefined) {
       throw new DomainError(ErrorCode.UNAUTHENTICATED, 'Authorization header must use the Bearer scheme');
     }
+    const known = bearer ? this.jwt.verifiedClaims(bearer) : undefined;
+    if (known) return this.jwt.validate(request, known);
     await super.canActivate(context);
     return (request as AuthedRequest & { user: Principal }).user;
   }

@@ -6,7 +6,7 @@ import { APP_CONFIG, DomainError, type AppConfig } from '#common';
 import { AuditService } from '../audit/audit.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
-import { AuthStateService } from './auth-state.service';
+import { AuthStateService, toUserState } from './auth-state.service';
 import { LoginThrottleService } from './login-throttle.service';
 import { PasswordService } from './password.service';
 import type { Principal } from './principal';
@@ -67,7 +67,7 @@ export class AuthService {
       const pair = await this.issuePair(m, user, familyId);
       await this.audit.record(
         {
-          actor: { userId: user.id, username: user.username, role: user.role, via: 'jwt' },
+          actor: { userId: user.id, username: user.username, role: user.role, via: 'jwt', user: toUserState(user) },
           action: 'auth.login',
           entityType: 'user',
           entityId: user.id,

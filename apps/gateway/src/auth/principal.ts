@@ -1,6 +1,7 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import type { Actor } from '#contracts';
+import type { UserState } from './auth-state.service';
 import type { Permission, Role, Scope } from './rbac';
 
 /** Who is calling, after authentication. */
@@ -14,9 +15,12 @@ export interface Principal {
   apiKeyId?: string;
   /** For JWTs: the login (refresh-token family) the access token belongs to. */
   sessionId?: string;
+  /** The user's state as loaded while authenticating (saves a second lookup in handlers). */
+  user: UserState;
 }
 
-export type AuthedRequest = FastifyRequest & { principal?: Principal };
+/** `rateLimited`: the request was already counted against its limits during authentication. */
+export type AuthedRequest = FastifyRequest & { principal?: Principal; rateLimited?: boolean };
 
 export const IS_PUBLIC = 'auth:public';
 export const REQUIRED_PERMISSION = 'auth:permission';

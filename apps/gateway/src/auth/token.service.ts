@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { randomUUID } from 'node:crypto';
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '#common';
 import type { Role } from './rbac';
 
@@ -19,10 +19,14 @@ export interface AccessClaims {
 /** Mints short-lived HS256 access tokens with issuer, audience and type set (all checked on use). */
 @Injectable()
 export class TokenService {
+  private readonly key: KeyObject;
+
   constructor(
     @Inject(JwtService) private readonly jwt: JwtService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.key = createSecretKey(Buffer.from(config.auth.jwtSecret!, 'utf8'));
+  }
 
   signAccessToken(claims: Omit<AccessClaims, 'typ'>): string {
     return this.jwt.sign(
@@ -33,7 +37,7 @@ export class TokenService {
         audience: this.config.auth.audience,
         expiresIn: this.config.auth.accessTokenTtlS,
         jwtid: randomUUID(),
-        secret: this.config.auth.jwtSecret,
+        privateKey: this.key,
       },
     );
   }

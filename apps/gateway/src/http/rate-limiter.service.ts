@@ -1,16 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { ErrorCode } from '#contracts';
-import { APP_CONFIG, DomainError, REDIS, type AppConfig } from '#common';
+import { APP_CONFIG, DomainError, LocalCache, REDIS, type AppConfig } from '#common';
 
-// For each key: INCR, set the expiry on the first hit; returns count and ms left per key, atomically.
-const FIXED_WINDOW = `
+// Reserves a block of requests per key in the current fixed window: INCRBY, set the expiry when
+// the window starts; returns the new count and the ms left in the window for each key.
+const RESERVE = `
 local out = {}
 for i, key in ipairs(KEYS) do
-  local c = redis.call('INCR', key)
-  if c == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+  local c = redis.call('INCRBY', key, ARGV[i + 1])
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
   out[#out + 1] = c
-  out[#out + 1] = redis.call('PTTL', key)
+  out[#out + 1] = ttl
 end
 return out`;
 
@@ -19,32 +24,86 @@ export interface Limit {
   limit: number;
 }
 
+interface Lease {
+  remaining: number;
+  windowEnd: number;
+  /** Set when the window's limit is used up: refuse locally until the window ends. */
+  exhausted: boolean;
+}
+
+type ReserveCommand = { rateLimitReserve(numKeys: number, ...args: string[]): Promise<number[]> };
+
 /**
- * Fixed-window rate limits in Redis, shared by every gateway instance. Windows are keyed by the
- * limited identity (IP, user, API key), so one noisy client cannot starve the others. Several
- * limits are checked in one round trip.
+ * Fixed-window rate limits shared by every gateway instance through Redis. To keep Redis off the
+ * hot path, an instance reserves a block of requests (1/50 of the limit, at least 1) per key and
+ * spends it locally, going back to Redis only when the block is used up. Counting is exact in
+ * Redis, so the limit is never exceeded; an instance may leave part of its last block unused, so
+ * a client can get up to (block − 1) × instances fewer requests than the limit in a window.
  */
 @Injectable()
 export class RateLimiterService {
+  private readonly leases: LocalCache<Lease>;
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    if (!('rateLimitReserve' in redis)) redis.defineCommand('rateLimitReserve', { lua: RESERVE });
+    this.leases = new LocalCache<Lease>(config.rateLimit.windowS * 1000, 100_000);
+  }
 
+  static blockSize(limit: number): number {
+    return Math.max(1, Math.floor(limit / 50));
+  }
+
+  /** Counts one request against each limit; throws RATE_LIMITED (429) if any is used up. */
   async hit(...limits: Limit[]): Promise<void> {
-    const windowS = this.config.rateLimit.windowS;
-    const keys = limits.map((l) => `ratelimit:${l.key}`);
-    const out = (await this.redis.eval(FIXED_WINDOW, keys.length, ...keys, String(windowS * 1000))) as number[];
-    limits.forEach((l, i) => {
-      const count = out[2 * i];
-      if (count > l.limit) {
-        const retry = Math.max(1, Math.ceil(out[2 * i + 1] / 1000));
-        throw new DomainError(ErrorCode.RATE_LIMITED, `Too many requests; retry in ${retry} s`, {
-          retry_after_s: retry,
-          limit: l.limit,
-          window_s: windowS,
-        });
+    const now = Date.now();
+    const toReserve: Limit[] = [];
+    for (const l of limits) {
+      const lease = this.leases.get(l.key);
+      if (lease && lease.windowEnd > now) {
+        if (lease.exhausted) throw this.limited(l, lease.windowEnd - now);
+        if (lease.remaining > 0) {
+          lease.remaining--;
+          continue;
+        }
       }
+      toReserve.push(l);
+    }
+    if (!toReserve.length) return;
+    const windowMs = this.config.rateLimit.windowS * 1000;
+    const blocks = toReserve.map((l) => RateLimiterService.blockSize(l.limit));
+    const out = await (this.redis as unknown as ReserveCommand).rateLimitReserve(
+      toReserve.length,
+      ...toReserve.map((l) => `ratelimit:${l.key}`),
+      String(windowMs),
+      ...blocks.map(String),
+    );
+    let error: DomainError | undefined;
+    toReserve.forEach((l, i) => {
+      const count = out[2 * i];
+      const ttl = out[2 * i + 1];
+      const before = count - blocks[i];
+      const granted = Math.min(blocks[i], l.limit - before);
+      const windowEnd = Date.now() + ttl;
+      if (granted <= 0) {
+        this.leases.set(l.key, { remaining: 0, windowEnd, exhausted: true }, ttl);
+        error ??= this.limited(l, ttl);
+      } else {
+        // One of the granted requests is this one.
+        this.leases.set(l.key, { remaining: granted - 1, windowEnd, exhausted: false }, ttl);
+      }
+    });
+    if (error) throw error;
+  }
+
+  private limited(l: Limit, msLeft: number): DomainError {
+    const retry = Math.max(1, Math.ceil(msLeft / 1000));
+    return new DomainError(ErrorCode.RATE_LIMITED, `Too many requests; retry in ${retry} s`, {
+      retry_after_s: retry,
+      limit: l.limit,
+      window_s: this.config.rateLimit.windowS,
     });
   }
 
