@@ -20,3 +20,4 @@ export * from './service/service-core.module';
 export * from './service/bootstrap-service';
 export * from './database/mysql';
 export * from './cache/local-cache';
+export * from './queue/job-queue';

@@ -1,5 +1,4 @@
-import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
-import type { QueueName } from '#contracts';
+import type { ConnectionOptions, DefaultJobOptions } from 'bullmq';
 import type { AppConfig } from '../config/config';
 
 /**
@@ -26,13 +25,4 @@ export function bullConnection(config: AppConfig): ConnectionOptions {
     // BullMQ workers block on Redis; they must not give up after a few retries.
     maxRetriesPerRequest: null,
   };
-}
-
-/** BullMQ keys live under the namespace, like every other Redis key of the platform. */
-export function createQueue(config: AppConfig, name: QueueName): Queue {
-  return new Queue(name, {
-    connection: bullConnection(config),
-    prefix: `${config.namespace}:bull`,
-    defaultJobOptions: DEFAULT_JOB_OPTIONS,
-  });
 }
