@@ -4,8 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
 import { ErrorCode, RpcPattern } from '#contracts';
-import { DomainError, JsonLogger, requestContext, rmqRpcOptions, RpcClient, ServiceCoreModule } from '#common';
-import { isolate, type TestIsolation } from '#testing';
+import { DomainError, JsonLogger, requestContext, rmqRpcOptions, RpcClient, ServiceCoreModule, startMetricsServer } from '#common';
+import { freePort, isolate, type TestIsolation } from '#testing';
 
 /** Real RabbitMQ: a service started like production answers typed RPCs from the gateway's client. */
 describe('RPC over RabbitMQ', () => {
@@ -63,6 +63,23 @@ describe('RPC over RabbitMQ', () => {
       message: expect.stringMatching(/deployer service did not answer within 300 ms/),
     });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('counts calls and handling in Prometheus metrics, served on the metrics port', async () => {
+    await client.send(RpcPattern.REGISTRY_HEALTH_CHECK, {});
+    const port = await freePort();
+    const server = await startMetricsServer(port, '127.0.0.1');
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/rpc_calls_total\{[^}]*pattern="registry\.health\.check",outcome="ok"[^}]*\} [1-9]/);
+      expect(text).toMatch(/rpc_calls_total\{[^}]*pattern="deployer\.health\.check",outcome="SERVICE_TIMEOUT"/);
+      expect(text).toMatch(/rpc_handled_total\{[^}]*pattern="registry\.health\.check",outcome="ok"/);
+      expect(text).toMatch(/rpc_handled_total\{[^}]*outcome="VALIDATION_FAILED"/);
+      expect(text).toMatch(/rpc_handle_duration_seconds_bucket/);
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      server.close();
+    }
   });
 
   it('is not pinned by messages with unknown patterns (more than the prefetch)', async () => {

@@ -45,8 +45,9 @@ describe('docker-compose.yml', () => {
     expect(existsSync(join(root, 'apps', app, 'src', 'main.ts'))).toBe(true);
   });
 
-  it('keeps back-end services scalable (no fixed names, no host ports)', () => {
+  it('keeps back-end services scalable (no fixed names, no host ports) and scrapeable', () => {
     for (const app of SERVICE_NAMES) {
+      expect(services[app].environment?.METRICS_PORT).toBe('9464');
       expect(services[app].container_name).toBeUndefined();
       expect(services[app].ports).toBeUndefined();
     }

@@ -43,6 +43,7 @@ export const envSchema = z.object({
   MONGO_URL: z.string().optional(),
 
   PORT: int(3000, 0, 65535),
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   HOST: z.string().default('0.0.0.0'),
   CORS_ORIGINS: csv,
   BODY_LIMIT_BYTES: int(1_048_576, 1024, 50 * 1_048_576),
@@ -80,6 +81,8 @@ export interface AppConfig {
   amqp: { url: string; prefetch: number; rpcTimeoutMs: number };
   mongoUrl?: string;
   http: { port: number; host: string; corsOrigins: string[]; bodyLimitBytes: number; trustProxy: boolean };
+  /** Back-end services: port of their Prometheus endpoint (off when unset). */
+  metricsPort?: number;
   auth: {
     jwtSecret?: string;
     issuer: string;
@@ -147,6 +150,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     },
     rateLimit: { windowS: e.RATE_LIMIT_WINDOW_S, perIp: e.RATE_LIMIT_PER_IP, perPrincipal: e.RATE_LIMIT_PER_PRINCIPAL },
     metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
     allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
     bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
       ? { username: e.BOOTSTRAP_ADMIN_USERNAME, email: e.BOOTSTRAP_ADMIN_EMAIL!, password: e.BOOTSTRAP_ADMIN_PASSWORD! }

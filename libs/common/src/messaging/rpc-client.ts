@@ -17,6 +17,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { requestContext } from '../logging/request-context';
+import { rpcCallDuration, rpcCallsTotal } from '../metrics/metrics';
 import { rmqRpcOptions } from './rmq-options';
 
 export interface RpcCallOptions {
@@ -53,22 +54,30 @@ export class RpcClient implements OnApplicationShutdown {
       data,
     };
     const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: true }).build();
+    const endTimer = rpcCallDuration.startTimer({ pattern });
     try {
       const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
+      rpcCallsTotal.inc({ pattern, outcome: 'ok' });
       return contract.response.parse(reply) as RpcResponse<P>;
     } catch (err) {
-      if (err instanceof TimeoutError) {
-        throw new DomainError(ErrorCode.SERVICE_TIMEOUT, `The ${contract.service} service did not answer within ${timeoutMs} ms`, {
-          service: contract.service,
-        });
-      }
-      if (isRpcErrorPayload(err)) throw new DomainError(err.code, err.message, err.details);
-      if (err instanceof DomainError) throw err;
-      throw new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `The ${contract.service} service could not be reached`, {
-        service: contract.service,
-        reason: err instanceof Error ? err.message : String(err),
-      });
+      const failure = this.toDomainError(err, contract.service, timeoutMs);
+      rpcCallsTotal.inc({ pattern, outcome: failure.code });
+      throw failure;
+    } finally {
+      endTimer();
     }
+  }
+
+  private toDomainError(err: unknown, service: ServiceName, timeoutMs: number): DomainError {
+    if (err instanceof TimeoutError) {
+      return new DomainError(ErrorCode.SERVICE_TIMEOUT, `The ${service} service did not answer within ${timeoutMs} ms`, { service });
+    }
+    if (isRpcErrorPayload(err)) return new DomainError(err.code, err.message, err.details);
+    if (err instanceof DomainError) return err;
+    return new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `The ${service} service could not be reached`, {
+      service,
+      reason: err instanceof Error ? err.message : String(err),
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

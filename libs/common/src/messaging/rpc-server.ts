@@ -15,7 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { Observable, throwError } from 'rxjs';
 import { ErrorCode, RpcContracts, rpcMetaSchema, type RpcErrorPayload, type RpcPattern, type RpcRequest } from '#contracts';
 import { SERVICE_NAME } from '../config/config.module';
-import { DomainError } from '../errors/domain-error';
+import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
+import { rpcHandleDuration, rpcHandledTotal } from '../metrics/metrics';
 import { parseOrThrow } from '../errors/zod-error';
 import { requestContext, sanitizeRequestId } from '../logging/request-context';
 import { JsonLogger } from '../logging/json-logger';
@@ -40,10 +41,14 @@ export class RpcContextInterceptor implements NestInterceptor {
     };
     let acked = false;
     const started = performance.now();
-    const ack = () => {
+    const ack = (outcome: string) => {
       if (acked || !(rmq instanceof RmqContext)) return;
       acked = true;
-      this.logger.debug({ msg: 'rpc handled', pattern: rmq.getPattern(), duration_ms: Math.round(performance.now() - started) }, 'Rpc');
+      const pattern = rmq.getPattern();
+      const seconds = (performance.now() - started) / 1000;
+      rpcHandledTotal.inc({ pattern, outcome });
+      rpcHandleDuration.observe({ pattern }, seconds);
+      this.logger.debug({ msg: 'rpc handled', pattern, outcome, duration_ms: Math.round(seconds * 1000) }, 'Rpc');
       (rmq.getChannelRef() as Channel).ack(rmq.getMessage() as Message);
     };
     return new Observable((subscriber) =>
@@ -51,11 +56,11 @@ export class RpcContextInterceptor implements NestInterceptor {
         next.handle().subscribe({
           next: (v) => subscriber.next(v),
           error: (e: unknown) => {
-            ack();
+            ack(isRpcErrorPayload(e) ? e.code : e instanceof DomainError ? e.code : 'INTERNAL');
             subscriber.error(e);
           },
           complete: () => {
-            ack();
+            ack('ok');
             subscriber.complete();
           },
         }),

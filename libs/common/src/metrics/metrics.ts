@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One Prometheus registry per process; every service adds its own metrics to it. */
@@ -30,7 +31,51 @@ export const httpRequestDuration = new Histogram({
 
 export const rpcCallsTotal = new Counter({
   name: 'rpc_calls_total',
-  help: 'RPC calls made by this process, by pattern and outcome',
+  help: 'RPC calls made by this process, by pattern and outcome (ok or the error code)',
   labelNames: ['pattern', 'outcome'] as const,
   registers: [metricsRegistry],
 });
+
+export const rpcCallDuration = new Histogram({
+  name: 'rpc_call_duration_seconds',
+  help: 'Duration of RPC calls made by this process, by pattern',
+  labelNames: ['pattern'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry],
+});
+
+export const rpcHandledTotal = new Counter({
+  name: 'rpc_handled_total',
+  help: 'RPC requests handled by this service, by pattern and outcome',
+  labelNames: ['pattern', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const rpcHandleDuration = new Histogram({
+  name: 'rpc_handle_duration_seconds',
+  help: 'Time this service spent handling RPC requests, by pattern',
+  labelNames: ['pattern'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry],
+});
+
+/**
+ * Back-end services have no HTTP API; when METRICS_PORT is set they expose `GET /metrics` on it
+ * for Prometheus to scrape (one port per container or pod).
+ */
+export function startMetricsServer(port: number, host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metricsRegistry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': metricsRegistry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

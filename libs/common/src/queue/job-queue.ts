@@ -36,7 +36,11 @@ export class JobQueue<Q extends QueueName> {
   }
 
   /** Queues a job. Give `jobId` derived from the work's identity so the same work is queued once. */
-  async add<N extends JobName<Q>>(name: N, payload: JobPayload<Q, N>, opts: Pick<JobsOptions, 'jobId' | 'delay' | 'priority'> = {}): Promise<Job> {
+  async add<N extends JobName<Q>>(
+    name: N,
+    payload: JobPayload<Q, N>,
+    opts: Pick<JobsOptions, 'jobId' | 'delay' | 'priority'> = {},
+  ): Promise<Job> {
     const schema = (JobSchemas[this.name] as Record<string, Parameters<typeof parseOrThrow>[0]>)[name];
     const data = parseOrThrow(schema, payload, 'job') as JobPayload<Q, N>;
     const envelope: JobEnvelope<JobPayload<Q, N>> = { meta: { request_id: requestContext.requestId() }, data };

@@ -5,6 +5,7 @@ import { rpcQueueName, type ServiceName } from '#contracts';
 import { ConfigError, loadConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
 import { rmqRpcOptions } from '../messaging/rmq-options';
+import { initMetrics, startMetricsServer } from '../metrics/metrics';
 
 /**
  * Starts a back-end service as an RPC server on its durable RabbitMQ queue. A configuration
@@ -28,6 +29,12 @@ export async function bootstrapService(service: ServiceName, rootModule: Type | 
     logger,
   });
   app.enableShutdownHooks();
+  initMetrics(service);
+  if (config.metricsPort) {
+    const server = await startMetricsServer(config.metricsPort);
+    process.once('SIGTERM', () => server.close());
+    process.once('SIGINT', () => server.close());
+  }
   await app.listen();
   logger.log({ msg: `${service} is listening`, queue: rpcQueueName(config.namespace, service) }, 'Bootstrap');
 }
