@@ -12,6 +12,7 @@ import { AuthStateService } from './auth/auth-state.service';
 import { AuthController } from './auth/auth.controller';
 import { GatewayAuthGuard } from './auth/auth.guard';
 import { AuthService } from './auth/auth.service';
+import { routesWithoutPermission } from './auth/route-permissions';
 import { JwtStrategy } from './auth/jwt.strategy';
 import { LoginThrottleService } from './auth/login-throttle.service';
 import { PasswordService } from './auth/password.service';
@@ -34,6 +35,16 @@ class SchemaCheck implements OnModuleInit {
   }
 }
 
+export const GATEWAY_CONTROLLERS = [AuthController, UsersController, AuditController, HealthController, MetricsController];
+
+/** Refuses to start when a route has no authorization declared (see routesWithoutPermission). */
+class RouteAuthorizationCheck implements OnModuleInit {
+  onModuleInit(): void {
+    const missing = routesWithoutPermission(GATEWAY_CONTROLLERS);
+    if (missing.length) throw new Error(`Routes without @Public or @RequirePermission: ${missing.join(', ')}`);
+  }
+}
+
 @Module({})
 export class GatewayModule {
   static forRoot(config: AppConfig, logger: JsonLogger) {
@@ -46,9 +57,10 @@ export class GatewayModule {
         PassportModule,
         JwtModule.register({}),
       ],
-      controllers: [AuthController, UsersController, AuditController, HealthController, MetricsController],
+      controllers: GATEWAY_CONTROLLERS,
       providers: [
         { provide: JsonLogger, useValue: logger },
+        RouteAuthorizationCheck,
         { provide: SchemaCheck, inject: [DataSource], useFactory: (ds: DataSource) => new SchemaCheck(ds) },
         RpcClient,
         EventBus,

@@ -124,15 +124,26 @@ export class EventBus implements OnApplicationShutdown {
       return;
     }
     await requestContext.run({ requestId: sanitizeRequestId(message.request_id) }, async () => {
+      let claimed = false;
       try {
-        if (await this.processed.has(consumer, message.id)) {
+        const claim = await this.processed.claim(consumer, message.id);
+        if (claim === 'done') {
           channel.ack(msg);
           return;
         }
+        if (claim === 'in-flight') {
+          // Another delivery of this event is being handled right now (or its consumer crashed and
+          // the claim has not expired yet): put it back a little later instead of running it twice.
+          await new Promise((r) => setTimeout(r, 1000));
+          channel.nack(msg, false, true);
+          return;
+        }
+        claimed = true;
         await handler(message);
-        await this.processed.mark(consumer, message.id);
+        await this.processed.complete(consumer, message.id);
         channel.ack(msg);
       } catch (err) {
+        if (claimed) await this.processed.release(consumer, message.id).catch(() => undefined);
         const attempt = Number(msg.properties.headers?.[RETRY_HEADER] ?? 1);
         if (attempt < MAX_EVENT_ATTEMPTS) {
           this.logger.warn(

@@ -2,19 +2,37 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { REDIS } from '../redis/redis.module';
 
+export type ClaimResult = 'claimed' | 'done' | 'in-flight';
+
 /**
- * Remembers which event ids a consumer has handled, so a redelivered event is not applied twice.
- * Kept in Redis for a week — far longer than any redelivery window.
+ * Makes event consumers idempotent: a consumer claims an event id before handling it (SET NX),
+ * marks it done afterwards (kept a week — far longer than any redelivery window), and releases
+ * the claim when the handler failed so a retry can claim it again. Two deliveries of one event
+ * arriving together cannot both run: the second sees the claim.
  */
 @Injectable()
 export class ProcessedMessageStore {
-  static readonly TTL_S = 7 * 24 * 3600;
+  static readonly DONE_TTL_S = 7 * 24 * 3600;
+  /** A claim outlives a crashed consumer by at most this long; handlers must finish well within it. */
+  static readonly CLAIM_TTL_S = 60;
+
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
 
-  async has(consumer: string, id: string): Promise<boolean> {
-    return (await this.redis.exists(`processed:${consumer}:${id}`)) === 1;
+  private key(consumer: string, id: string) {
+    return `processed:${consumer}:${id}`;
   }
-  async mark(consumer: string, id: string): Promise<void> {
-    await this.redis.set(`processed:${consumer}:${id}`, '1', 'EX', ProcessedMessageStore.TTL_S);
+
+  async claim(consumer: string, id: string): Promise<ClaimResult> {
+    const key = this.key(consumer, id);
+    if ((await this.redis.set(key, 'processing', 'EX', ProcessedMessageStore.CLAIM_TTL_S, 'NX')) === 'OK') return 'claimed';
+    return (await this.redis.get(key)) === 'done' ? 'done' : 'in-flight';
+  }
+
+  async complete(consumer: string, id: string): Promise<void> {
+    await this.redis.set(this.key(consumer, id), 'done', 'EX', ProcessedMessageStore.DONE_TTL_S);
+  }
+
+  async release(consumer: string, id: string): Promise<void> {
+    await this.redis.del(this.key(consumer, id));
   }
 }

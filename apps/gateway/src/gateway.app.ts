@@ -1,0 +1,80 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  httpRequestDuration,
+  httpRequestsTotal,
+  initMetrics,
+  type JsonLogger,
+  PLATFORM_VERSION,
+  requestContext,
+  sanitizeRequestId,
+  type AppConfig,
+} from '#common';
+import { GatewayModule } from './gateway.module';
+import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
+
+const REQUEST_ID = Symbol('requestId');
+type TaggedRequest = IncomingMessage & { [REQUEST_ID]?: string };
+
+/** Builds the gateway application (not listening yet): used by main.ts and by in-process tests. */
+export async function createGateway(
+  config: AppConfig,
+  logger: JsonLogger,
+  options: { serveDocs?: boolean } = {},
+): Promise<NestFastifyApplication> {
+  initMetrics('gateway');
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.http.bodyLimitBytes,
+    trustProxy: config.http.trustProxy,
+    // Each request runs inside its own async context from the first byte, so every log line —
+    // guards, handlers, RPC calls, filters — carries its request id.
+    serverFactory: (handler: (req: TaggedRequest, res: ServerResponse) => void) =>
+      createServer((req: TaggedRequest, res) => {
+        const requestId = sanitizeRequestId(req.headers['x-request-id']);
+        req[REQUEST_ID] = requestId;
+        requestContext.run({ requestId }, () => handler(req, res));
+      }),
+    genReqId: (req: TaggedRequest) => req[REQUEST_ID] ?? sanitizeRequestId(undefined),
+    logger: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, { logger });
+  const fastify = app.getHttpAdapter().getInstance();
+  // API answers are per-caller: no shared cache may keep them.
+  const apiHeaders = { ...securityHeaders(API_HELMET_OPTIONS), 'cache-control': 'no-store' };
+  const docsHeaders = securityHeaders(DOCS_HELMET_OPTIONS);
+  fastify.addHook('onRequest', async (request, reply) => {
+    void reply.headers(request.url.startsWith('/api/docs') ? docsHeaders : apiHeaders).header('x-request-id', request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    httpRequestsTotal.inc(labels);
+    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+  app.enableCors({ origin: config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
+  app.enableShutdownHooks();
+
+  // Swagger UI needs @fastify/static, which Jest's ESM loader cannot resolve through Nest's
+  // loadPackage: in-process tests build the document without serving it.
+  if (options.serveDocs !== false) {
+    SwaggerModule.setup('api/docs', app, buildOpenApiDocument(app), { jsonDocumentUrl: 'api/docs-json' });
+  }
+  return app;
+}
+
+/** The OpenAPI document of every route, generated from the controllers and their zod schemas. */
+export function buildOpenApiDocument(app: NestFastifyApplication) {
+  return SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('MCP Platform API')
+      .setDescription(
+        'Register, understand and run Model Context Protocol tools. Errors: `{ error: { code, message, details?, request_id } }`.',
+      )
+      .setVersion(PLATFORM_VERSION)
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT or API key' }, 'bearer')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')
+      .build(),
+  );
+}
