@@ -22,6 +22,7 @@ import { HealthController } from './health/health.controller';
 import { HttpErrorFilter } from './http/error.filter';
 import { RateLimiterService } from './http/rate-limiter.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { ToolsController } from './registry/tools.controller';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
 
@@ -35,7 +36,7 @@ class SchemaCheck implements OnModuleInit {
   }
 }
 
-export const GATEWAY_CONTROLLERS = [AuthController, UsersController, AuditController, HealthController, MetricsController];
+export const GATEWAY_CONTROLLERS = [AuthController, UsersController, AuditController, ToolsController, HealthController, MetricsController];
 
 /** Refuses to start when a route has no authorization declared (see routesWithoutPermission). */
 class RouteAuthorizationCheck implements OnModuleInit {

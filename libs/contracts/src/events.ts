@@ -7,6 +7,13 @@ import { z } from 'zod';
 export const EventKey = {
   USER_CREATED: 'user.created',
   USER_UPDATED: 'user.updated',
+  TOOL_CREATED: 'tool.created',
+  TOOL_UPDATED: 'tool.updated',
+  TOOL_DELETED: 'tool.deleted',
+  TOOL_RESTORED: 'tool.restored',
+  TOOL_VERSION_PUBLISHED: 'tool.version.published',
+  TOOL_VERSION_YANKED: 'tool.version.yanked',
+  TOOL_LATEST_CHANGED: 'tool.latest.changed',
 } as const;
 export type EventKey = (typeof EventKey)[keyof typeof EventKey];
 
@@ -22,6 +29,18 @@ export const EventSchemas = {
     user_id: z.string(),
     changes: z.object({ role: roleSchema.optional(), disabled: z.boolean().optional() }),
   }),
+  [EventKey.TOOL_CREATED]: z.object({
+    tool_id: z.string(),
+    name: z.string(),
+    owner_id: z.string(),
+    visibility: z.enum(['private', 'public']),
+  }),
+  [EventKey.TOOL_UPDATED]: z.object({ tool_id: z.string(), name: z.string(), fields: z.array(z.string()) }),
+  [EventKey.TOOL_DELETED]: z.object({ tool_id: z.string(), name: z.string() }),
+  [EventKey.TOOL_RESTORED]: z.object({ tool_id: z.string(), name: z.string() }),
+  [EventKey.TOOL_VERSION_PUBLISHED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), sha256: z.string() }),
+  [EventKey.TOOL_VERSION_YANKED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), reason: z.string() }),
+  [EventKey.TOOL_LATEST_CHANGED]: z.object({ tool_id: z.string(), name: z.string(), latest: z.string().nullable(), pinned: z.boolean() }),
 } as const satisfies Record<EventKey, z.ZodType>;
 
 export type EventPayload<K extends EventKey> = z.infer<(typeof EventSchemas)[K]>;

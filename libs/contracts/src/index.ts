@@ -3,3 +3,4 @@ export * from './errors';
 export * from './rpc';
 export * from './events';
 export * from './queues';
+export * from './registry';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { historyEntrySchema, RegistryRequests, toolPageSchema, toolSchema, versionDiffSchema, versionSchema } from './registry';
 import type { ServiceName } from './services';
 
 /** Who made the request, as the gateway authenticated them. Services trust it (RPC is internal). */
@@ -45,6 +46,21 @@ export const RpcPattern = {
   ANALYSIS_HEALTH_CHECK: 'analysis-worker.health.check',
   GITHUB_HEALTH_CHECK: 'github-sync.health.check',
   DEPLOYER_HEALTH_CHECK: 'deployer.health.check',
+
+  REGISTRY_TOOL_CREATE: 'registry.tool.create',
+  REGISTRY_TOOL_LIST: 'registry.tool.list',
+  REGISTRY_TOOL_GET: 'registry.tool.get',
+  REGISTRY_TOOL_UPDATE: 'registry.tool.update',
+  REGISTRY_TOOL_DELETE: 'registry.tool.delete',
+  REGISTRY_TOOL_RESTORE: 'registry.tool.restore',
+  REGISTRY_TOOL_HISTORY: 'registry.tool.history',
+  REGISTRY_VERSION_PUBLISH: 'registry.version.publish',
+  REGISTRY_VERSION_LIST: 'registry.version.list',
+  REGISTRY_VERSION_GET: 'registry.version.get',
+  REGISTRY_VERSION_DIFF: 'registry.version.diff',
+  REGISTRY_VERSION_YANK: 'registry.version.yank',
+  REGISTRY_LATEST_PIN: 'registry.latest.pin',
+  REGISTRY_LATEST_UNPIN: 'registry.latest.unpin',
 } as const;
 export type RpcPattern = (typeof RpcPattern)[keyof typeof RpcPattern];
 
@@ -59,16 +75,42 @@ export const RpcContracts = {
   },
   [RpcPattern.GITHUB_HEALTH_CHECK]: { service: 'github-sync', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
   [RpcPattern.DEPLOYER_HEALTH_CHECK]: { service: 'deployer', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
+
+  [RpcPattern.REGISTRY_TOOL_CREATE]: { service: 'registry', request: RegistryRequests.create, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_LIST]: { service: 'registry', request: RegistryRequests.list, response: toolPageSchema },
+  [RpcPattern.REGISTRY_TOOL_GET]: { service: 'registry', request: RegistryRequests.get, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_UPDATE]: { service: 'registry', request: RegistryRequests.update, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_DELETE]: { service: 'registry', request: RegistryRequests.delete, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_RESTORE]: { service: 'registry', request: RegistryRequests.restore, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_HISTORY]: {
+    service: 'registry',
+    request: RegistryRequests.history,
+    response: z.object({ items: z.array(historyEntrySchema) }),
+  },
+  [RpcPattern.REGISTRY_VERSION_PUBLISH]: { service: 'registry', request: RegistryRequests.publish, response: versionSchema },
+  [RpcPattern.REGISTRY_VERSION_LIST]: {
+    service: 'registry',
+    request: RegistryRequests.versions,
+    response: z.object({ items: z.array(versionSchema) }),
+  },
+  [RpcPattern.REGISTRY_VERSION_GET]: { service: 'registry', request: RegistryRequests.version, response: versionSchema },
+  [RpcPattern.REGISTRY_VERSION_DIFF]: { service: 'registry', request: RegistryRequests.diff, response: versionDiffSchema },
+  [RpcPattern.REGISTRY_VERSION_YANK]: { service: 'registry', request: RegistryRequests.yank, response: versionSchema },
+  [RpcPattern.REGISTRY_LATEST_PIN]: { service: 'registry', request: RegistryRequests.pin, response: toolSchema },
+  [RpcPattern.REGISTRY_LATEST_UNPIN]: { service: 'registry', request: RegistryRequests.unpin, response: toolSchema },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;
 
+/** What a caller sends (defaults may be omitted). */
 export type RpcRequest<P extends RpcPattern> = z.input<(typeof RpcContracts)[P]['request']>;
+/** What a handler receives after validation (defaults applied). */
+export type RpcData<P extends RpcPattern> = z.output<(typeof RpcContracts)[P]['request']>;
 export type RpcResponse<P extends RpcPattern> = z.output<(typeof RpcContracts)[P]['response']>;
 
 /** The health pattern each service answers. */
-export const HEALTH_PATTERN_BY_SERVICE: Record<ServiceName, RpcPattern> = {
+export const HEALTH_PATTERN_BY_SERVICE = {
   registry: RpcPattern.REGISTRY_HEALTH_CHECK,
   knowledge: RpcPattern.KNOWLEDGE_HEALTH_CHECK,
   'analysis-worker': RpcPattern.ANALYSIS_HEALTH_CHECK,
   'github-sync': RpcPattern.GITHUB_HEALTH_CHECK,
   deployer: RpcPattern.DEPLOYER_HEALTH_CHECK,
-};
+} as const satisfies Record<ServiceName, RpcPattern>;

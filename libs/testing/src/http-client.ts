@@ -45,6 +45,9 @@ export class ApiClient {
   post<T = any>(path: string, json?: unknown, headers?: Record<string, string>) {
     return this.request<T>('POST', path, { json, headers });
   }
+  put<T = any>(path: string, json?: unknown) {
+    return this.request<T>('PUT', path, { json });
+  }
   patch<T = any>(path: string, json?: unknown) {
     return this.request<T>('PATCH', path, { json });
   }

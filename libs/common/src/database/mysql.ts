@@ -1,7 +1,7 @@
 import { createConnection } from 'mysql2/promise';
 import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
 import type { MysqlDataSourceOptions } from 'typeorm/driver/mysql/MysqlDataSourceOptions.js';
-import type { AppConfig } from '../config/config';
+import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 
 export type MysqlOptions = MysqlDataSourceOptions & { database: string };
 type EntityList = MixedList<string | (new () => unknown) | EntitySchema>;
@@ -66,4 +66,23 @@ export async function migrateDatabase(options: MysqlOptions, config: AppConfig):
 /** Names of migrations not yet applied (a service refuses to start against an outdated schema). */
 export async function pendingMigrations(ds: DataSource): Promise<boolean> {
   return ds.showMigrations();
+}
+
+/** The body of each service's `migrate.js`: apply migrations and report, exit 1 with the reason on failure. */
+export async function runMigrationCli(service: string, options: (config: AppConfig) => MysqlOptions): Promise<void> {
+  try {
+    const config = loadConfig();
+    const opts = options(config);
+    const applied = await migrateDatabase(opts, config);
+    process.stdout.write(
+      applied.length
+        ? `${service}: applied ${applied.length} migration(s) to ${opts.database}: ${applied.join(', ')}\n`
+        : `${service}: database ${opts.database} is up to date\n`,
+    );
+  } catch (err) {
+    process.stderr.write(
+      `${service} migration failed: ${err instanceof ConfigError ? err.message : err instanceof Error ? err.stack : String(err)}\n`,
+    );
+    process.exit(1);
+  }
 }

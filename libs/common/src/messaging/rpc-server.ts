@@ -1,6 +1,7 @@
 import {
   ArgumentsHost,
   Catch,
+  createParamDecorator,
   type CallHandler,
   type ExecutionContext,
   Inject,
@@ -13,7 +14,7 @@ import { RmqContext } from '@nestjs/microservices';
 import type { Channel, Message } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { Observable, throwError } from 'rxjs';
-import { ErrorCode, RpcContracts, rpcMetaSchema, type RpcErrorPayload, type RpcPattern, type RpcRequest } from '#contracts';
+import { ErrorCode, RpcContracts, rpcMetaSchema, type Actor, type RpcErrorPayload, type RpcData, type RpcPattern } from '#contracts';
 import { SERVICE_NAME } from '../config/config.module';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { rpcHandleDuration, rpcHandledTotal } from '../metrics/metrics';
@@ -70,11 +71,11 @@ export class RpcContextInterceptor implements NestInterceptor {
 }
 
 /** Validates an RPC envelope's `data` against the contract of its pattern (400 naming the field). */
-export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unknown, RpcRequest<P>> {
+export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unknown, RpcData<P>> {
   constructor(private readonly pattern: P) {}
-  transform(value: unknown): RpcRequest<P> {
+  transform(value: unknown): RpcData<P> {
     const data = (value as { data?: unknown } | undefined)?.data;
-    return parseOrThrow(RpcContracts[this.pattern].request, data, 'payload') as RpcRequest<P>;
+    return parseOrThrow(RpcContracts[this.pattern].request, data, 'payload') as RpcData<P>;
   }
 }
 
@@ -102,3 +103,9 @@ export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
     return throwError(() => payload);
   }
 }
+
+/** The authenticated caller the gateway put in the RPC envelope (undefined for internal calls). */
+export const RpcActor = createParamDecorator((_: unknown, ctx: ExecutionContext): Actor | undefined => {
+  const meta = rpcMetaSchema.safeParse(ctx.switchToRpc().getData<{ meta?: unknown }>()?.meta);
+  return meta.success ? meta.data.actor : undefined;
+});

@@ -1,0 +1,182 @@
+import { Controller, Delete, Get, Inject, Param, Post, Put } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import {
+  createToolSchema,
+  historyEntrySchema,
+  listToolsQuerySchema,
+  publishVersionSchema,
+  RpcPattern as P,
+  toolPageSchema,
+  toolSchema,
+  updateToolSchema,
+  versionDiffSchema,
+  versionSchema,
+} from '#contracts';
+import { parseOrThrow, RpcClient } from '#common';
+import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
+import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
+import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
+
+const toolId = (id: string) => parseOrThrow(uuidParam('tool_id'), id, 'tool_id');
+const versionParam = (v: string) => parseOrThrow(z.string().min(1).max(100), v, 'version');
+const diffQuery = z.strictObject({
+  from: z.string().min(1).max(100).describe('older version (or "latest")'),
+  to: z.string().min(1).max(100).describe('newer version (or "latest")'),
+});
+const yankBody = z.strictObject({ reason: z.string().trim().min(1, 'give a reason').max(2000) });
+const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
+
+/**
+ * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
+ * restore); ownership and visibility of each tool are enforced by the registry service.
+ */
+@ApiTags('registry')
+@ApiAuth()
+@Controller('api/v1/mcps')
+export class ToolsController {
+  constructor(@Inject(RpcClient) private readonly rpc: RpcClient) {}
+
+  @Post()
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Register a tool (you become its owner)' })
+  @ApiReply(201, toolSchema)
+  @ApiErrors(400, 409, 504)
+  create(@ValidBody(createToolSchema) body: z.output<typeof createToolSchema>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_CREATE, body, { actor: toActor(p) });
+  }
+
+  @Get()
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'List the tools you can see (paginated, filterable, sortable)' })
+  @ApiReply(200, toolPageSchema)
+  @ApiErrors(400, 504)
+  list(@ValidQuery(listToolsQuerySchema) query: z.output<typeof listToolsQuerySchema>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_LIST, query, { actor: toActor(p) });
+  }
+
+  @Get(':tool_id')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'One tool' })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 504)
+  get(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_GET, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+
+  @Put(':tool_id')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: "Change a tool's metadata (owner or admin); status deprecated marks it deprecated" })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 504)
+  update(
+    @Param('tool_id') id: string,
+    @ValidBody(updateToolSchema) body: z.output<typeof updateToolSchema>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(P.REGISTRY_TOOL_UPDATE, { tool_id: toolId(id), changes: body }, { actor: toActor(p) });
+  }
+
+  @Delete(':tool_id')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Soft-delete a tool (owner or admin); admins can restore it' })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 504)
+  remove(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_DELETE, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+
+  @Post(':tool_id/restore')
+  @RequirePermission('tools.admin')
+  @ApiOperation({ summary: 'Restore a soft-deleted tool (admin)' })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 409, 504)
+  restore(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_RESTORE, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+
+  @Get(':tool_id/history')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'Every change to the tool: who, when, and a JSON diff' })
+  @ApiReply(200, z.object({ items: z.array(historyEntrySchema) }))
+  @ApiErrors(400, 404, 504)
+  history(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOL_HISTORY, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+
+  @Post(':tool_id/versions')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Publish an immutable version (semver, higher than every earlier one)' })
+  @ApiReply(201, versionSchema)
+  @ApiErrors(400, 404, 409, 504)
+  publish(
+    @Param('tool_id') id: string,
+    @ValidBody(publishVersionSchema) body: z.output<typeof publishVersionSchema>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(P.REGISTRY_VERSION_PUBLISH, { tool_id: toolId(id), input: body }, { actor: toActor(p) });
+  }
+
+  @Get(':tool_id/versions')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'All versions, newest first (yanked ones flagged)' })
+  @ApiReply(200, z.object({ items: z.array(versionSchema) }))
+  @ApiErrors(400, 404, 504)
+  versions(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_VERSION_LIST, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+
+  @Get(':tool_id/versions/:version')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'One version ("latest" resolves to the current latest)' })
+  @ApiReply(200, versionSchema)
+  @ApiErrors(400, 404, 504)
+  version(@Param('tool_id') id: string, @Param('version') version: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_VERSION_GET, { tool_id: toolId(id), version: versionParam(version) }, { actor: toActor(p) });
+  }
+
+  @Get(':tool_id/diff')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'What changed between two versions; changed tool descriptions/schemas are flagged' })
+  @ApiReply(200, versionDiffSchema)
+  @ApiErrors(400, 404, 504)
+  diff(@Param('tool_id') id: string, @ValidQuery(diffQuery) q: z.output<typeof diffQuery>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_VERSION_DIFF, { tool_id: toolId(id), from: q.from, to: q.to }, { actor: toActor(p) });
+  }
+
+  @Post(':tool_id/versions/:version/yank')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Yank a version: still readable, flagged, never chosen as latest' })
+  @ApiReply(200, versionSchema)
+  @ApiErrors(400, 404, 409, 504)
+  yank(
+    @Param('tool_id') id: string,
+    @Param('version') version: string,
+    @ValidBody(yankBody) body: z.output<typeof yankBody>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(
+      P.REGISTRY_VERSION_YANK,
+      { tool_id: toolId(id), version: versionParam(version), reason: body.reason },
+      { actor: toActor(p) },
+    );
+  }
+
+  @Put(':tool_id/latest')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Pin latest to an earlier version (rollback)' })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 409, 504)
+  pin(@Param('tool_id') id: string, @ValidBody(pinBody) body: z.output<typeof pinBody>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_LATEST_PIN, { tool_id: toolId(id), version: body.version }, { actor: toActor(p) });
+  }
+
+  @Delete(':tool_id/latest')
+  @RequirePermission('tools.write')
+  @ApiOperation({ summary: 'Unpin latest: it follows the highest published version again' })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 504)
+  unpin(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_LATEST_UNPIN, { tool_id: toolId(id) }, { actor: toActor(p) });
+  }
+}

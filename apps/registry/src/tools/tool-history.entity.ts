@@ -1,0 +1,24 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/** Every change to a tool: who, when, what (as a JSON diff). Append-only. */
+@Entity({ name: 'tool_history' })
+@Index('idx_tool_history_tool', ['toolId', 'at'])
+export class ToolHistory {
+  @PrimaryColumn({ type: 'char', length: 36 })
+  id!: string;
+
+  @Column({ name: 'tool_id', type: 'char', length: 36 })
+  toolId!: string;
+
+  @Column({ type: 'varchar', length: 50 })
+  action!: string;
+
+  @Column({ name: 'actor_id', type: 'char', length: 36, nullable: true })
+  actorId!: string | null;
+
+  @Column({ type: 'datetime', precision: 6 })
+  at!: Date;
+
+  @Column({ type: 'json', nullable: true })
+  diff!: object | null;
+}

@@ -1,0 +1,88 @@
+import { Controller, Inject } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import { RpcPattern as P, type Actor, type RpcData } from '#contracts';
+import { RpcActor, RpcPayloadPipe } from '#common';
+import { requireActor } from './tool-access';
+import { ToolsService } from './tools.service';
+
+/** The registry's RPC surface: one handler per `registry.*` pattern of the contracts. */
+@Controller()
+export class ToolsController {
+  constructor(@Inject(ToolsService) private readonly tools: ToolsService) {}
+
+  @MessagePattern(P.REGISTRY_TOOL_CREATE)
+  create(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_CREATE)) req: RpcData<typeof P.REGISTRY_TOOL_CREATE>, @RpcActor() actor?: Actor) {
+    return this.tools.create(req, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_LIST)
+  list(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_LIST)) req: RpcData<typeof P.REGISTRY_TOOL_LIST>, @RpcActor() actor?: Actor) {
+    return this.tools.list(req, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_GET)
+  get(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_GET)) req: RpcData<typeof P.REGISTRY_TOOL_GET>, @RpcActor() actor?: Actor) {
+    return this.tools.get(req.tool_id, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_UPDATE)
+  update(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_UPDATE)) req: RpcData<typeof P.REGISTRY_TOOL_UPDATE>, @RpcActor() actor?: Actor) {
+    const r = req;
+    return this.tools.update(r.tool_id, r.changes, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_DELETE)
+  remove(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_DELETE)) req: RpcData<typeof P.REGISTRY_TOOL_DELETE>, @RpcActor() actor?: Actor) {
+    return this.tools.remove(req.tool_id, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_RESTORE)
+  restore(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_RESTORE)) req: RpcData<typeof P.REGISTRY_TOOL_RESTORE>, @RpcActor() actor?: Actor) {
+    return this.tools.restore(req.tool_id, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOL_HISTORY)
+  history(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_HISTORY)) req: RpcData<typeof P.REGISTRY_TOOL_HISTORY>, @RpcActor() actor?: Actor) {
+    return this.tools.historyOf(req.tool_id, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_VERSION_PUBLISH)
+  publish(
+    @Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_PUBLISH)) req: RpcData<typeof P.REGISTRY_VERSION_PUBLISH>,
+    @RpcActor() actor?: Actor,
+  ) {
+    const r = req;
+    return this.tools.publish(r.tool_id, r.input, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_VERSION_LIST)
+  versions(@Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_LIST)) req: RpcData<typeof P.REGISTRY_VERSION_LIST>, @RpcActor() actor?: Actor) {
+    return this.tools.versions(req.tool_id, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_VERSION_GET)
+  version(@Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_GET)) req: RpcData<typeof P.REGISTRY_VERSION_GET>, @RpcActor() actor?: Actor) {
+    return this.tools.version(req.tool_id, req.version, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_VERSION_DIFF)
+  diff(@Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_DIFF)) req: RpcData<typeof P.REGISTRY_VERSION_DIFF>, @RpcActor() actor?: Actor) {
+    return this.tools.diff(req.tool_id, req.from, req.to, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_VERSION_YANK)
+  yank(@Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_YANK)) req: RpcData<typeof P.REGISTRY_VERSION_YANK>, @RpcActor() actor?: Actor) {
+    const r = req;
+    return this.tools.yank(r.tool_id, r.version, r.reason, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_LATEST_PIN)
+  pin(@Payload(new RpcPayloadPipe(P.REGISTRY_LATEST_PIN)) req: RpcData<typeof P.REGISTRY_LATEST_PIN>, @RpcActor() actor?: Actor) {
+    return this.tools.pin(req.tool_id, req.version, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_LATEST_UNPIN)
+  unpin(@Payload(new RpcPayloadPipe(P.REGISTRY_LATEST_UNPIN)) req: RpcData<typeof P.REGISTRY_LATEST_UNPIN>, @RpcActor() actor?: Actor) {
+    return this.tools.pin(req.tool_id, null, requireActor(actor));
+  }
+}

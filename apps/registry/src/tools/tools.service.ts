@@ -1,0 +1,373 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import semver from 'semver';
+import { DataSource, type EntityManager } from 'typeorm';
+import {
+  ErrorCode,
+  EventKey,
+  type Actor,
+  type CreateToolInput,
+  type ListToolsQuery,
+  type PublishVersionInput,
+  type ToolView,
+  type UpdateToolInput,
+  type VersionDiff,
+  type VersionView,
+} from '#contracts';
+import { DomainError, OutboxService } from '#common';
+import { contentHash } from '../versions/canonical-json';
+import { validateManifest } from '../versions/manifest-validation';
+import { ToolVersion } from '../versions/tool-version.entity';
+import { diffVersions } from '../versions/version-diff';
+import { canRead, canWrite, forbidden, isAdmin } from './tool-access';
+import { ToolHistory } from './tool-history.entity';
+import { Tool } from './tool.entity';
+
+export function toolView(t: Tool): ToolView {
+  return {
+    id: t.id,
+    name: t.name,
+    display_name: t.displayName,
+    description: t.description,
+    owner_id: t.ownerId,
+    tags: t.tags,
+    category: t.category,
+    homepage_url: t.homepageUrl,
+    repository_url: t.repositoryUrl,
+    visibility: t.visibility,
+    status: t.status,
+    latest_version: t.latestVersion,
+    pinned_version: t.pinnedVersion,
+    created_at: t.createdAt.toISOString(),
+    updated_at: t.updatedAt.toISOString(),
+    deleted_at: t.deletedAt?.toISOString() ?? null,
+  };
+}
+
+export function versionView(v: ToolVersion, latest: string | null): VersionView {
+  return {
+    tool_id: v.toolId,
+    version: v.version,
+    changelog: v.changelog,
+    config: v.config,
+    manifest: v.manifest,
+    sha256: v.sha256,
+    yanked: v.yanked,
+    yank_reason: v.yankReason,
+    is_latest: v.version === latest,
+    published_by: v.publishedBy,
+    published_at: v.publishedAt.toISOString(),
+  };
+}
+
+const METADATA_FIELDS = {
+  display_name: 'displayName',
+  description: 'description',
+  tags: 'tags',
+  category: 'category',
+  homepage_url: 'homepageUrl',
+  repository_url: 'repositoryUrl',
+  visibility: 'visibility',
+  status: 'status',
+} as const satisfies Record<keyof UpdateToolInput, keyof Tool>;
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c);
+}
+
+/**
+ * Tools and their versions. Every change runs in one transaction that also writes the history
+ * entry and the outbox event, so a change, its history and its event are never separated.
+ */
+@Injectable()
+export class ToolsService {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(OutboxService) private readonly outbox: OutboxService,
+  ) {}
+
+  async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {
+    const now = new Date();
+    const tool: Tool = {
+      id: randomUUID(),
+      name: input.name,
+      displayName: input.display_name ?? null,
+      description: input.description,
+      ownerId: actor.user_id,
+      tags: [...new Set(input.tags)],
+      category: input.category ?? null,
+      homepageUrl: input.homepage_url ?? null,
+      repositoryUrl: input.repository_url ?? null,
+      visibility: input.visibility,
+      status: 'active',
+      pinnedVersion: null,
+      latestVersion: null,
+      createdAt: now,
+      updatedAt: now,
+      deletedAt: null,
+    };
+    try {
+      await this.write(async (m) => {
+        await m.insert(Tool, tool);
+        await this.history(m, tool.id, 'tool.created', actor, { after: toolView(tool) });
+        await this.outbox.add(m, EventKey.TOOL_CREATED, {
+          tool_id: tool.id,
+          name: tool.name,
+          owner_id: tool.ownerId,
+          visibility: tool.visibility,
+        });
+      });
+    } catch (err) {
+      if ((err as { driverError?: { code?: string }; code?: string }).driverError?.code === 'ER_DUP_ENTRY') {
+        throw new DomainError(ErrorCode.CONFLICT, `A tool named '${input.name}' already exists`, { field: 'name' });
+      }
+      throw err;
+    }
+    return toolView(tool);
+  }
+
+  async list(q: ListToolsQuery, actor: Actor) {
+    const qb = this.dataSource.getRepository(Tool).createQueryBuilder('t');
+    if (!(q.include_deleted && isAdmin(actor))) qb.andWhere('t.deleted_at IS NULL');
+    if (!isAdmin(actor)) qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
+    if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner });
+    if (q.status) qb.andWhere('t.status = :status', { status: q.status });
+    if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });
+    if (q.q) {
+      qb.andWhere('(t.name LIKE :q OR t.display_name LIKE :q OR t.description LIKE :q)', { q: `%${escapeLike(q.q)}%` });
+    }
+    const desc = q.sort.startsWith('-');
+    const column = { name: 't.name', created: 't.created_at', updated: 't.updated_at' }[
+      q.sort.replace('-', '') as 'name' | 'created' | 'updated'
+    ];
+    qb.orderBy(column, desc ? 'DESC' : 'ASC').addOrderBy('t.id', 'ASC');
+    const [rows, total] = await qb
+      .skip((q.page - 1) * q.page_size)
+      .take(q.page_size)
+      .getManyAndCount();
+    return { items: rows.map(toolView), total, page: q.page, page_size: q.page_size };
+  }
+
+  async get(id: string, actor: Actor): Promise<ToolView> {
+    return toolView(await this.visible(this.dataSource.manager, id, actor));
+  }
+
+  async update(id: string, changes: UpdateToolInput, actor: Actor): Promise<ToolView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'change it');
+      const before = toolView(tool);
+      const diff: Record<string, { from: unknown; to: unknown }> = {};
+      for (const [field, prop] of Object.entries(METADATA_FIELDS) as [keyof UpdateToolInput, keyof Tool][]) {
+        const value = changes[field];
+        if (value === undefined) continue;
+        const next = field === 'tags' ? [...new Set(value as string[])] : value;
+        if (JSON.stringify(before[field]) !== JSON.stringify(next)) {
+          diff[field] = { from: before[field], to: next };
+          (tool as unknown as Record<string, unknown>)[prop] = next;
+        }
+      }
+      if (!Object.keys(diff).length) return toolView(tool);
+      tool.updatedAt = new Date();
+      await m.save(Tool, tool);
+      await this.history(
+        m,
+        id,
+        tool.status !== before.status && tool.status === 'deprecated' ? 'tool.deprecated' : 'tool.updated',
+        actor,
+        diff,
+      );
+      await this.outbox.add(m, EventKey.TOOL_UPDATED, { tool_id: id, name: tool.name, fields: Object.keys(diff) });
+      return toolView(tool);
+    });
+  }
+
+  async remove(id: string, actor: Actor): Promise<ToolView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'delete it');
+      tool.deletedAt = new Date();
+      tool.updatedAt = tool.deletedAt;
+      await m.save(Tool, tool);
+      await this.history(m, id, 'tool.deleted', actor, null);
+      await this.outbox.add(m, EventKey.TOOL_DELETED, { tool_id: id, name: tool.name });
+      return toolView(tool);
+    });
+  }
+
+  async restore(id: string, actor: Actor): Promise<ToolView> {
+    if (!isAdmin(actor)) throw new DomainError(ErrorCode.FORBIDDEN, 'Only an admin may restore a deleted tool');
+    return this.write(async (m) => {
+      const tool = await m.getRepository(Tool).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!tool) throw DomainError.notFound('Tool', id);
+      if (!tool.deletedAt) throw new DomainError(ErrorCode.CONFLICT, `Tool '${tool.name}' is not deleted`);
+      tool.deletedAt = null;
+      tool.updatedAt = new Date();
+      await m.save(Tool, tool);
+      await this.history(m, id, 'tool.restored', actor, null);
+      await this.outbox.add(m, EventKey.TOOL_RESTORED, { tool_id: id, name: tool.name });
+      return toolView(tool);
+    });
+  }
+
+  async historyOf(id: string, actor: Actor) {
+    await this.visible(this.dataSource.manager, id, actor);
+    const rows = await this.dataSource.getRepository(ToolHistory).find({ where: { toolId: id }, order: { at: 'ASC', id: 'ASC' } });
+    return { items: rows.map((h) => ({ id: h.id, action: h.action, actor_id: h.actorId, at: h.at.toISOString(), diff: h.diff })) };
+  }
+
+  /** Publishes a new immutable version; its semver must be valid and higher than every earlier one. */
+  async publish(id: string, input: PublishVersionInput, actor: Actor): Promise<VersionView> {
+    const version = semver.valid(input.version);
+    if (!version || version !== input.version) {
+      throw new DomainError(
+        ErrorCode.VALIDATION_FAILED,
+        `Invalid body.version: '${input.version}' is not a semantic version (e.g. 1.2.3)`,
+        [{ field: 'version', message: 'must be a semantic version' }],
+      );
+    }
+    if (input.manifest) validateManifest(input.manifest);
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'publish versions');
+      const existing = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
+      const highest = existing.map((v) => v.version).sort(semver.rcompare)[0];
+      if (highest && !semver.gt(version, highest)) {
+        throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the latest published version ${highest}`, {
+          field: 'version',
+          highest,
+        });
+      }
+      const row: ToolVersion = {
+        id: randomUUID(),
+        toolId: id,
+        version,
+        changelog: input.changelog,
+        config: input.config,
+        manifest: input.manifest ?? null,
+        sha256: contentHash(input.config, input.manifest),
+        yanked: false,
+        yankReason: null,
+        publishedBy: actor.user_id,
+        publishedAt: new Date(),
+      };
+      // TypeORM's deep-partial insert type cannot describe JSON columns holding open records.
+      await m.insert(ToolVersion, row as never);
+      const latest = this.resolveLatest(tool.pinnedVersion, [...existing, row]);
+      await this.touch(m, tool, { latestVersion: latest });
+      await this.history(m, id, 'version.published', actor, { version, sha256: row.sha256 });
+      await this.outbox.add(m, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
+      return versionView(row, latest);
+    });
+  }
+
+  async versions(id: string, actor: Actor) {
+    const tool = await this.visible(this.dataSource.manager, id, actor);
+    const rows = await this.dataSource.getRepository(ToolVersion).find({ where: { toolId: id } });
+    rows.sort((a, b) => semver.rcompare(a.version, b.version));
+    return { items: rows.map((v) => versionView(v, tool.latestVersion)) };
+  }
+
+  /** One version; `latest` resolves to the current latest version. */
+  async version(id: string, version: string, actor: Actor): Promise<VersionView> {
+    const tool = await this.visible(this.dataSource.manager, id, actor);
+    return versionView(await this.findVersion(this.dataSource.manager, tool, version), tool.latestVersion);
+  }
+
+  async diff(id: string, from: string, to: string, actor: Actor): Promise<VersionDiff> {
+    const tool = await this.visible(this.dataSource.manager, id, actor);
+    const [a, b] = await Promise.all([
+      this.findVersion(this.dataSource.manager, tool, from),
+      this.findVersion(this.dataSource.manager, tool, to),
+    ]);
+    return diffVersions(a.version, b.version, a, b);
+  }
+
+  /** Yanks a version: still readable and flagged, never chosen as latest. */
+  async yank(id: string, version: string, reason: string, actor: Actor): Promise<VersionView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'yank versions');
+      const row = await this.findVersion(m, tool, version);
+      if (row.yanked) throw new DomainError(ErrorCode.CONFLICT, `Version ${row.version} is already yanked`);
+      row.yanked = true;
+      row.yankReason = reason;
+      await m.update(ToolVersion, { id: row.id }, { yanked: true, yankReason: reason });
+      // A pin on a yanked version is dropped: latest must never be a yanked version.
+      const pinned = tool.pinnedVersion === row.version ? null : tool.pinnedVersion;
+      const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
+      const latest = this.resolveLatest(pinned, all);
+      await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
+      await this.history(m, id, 'version.yanked', actor, {
+        version: row.version,
+        reason,
+        ...(pinned !== tool.pinnedVersion ? { unpinned: true } : {}),
+      });
+      await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { tool_id: id, name: tool.name, version: row.version, reason });
+      return versionView(row, latest);
+    });
+  }
+
+  /** Pins `latest` to a version (rollback) or, with `version` null, returns to the highest version. */
+  async pin(id: string, version: string | null, actor: Actor): Promise<ToolView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, version ? 'pin its latest version' : 'unpin its latest version');
+      let pinned: string | null = null;
+      if (version) {
+        const row = await this.findVersion(m, tool, version);
+        if (row.yanked) throw new DomainError(ErrorCode.CONFLICT, `Version ${row.version} is yanked and cannot be latest`);
+        pinned = row.version;
+      }
+      const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
+      const latest = this.resolveLatest(pinned, all);
+      const before = { pinned: tool.pinnedVersion, latest: tool.latestVersion };
+      await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
+      await this.history(m, id, pinned ? 'latest.pinned' : 'latest.unpinned', actor, { from: before, to: { pinned, latest } });
+      await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { tool_id: id, name: tool.name, latest, pinned: pinned !== null });
+      return toolView(tool);
+    });
+  }
+
+  private resolveLatest(pinned: string | null, versions: Pick<ToolVersion, 'version' | 'yanked'>[]): string | null {
+    if (pinned) return pinned;
+    return (
+      versions
+        .filter((v) => !v.yanked)
+        .map((v) => v.version)
+        .sort(semver.rcompare)[0] ?? null
+    );
+  }
+
+  private async touch(m: EntityManager, tool: Tool, changes: Partial<Pick<Tool, 'pinnedVersion' | 'latestVersion'>>): Promise<void> {
+    Object.assign(tool, changes, { updatedAt: new Date() });
+    await m.update(Tool, { id: tool.id }, { ...changes, updatedAt: tool.updatedAt });
+  }
+
+  private async findVersion(m: EntityManager, tool: Tool, version: string): Promise<ToolVersion> {
+    const wanted = version === 'latest' ? tool.latestVersion : version;
+    const row = wanted ? await m.getRepository(ToolVersion).findOneBy({ toolId: tool.id, version: wanted }) : null;
+    if (!row) throw DomainError.notFound(`Version of tool '${tool.name}'`, version);
+    return row;
+  }
+
+  /** The tool if the actor may see it; 404 otherwise (also when soft-deleted). */
+  private async visible(m: EntityManager, id: string, actor: Actor): Promise<Tool> {
+    const tool = await m.getRepository(Tool).findOneBy({ id });
+    if (!tool || tool.deletedAt || !canRead(tool, actor)) throw DomainError.notFound('Tool', id);
+    return tool;
+  }
+
+  /** The tool, locked for the transaction, if the actor may change it: 404 if invisible, 403 if read-only. */
+  private async writable(m: EntityManager, id: string, actor: Actor, action: string): Promise<Tool> {
+    const tool = await m.getRepository(Tool).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+    if (!tool || tool.deletedAt || !canRead(tool, actor)) throw DomainError.notFound('Tool', id);
+    if (!canWrite(tool, actor)) throw forbidden(action);
+    return tool;
+  }
+
+  private async history(m: EntityManager, toolId: string, action: string, actor: Actor, diff: object | null): Promise<void> {
+    await m.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
+  }
+
+  private async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+    const result = await this.dataSource.transaction(fn);
+    this.outbox.nudge();
+    return result;
+  }
+}

@@ -1,0 +1,234 @@
+import { z } from 'zod';
+
+/**
+ * Registry payloads. Names follow the MCP registry's style: `server` or reverse-DNS
+ * `io.github.owner/server` — letters, digits, ".", "_", "-", at most one "/".
+ */
+const SEGMENT = '[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?';
+export const TOOL_NAME_RE = new RegExp(`^${SEGMENT}(?:/${SEGMENT})?$`);
+
+export const toolNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(TOOL_NAME_RE, 'must be URL-safe: letters, digits, ".", "_", "-", optionally one "/" (e.g. io.github.owner/server)');
+
+export const visibilitySchema = z.enum(['private', 'public']);
+export const toolStatusSchema = z.enum(['active', 'deprecated']);
+
+const httpUrl = z
+  .url({ message: 'must be a valid URL' })
+  .max(2048)
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must use http or https' })
+  .refine((u) => !new URL(u).username && !new URL(u).password, { message: 'must not contain credentials (declare a header instead)' });
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A variable the server needs. Only its declaration is stored — never a value of a secret. */
+export const envDeclarationSchema = z
+  .strictObject({
+    name: z.string().max(200).regex(ENV_NAME, 'must be a valid environment variable name'),
+    description: z.string().max(2000).optional(),
+    required: z.boolean().default(false),
+    secret: z.boolean().default(false),
+    default: z.string().max(2000).optional(),
+  })
+  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret variable cannot have a default value', path: ['default'] });
+
+export const headerDeclarationSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9-]+$/, 'must be a valid HTTP header name'),
+    description: z.string().max(2000).optional(),
+    required: z.boolean().default(false),
+    secret: z.boolean().default(false),
+    default: z.string().max(2000).optional(),
+  })
+  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret header cannot have a default value', path: ['default'] });
+
+export const packageRefSchema = z.strictObject({
+  registry_type: z.enum(['npm', 'pypi', 'oci']),
+  identifier: z.string().min(1).max(300),
+  version: z.string().min(1).max(100),
+});
+
+export const stdioConfigSchema = z
+  .strictObject({
+    type: z.literal('stdio'),
+    package: packageRefSchema.optional(),
+    command: z.string().min(1).max(500).optional(),
+    args: z.array(z.string().max(2000)).max(100).default([]),
+    env: z.array(envDeclarationSchema).max(100).default([]),
+  })
+  .refine((c) => (c.package === undefined) !== (c.command === undefined), {
+    message: 'give either a package reference or a command (exactly one)',
+    path: ['command'],
+  });
+
+export const remoteConfigSchema = z.strictObject({
+  type: z.enum(['streamable-http', 'sse']),
+  url: httpUrl,
+  headers: z.array(headerDeclarationSchema).max(50).default([]),
+});
+
+/** How to launch or reach the server, validated per type. */
+export const launchConfigSchema = z.union([stdioConfigSchema, remoteConfigSchema]);
+export type LaunchConfig = z.infer<typeof launchConfigSchema>;
+
+export const manifestToolSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  description: z.string().max(10_000).optional(),
+  input_schema: z.record(z.string(), z.unknown()),
+});
+export const manifestSchema = z.strictObject({ tools: z.array(manifestToolSchema).max(1000) });
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** Tool metadata fields, without defaults (an update must only touch the fields it names). */
+const toolMetadata = {
+  display_name: z.string().trim().min(1).max(200),
+  description: z.string().max(10_000),
+  tags: z
+    .array(
+      z
+        .string()
+        .trim()
+        .min(1)
+        .max(50)
+        .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and "-"'),
+    )
+    .max(20),
+  category: z.string().trim().max(100),
+  homepage_url: httpUrl,
+  repository_url: httpUrl,
+  visibility: visibilitySchema,
+};
+
+export const createToolSchema = z.strictObject({
+  name: toolNameSchema,
+  display_name: toolMetadata.display_name.optional(),
+  description: toolMetadata.description.default(''),
+  tags: toolMetadata.tags.default([]),
+  category: toolMetadata.category.optional(),
+  homepage_url: toolMetadata.homepage_url.optional(),
+  repository_url: toolMetadata.repository_url.optional(),
+  visibility: toolMetadata.visibility.default('private'),
+});
+export type CreateToolInput = z.infer<typeof createToolSchema>;
+
+export const updateToolSchema = z
+  .strictObject({ ...toolMetadata, status: toolStatusSchema })
+  .partial()
+  .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
+export type UpdateToolInput = z.infer<typeof updateToolSchema>;
+
+export const publishVersionSchema = z.strictObject({
+  version: z.string().min(1).max(100),
+  changelog: z.string().max(20_000).default(''),
+  config: launchConfigSchema,
+  manifest: manifestSchema.optional(),
+});
+export type PublishVersionInput = z.infer<typeof publishVersionSchema>;
+
+export const listToolsQuerySchema = z.strictObject({
+  page: z.coerce.number().int().min(1).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(20),
+  tag: z.string().max(50).optional(),
+  owner: z.string().max(64).optional().describe('owner user id'),
+  status: toolStatusSchema.optional(),
+  q: z.string().max(200).optional().describe('text in name, display name or description'),
+  sort: z.enum(['name', 'created', 'updated', '-name', '-created', '-updated']).default('name'),
+  include_deleted: z
+    .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+    .optional()
+    .describe('admins only'),
+});
+export type ListToolsQuery = z.infer<typeof listToolsQuerySchema>;
+
+export const toolSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  display_name: z.string().nullable(),
+  description: z.string(),
+  owner_id: z.string(),
+  tags: z.array(z.string()),
+  category: z.string().nullable(),
+  homepage_url: z.string().nullable(),
+  repository_url: z.string().nullable(),
+  visibility: visibilitySchema,
+  status: toolStatusSchema,
+  latest_version: z.string().nullable(),
+  pinned_version: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  deleted_at: z.string().nullable(),
+});
+export type ToolView = z.infer<typeof toolSchema>;
+
+export const versionSchema = z.object({
+  tool_id: z.string(),
+  version: z.string(),
+  changelog: z.string(),
+  config: z.unknown(),
+  manifest: z.unknown().nullable(),
+  sha256: z.string(),
+  yanked: z.boolean(),
+  yank_reason: z.string().nullable(),
+  is_latest: z.boolean(),
+  published_by: z.string(),
+  published_at: z.string(),
+});
+export type VersionView = Omit<z.infer<typeof versionSchema>, 'config' | 'manifest'> & { config: LaunchConfig; manifest: Manifest | null };
+
+export const historyEntrySchema = z.object({
+  id: z.string(),
+  action: z.string(),
+  actor_id: z.string().nullable(),
+  at: z.string(),
+  diff: z.unknown(),
+});
+
+export const manifestToolChangeSchema = z.object({
+  name: z.string(),
+  description_changed: z.boolean(),
+  schema_changed: z.boolean(),
+});
+export const versionDiffSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  config: z.object({ changed: z.boolean(), changes: z.array(z.object({ path: z.string(), from: z.unknown(), to: z.unknown() })) }),
+  manifest: z.object({
+    added: z.array(z.string()),
+    removed: z.array(z.string()),
+    changed: z.array(manifestToolChangeSchema),
+  }),
+  warnings: z.array(z.string()).describe('tool descriptions or schemas that changed: review before trusting the new version'),
+});
+export type VersionDiff = z.infer<typeof versionDiffSchema>;
+
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), total: z.number(), page: z.number(), page_size: z.number() });
+export const toolPageSchema = page(toolSchema);
+
+const toolRef = z.strictObject({ tool_id: z.string().min(1).max(64) });
+const versionRef = toolRef.extend({ version: z.string().min(1).max(100) });
+
+/** Request schemas of the registry RPCs (the actor travels in the envelope's meta). */
+export const RegistryRequests = {
+  create: createToolSchema,
+  list: listToolsQuerySchema,
+  get: toolRef,
+  update: toolRef.extend({ changes: updateToolSchema }),
+  delete: toolRef,
+  restore: toolRef,
+  history: toolRef,
+  publish: toolRef.extend({ input: publishVersionSchema }),
+  versions: toolRef,
+  version: versionRef,
+  diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),
+  yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000) }),
+  pin: versionRef,
+  unpin: toolRef,
+};
