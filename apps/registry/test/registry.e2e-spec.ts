@@ -1,4 +1,14 @@
+import amqplib from 'amqplib';
+import { eventTopology } from '#common';
 import { ApiClient, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 /** The registry through the gateway, as clients use it: tools, versions, diff, history, lifecycle, authorization. */
 describe('registry (e2e)', () => {
@@ -11,6 +21,8 @@ describe('registry (e2e)', () => {
   let viewer: ApiClient;
   let ownerReadKey: ApiClient;
   const anon = () => new ApiClient(platform.baseUrl);
+  const events: { key: string; payload: Record<string, unknown>; request_id?: string }[] = [];
+  let amqp: amqplib.ChannelModel;
 
   const stdio = (pkgVersion: string) => ({
     type: 'stdio',
@@ -60,9 +72,17 @@ describe('registry (e2e)', () => {
     viewer = await login('vera', 'long-enough-secret-1');
     const key = await owner.post('/api/v1/auth/api-keys', { name: 'ro', scopes: ['read'] });
     ownerReadKey = api.withToken(key.body.key);
+
+    // Listen on the domain-event exchange like a consumer service would.
+    amqp = await amqplib.connect(iso.config.amqp.url);
+    const ch = await amqp.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, eventTopology(iso.config.namespace).exchange, 'tool.#');
+    await ch.consume(queue, (m) => m && events.push(JSON.parse(m.content.toString()) as (typeof events)[number]), { noAck: true });
   }, 120_000);
 
   afterAll(async () => {
+    await amqp?.close();
     await platform?.stop();
     await iso?.cleanup();
   }, 60_000);
@@ -125,8 +145,29 @@ describe('registry (e2e)', () => {
       ).body.sha256,
     );
 
+    // Each change was announced through the outbox, with the request id of the HTTP call.
+    const publishReq = await owner.post(
+      `/api/v1/mcps/${id}/versions`,
+      { version: '1.1.1', config: stdio('1.1.1') },
+      { 'x-request-id': 'e2e-publish-1' },
+    );
+    expect(publishReq.status).toBe(201);
+    await waitFor(() => events.some((e) => e.key === 'tool.version.published' && e.payload.version === '1.1.1'));
+    expect(events.find((e) => e.key === 'tool.created' && e.payload.tool_id === id)).toMatchObject({
+      payload: { name: 'io.github.olivia/filesystem', visibility: 'public' },
+    });
+    expect(events.find((e) => e.payload.version === '1.1.1')).toMatchObject({
+      request_id: 'e2e-publish-1',
+      payload: { tool_id: id, sha256: publishReq.body.sha256 },
+    });
+
     const history = await owner.get(`/api/v1/mcps/${id}/history`);
-    expect(history.body.items.map((h: { action: string }) => h.action)).toEqual(['tool.created', 'version.published', 'version.published']);
+    expect(history.body.items.map((h: { action: string }) => h.action)).toEqual([
+      'tool.created',
+      'version.published',
+      'version.published',
+      'version.published',
+    ]);
     expect(history.body.items[0].actor_id).toBe((await owner.get('/api/v1/auth/me')).body.id);
   });
 

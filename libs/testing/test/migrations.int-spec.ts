@@ -2,22 +2,27 @@ import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { migrateDatabase } from '#common';
 import { isolate, type TestIsolation } from '#testing';
-import { gatewayDbOptions } from '../src/database/gateway-data-source';
+import { gatewayDbOptions } from '../../../apps/gateway/src/database/gateway-data-source';
+import { registryDbOptions } from '../../../apps/registry/src/database/registry-data-source';
 
 /**
  * The hand-written migrations are the schema (synchronize is never on), so they must match the
  * entities exactly: same tables, columns, types, nullability and indexes. This fails when an
  * entity changes without a migration.
  */
-describe('gateway migrations (MariaDB)', () => {
+describe.each([
+  ['gateway', gatewayDbOptions],
+  ['registry', registryDbOptions],
+] as const)('%s migrations (MariaDB)', (_service, dbOptions) => {
   let iso: TestIsolation;
   let ds: DataSource;
 
   beforeAll(async () => {
     iso = isolate();
-    const applied = await migrateDatabase(gatewayDbOptions(iso.config), iso.config);
-    expect(applied).toEqual(['InitialGateway1763769600000']);
-    ds = await new DataSource(gatewayDbOptions(iso.config)).initialize();
+    const options = dbOptions(iso.config);
+    const applied = await migrateDatabase(options, iso.config);
+    expect(applied).toEqual((options.migrations as { name: string }[]).map((m) => m.name));
+    ds = await new DataSource(options).initialize();
   });
 
   afterAll(async () => {
@@ -26,7 +31,7 @@ describe('gateway migrations (MariaDB)', () => {
   });
 
   it('is idempotent: a second run applies nothing', async () => {
-    expect(await migrateDatabase(gatewayDbOptions(iso.config), iso.config)).toEqual([]);
+    expect(await migrateDatabase(dbOptions(iso.config), iso.config)).toEqual([]);
     expect(await ds.showMigrations()).toBe(false);
   });
 
