@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { EventBus, HealthRegistry, loadConfig, OutboxService, ProcessedMessageStore, ServiceCoreModule } from '#common';
 import { registryDbOptions } from './database/registry-data-source';
+import { ImportExportService } from './import-export/import-export.service';
 import { ToolsController } from './tools/tools.controller';
 import { ToolsService } from './tools/tools.service';
 
@@ -38,6 +39,7 @@ class RegistryStartup implements OnModuleInit {
     ProcessedMessageStore,
     OutboxService,
     ToolsService,
+    ImportExportService,
   ],
 })
 export class RegistryModule {}

@@ -232,3 +232,29 @@ export const RegistryRequests = {
   pin: versionRef,
   unpin: toolRef,
 };
+
+export const importFormatSchema = z.enum(['mcp-servers', 'server-json']);
+export type ImportFormat = z.infer<typeof importFormatSchema>;
+
+export const importRequestSchema = z.strictObject({
+  format: importFormatSchema.optional().describe('detected from the document when omitted'),
+  document: z.record(z.string(), z.unknown()).describe('an mcpServers JSON (Claude Desktop, .mcp.json) or an MCP registry server.json'),
+  dry_run: z.boolean().default(false).describe('report what would happen, write nothing'),
+  visibility: visibilitySchema.default('private').describe('for tools the import creates'),
+});
+export type ImportRequest = z.infer<typeof importRequestSchema>;
+
+export const importReportSchema = z.object({
+  dry_run: z.boolean(),
+  format: importFormatSchema,
+  created: z.array(z.object({ name: z.string(), version: z.string(), tool_id: z.string().nullable() })),
+  updated: z.array(z.object({ name: z.string(), version: z.string(), tool_id: z.string() })),
+  skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+  notes: z.array(z.string()).describe('what the import changed on the way in, e.g. secret values dropped'),
+});
+export type ImportReport = z.infer<typeof importReportSchema>;
+
+export const exportRequestSchema = z.strictObject({
+  format: importFormatSchema.default('mcp-servers'),
+  tool_id: z.string().max(64).optional().describe('one tool; all visible tools when omitted'),
+});

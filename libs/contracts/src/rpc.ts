@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { historyEntrySchema, RegistryRequests, toolPageSchema, toolSchema, versionDiffSchema, versionSchema } from './registry';
+import {
+  exportRequestSchema,
+  historyEntrySchema,
+  importReportSchema,
+  importRequestSchema,
+  RegistryRequests,
+  toolPageSchema,
+  toolSchema,
+  versionDiffSchema,
+  versionSchema,
+} from './registry';
 import type { ServiceName } from './services';
 
 /** Who made the request, as the gateway authenticated them. Services trust it (RPC is internal). */
@@ -61,6 +71,8 @@ export const RpcPattern = {
   REGISTRY_VERSION_YANK: 'registry.version.yank',
   REGISTRY_LATEST_PIN: 'registry.latest.pin',
   REGISTRY_LATEST_UNPIN: 'registry.latest.unpin',
+  REGISTRY_TOOLS_IMPORT: 'registry.tools.import',
+  REGISTRY_TOOLS_EXPORT: 'registry.tools.export',
 } as const;
 export type RpcPattern = (typeof RpcPattern)[keyof typeof RpcPattern];
 
@@ -98,6 +110,8 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_VERSION_YANK]: { service: 'registry', request: RegistryRequests.yank, response: versionSchema },
   [RpcPattern.REGISTRY_LATEST_PIN]: { service: 'registry', request: RegistryRequests.pin, response: toolSchema },
   [RpcPattern.REGISTRY_LATEST_UNPIN]: { service: 'registry', request: RegistryRequests.unpin, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOLS_IMPORT]: { service: 'registry', request: importRequestSchema, response: importReportSchema },
+  [RpcPattern.REGISTRY_TOOLS_EXPORT]: { service: 'registry', request: exportRequestSchema, response: z.record(z.string(), z.unknown()) },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;
 
 /** What a caller sends (defaults may be omitted). */

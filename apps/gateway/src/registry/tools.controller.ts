@@ -4,6 +4,9 @@ import { z } from 'zod';
 import {
   createToolSchema,
   historyEntrySchema,
+  importFormatSchema,
+  importReportSchema,
+  importRequestSchema,
   listToolsQuerySchema,
   publishVersionSchema,
   RpcPattern as P,
@@ -26,6 +29,7 @@ const diffQuery = z.strictObject({
 });
 const yankBody = z.strictObject({ reason: z.string().trim().min(1, 'give a reason').max(2000) });
 const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
+const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-servers') });
 
 /**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
@@ -53,6 +57,35 @@ export class ToolsController {
   @ApiErrors(400, 504)
   list(@ValidQuery(listToolsQuerySchema) query: z.output<typeof listToolsQuerySchema>, @CurrentPrincipal() p: Principal) {
     return this.rpc.send(P.REGISTRY_TOOL_LIST, query, { actor: toActor(p) });
+  }
+
+  @Post('import')
+  @RequirePermission('tools.write')
+  @ApiOperation({
+    summary: 'Import an mcpServers JSON (Claude Desktop, .mcp.json) or a server.json; all-or-nothing, dry_run reports without writing',
+  })
+  @ApiReply(200, importReportSchema)
+  @ApiErrors(400, 409, 504)
+  import(@ValidBody(importRequestSchema) body: z.output<typeof importRequestSchema>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOLS_IMPORT, body, { actor: toActor(p), timeoutMs: 30_000 });
+  }
+
+  @Get('export')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: 'Export the latest versions of every tool you can see (mcpServers JSON or server.json list)' })
+  @ApiReply(200, z.record(z.string(), z.unknown()))
+  @ApiErrors(400, 504)
+  exportAll(@ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format }, { actor: toActor(p), timeoutMs: 30_000 });
+  }
+
+  @Get(':tool_id/export')
+  @RequirePermission('tools.read')
+  @ApiOperation({ summary: "Export one tool's latest version (mcpServers JSON or server.json)" })
+  @ApiReply(200, z.record(z.string(), z.unknown()))
+  @ApiErrors(400, 404, 504)
+  exportOne(@Param('tool_id') id: string, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format, tool_id: toolId(id) }, { actor: toActor(p) });
   }
 
   @Get(':tool_id')

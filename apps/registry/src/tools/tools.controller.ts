@@ -2,13 +2,27 @@ import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { RpcPattern as P, type Actor, type RpcData } from '#contracts';
 import { RpcActor, RpcPayloadPipe } from '#common';
+import { ImportExportService } from '../import-export/import-export.service';
 import { requireActor } from './tool-access';
 import { ToolsService } from './tools.service';
 
 /** The registry's RPC surface: one handler per `registry.*` pattern of the contracts. */
 @Controller()
 export class ToolsController {
-  constructor(@Inject(ToolsService) private readonly tools: ToolsService) {}
+  constructor(
+    @Inject(ToolsService) private readonly tools: ToolsService,
+    @Inject(ImportExportService) private readonly importExport: ImportExportService,
+  ) {}
+
+  @MessagePattern(P.REGISTRY_TOOLS_IMPORT)
+  import(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_IMPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_IMPORT>, @RpcActor() actor?: Actor) {
+    return this.importExport.import(req, requireActor(actor));
+  }
+
+  @MessagePattern(P.REGISTRY_TOOLS_EXPORT)
+  export(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_EXPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_EXPORT>, @RpcActor() actor?: Actor) {
+    return this.importExport.export(req.format, req.tool_id, requireActor(actor));
+  }
 
   @MessagePattern(P.REGISTRY_TOOL_CREATE)
   create(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_CREATE)) req: RpcData<typeof P.REGISTRY_TOOL_CREATE>, @RpcActor() actor?: Actor) {

@@ -87,6 +87,11 @@ export class ToolsService {
   ) {}
 
   async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {
+    return toolView(await this.write((m) => this.createIn(m, input, actor)));
+  }
+
+  /** Creates a tool inside the caller's transaction (a taken name is a 409). */
+  async createIn(m: EntityManager, input: CreateToolInput, actor: Actor): Promise<Tool> {
     const now = new Date();
     const tool: Tool = {
       id: randomUUID(),
@@ -107,23 +112,22 @@ export class ToolsService {
       deletedAt: null,
     };
     try {
-      await this.write(async (m) => {
-        await m.insert(Tool, tool);
-        await this.history(m, tool.id, 'tool.created', actor, { after: toolView(tool) });
-        await this.outbox.add(m, EventKey.TOOL_CREATED, {
-          tool_id: tool.id,
-          name: tool.name,
-          owner_id: tool.ownerId,
-          visibility: tool.visibility,
-        });
-      });
+      await m.insert(Tool, tool);
     } catch (err) {
-      if ((err as { driverError?: { code?: string }; code?: string }).driverError?.code === 'ER_DUP_ENTRY') {
+      const e = err as { driverError?: { code?: string }; code?: string };
+      if ((e.driverError?.code ?? e.code) === 'ER_DUP_ENTRY') {
         throw new DomainError(ErrorCode.CONFLICT, `A tool named '${input.name}' already exists`, { field: 'name' });
       }
       throw err;
     }
-    return toolView(tool);
+    await this.history(m, tool.id, 'tool.created', actor, { after: toolView(tool) });
+    await this.outbox.add(m, EventKey.TOOL_CREATED, {
+      tool_id: tool.id,
+      name: tool.name,
+      owner_id: tool.ownerId,
+      visibility: tool.visibility,
+    });
+    return tool;
   }
 
   async list(q: ListToolsQuery, actor: Actor) {
@@ -227,35 +231,42 @@ export class ToolsService {
     if (input.manifest) validateManifest(input.manifest);
     return this.write(async (m) => {
       const tool = await this.writable(m, id, actor, 'publish versions');
-      const existing = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
-      const highest = existing.map((v) => v.version).sort(semver.rcompare)[0];
-      if (highest && !semver.gt(version, highest)) {
-        throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the latest published version ${highest}`, {
-          field: 'version',
-          highest,
-        });
-      }
-      const row: ToolVersion = {
-        id: randomUUID(),
-        toolId: id,
-        version,
-        changelog: input.changelog,
-        config: input.config,
-        manifest: input.manifest ?? null,
-        sha256: contentHash(input.config, input.manifest),
-        yanked: false,
-        yankReason: null,
-        publishedBy: actor.user_id,
-        publishedAt: new Date(),
-      };
-      // TypeORM's deep-partial insert type cannot describe JSON columns holding open records.
-      await m.insert(ToolVersion, row as never);
-      const latest = this.resolveLatest(tool.pinnedVersion, [...existing, row]);
-      await this.touch(m, tool, { latestVersion: latest });
-      await this.history(m, id, 'version.published', actor, { version, sha256: row.sha256 });
-      await this.outbox.add(m, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
-      return versionView(row, latest);
+      return this.publishIn(m, tool, { ...input, version }, actor);
     });
+  }
+
+  /** Publishes a version of a tool already locked in the caller's transaction. */
+  async publishIn(m: EntityManager, tool: Tool, input: PublishVersionInput, actor: Actor): Promise<VersionView> {
+    const id = tool.id;
+    const version = input.version;
+    const existing = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
+    const highest = existing.map((v) => v.version).sort(semver.rcompare)[0];
+    if (highest && !semver.gt(version, highest)) {
+      throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the latest published version ${highest}`, {
+        field: 'version',
+        highest,
+      });
+    }
+    const row: ToolVersion = {
+      id: randomUUID(),
+      toolId: id,
+      version,
+      changelog: input.changelog,
+      config: input.config,
+      manifest: input.manifest ?? null,
+      sha256: contentHash(input.config, input.manifest),
+      yanked: false,
+      yankReason: null,
+      publishedBy: actor.user_id,
+      publishedAt: new Date(),
+    };
+    // TypeORM's deep-partial insert type cannot describe JSON columns holding open records.
+    await m.insert(ToolVersion, row as never);
+    const latest = this.resolveLatest(tool.pinnedVersion, [...existing, row]);
+    await this.touch(m, tool, { latestVersion: latest });
+    await this.history(m, id, 'version.published', actor, { version, sha256: row.sha256 });
+    await this.outbox.add(m, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
+    return versionView(row, latest);
   }
 
   async versions(id: string, actor: Actor) {
@@ -365,7 +376,7 @@ export class ToolsService {
     await m.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
   }
 
-  private async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
+  async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
     const result = await this.dataSource.transaction(fn);
     this.outbox.nudge();
     return result;

@@ -1,0 +1,325 @@
+import { z } from 'zod';
+import { launchConfigSchema, toolNameSchema, type ImportFormat, type LaunchConfig, type Manifest, type ToolView } from '#contracts';
+
+/**
+ * Conversions between the registry's model and the formats MCP users already have:
+ * - `mcpServers` JSON (Claude Desktop's config, `.mcp.json`): `{ mcpServers: { <name>: { command,
+ *   args, env } | { type: "http" | "sse", url, headers } } }`;
+ * - the official MCP registry `server.json`: `{ name, description, version, packages[], remotes[] }`.
+ *
+ * Secret values never enter the registry: environment variables and headers become declarations,
+ * and any value found in the file is dropped (reported in `notes`).
+ */
+export interface ImportEntry {
+  name: string;
+  description?: string;
+  repository_url?: string;
+  homepage_url?: string;
+  /** Given by server.json; chosen by the importer for mcpServers entries. */
+  version?: string;
+  config: LaunchConfig;
+  manifest?: Manifest;
+}
+
+export interface ParsedImport {
+  entries: ImportEntry[];
+  /** Problems that make the import invalid: field path and message. */
+  errors: { field: string; message: string }[];
+  notes: string[];
+}
+
+export function detectFormat(doc: Record<string, unknown>): ImportFormat | undefined {
+  if (typeof doc.mcpServers === 'object' && doc.mcpServers !== null) return 'mcp-servers';
+  if (typeof doc.name === 'string' && (Array.isArray(doc.packages) || Array.isArray(doc.remotes))) return 'server-json';
+  return undefined;
+}
+
+const SECRETISH = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT|AUTH|CREDENTIAL|COOKIE|PRIVATE)/i;
+
+const mcpServerEntry = z.union([
+  z.object({
+    command: z.string().min(1),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    type: z.literal('stdio').optional(),
+  }),
+  z.object({
+    type: z.enum(['http', 'streamable-http', 'sse']),
+    url: z.string(),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+]);
+
+function issues(error: z.ZodError, prefix: string) {
+  return error.issues.map((i) => ({ field: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
+}
+
+export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
+  const out: ParsedImport = { entries: [], errors: [], notes: [] };
+  const servers = doc.mcpServers;
+  if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
+    out.errors.push({ field: 'document.mcpServers', message: 'must be an object of servers by name' });
+    return out;
+  }
+  for (const [name, raw] of Object.entries(servers as Record<string, unknown>)) {
+    const where = `document.mcpServers.${name}`;
+    const nameCheck = toolNameSchema.safeParse(name);
+    if (!nameCheck.success) out.errors.push({ field: where, message: `server name ${nameCheck.error.issues[0]?.message}` });
+    const entry = mcpServerEntry.safeParse(raw);
+    if (!entry.success) {
+      out.errors.push(...issues(entry.error, where));
+      continue;
+    }
+    const e = entry.data;
+    let config: unknown;
+    if ('command' in e) {
+      const env = Object.keys(e.env ?? {});
+      if (env.length) out.notes.push(`${name}: values of ${env.join(', ')} were not imported (declared as required variables)`);
+      config = {
+        type: 'stdio',
+        command: e.command,
+        args: e.args ?? [],
+        env: env.map((n) => ({ name: n, required: true, secret: SECRETISH.test(n) })),
+      };
+    } else {
+      const headers = Object.keys(e.headers ?? {});
+      if (headers.length)
+        out.notes.push(`${name}: values of headers ${headers.join(', ')} were not imported (declared as required headers)`);
+      config = {
+        type: e.type === 'sse' ? 'sse' : 'streamable-http',
+        url: e.url,
+        headers: headers.map((h) => ({ name: h, required: true, secret: SECRETISH.test(h) })),
+      };
+    }
+    const parsed = launchConfigSchema.safeParse(config);
+    if (!parsed.success) {
+      out.errors.push(...issues(parsed.error, where));
+      continue;
+    }
+    if (nameCheck.success) out.entries.push({ name, config: parsed.data });
+  }
+  if (!Object.keys(servers).length) out.errors.push({ field: 'document.mcpServers', message: 'contains no servers' });
+  return out;
+}
+
+const COMMAND_META = 'io.mcp-platform/command';
+
+const serverJsonSchema = z.object({
+  name: toolNameSchema,
+  _meta: z.record(z.string(), z.unknown()).optional(),
+  description: z.string().max(10_000).optional(),
+  version: z.string().min(1).max(100),
+  repository: z.object({ url: z.string() }).partial().optional(),
+  websiteUrl: z.string().optional(),
+  packages: z
+    .array(
+      z.object({
+        registryType: z.enum(['npm', 'pypi', 'oci']),
+        identifier: z.string().min(1),
+        version: z.string().min(1).optional(),
+        transport: z.object({ type: z.string() }).optional(),
+        packageArguments: z
+          .array(
+            z.object({
+              type: z.enum(['positional', 'named']),
+              name: z.string().optional(),
+              value: z.string().optional(),
+              valueHint: z.string().optional(),
+            }),
+          )
+          .optional(),
+        environmentVariables: z
+          .array(
+            z.object({
+              name: z.string(),
+              description: z.string().optional(),
+              isRequired: z.boolean().optional(),
+              isSecret: z.boolean().optional(),
+              default: z.string().optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+  remotes: z
+    .array(
+      z.object({
+        type: z.enum(['streamable-http', 'sse']),
+        url: z.string(),
+        headers: z
+          .array(
+            z.object({
+              name: z.string(),
+              description: z.string().optional(),
+              isRequired: z.boolean().optional(),
+              isSecret: z.boolean().optional(),
+              value: z.string().optional(),
+            }),
+          )
+          .optional(),
+      }),
+    )
+    .optional(),
+});
+
+export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
+  const out: ParsedImport = { entries: [], errors: [], notes: [] };
+  const parsed = serverJsonSchema.safeParse(doc);
+  if (!parsed.success) {
+    out.errors.push(...issues(parsed.error, 'document'));
+    return out;
+  }
+  const s = parsed.data;
+  const stdioPackage = s.packages?.find((p) => !p.transport || p.transport.type === 'stdio');
+  let config: unknown;
+  if (stdioPackage) {
+    const args = (stdioPackage.packageArguments ?? []).flatMap((a) =>
+      a.type === 'named' ? [a.name ?? '', ...(a.value !== undefined ? [a.value] : [])].filter(Boolean) : [a.value ?? a.valueHint ?? ''],
+    );
+    config = {
+      type: 'stdio',
+      package: {
+        registry_type: stdioPackage.registryType,
+        identifier: stdioPackage.identifier,
+        version: stdioPackage.version ?? s.version,
+      },
+      args,
+      env: (stdioPackage.environmentVariables ?? []).map((v) => ({
+        name: v.name,
+        description: v.description,
+        required: v.isRequired ?? false,
+        secret: v.isSecret ?? false,
+        ...(v.default !== undefined && !v.isSecret ? { default: v.default } : {}),
+      })),
+    };
+    const others = (s.packages?.length ?? 0) - 1 + (s.remotes?.length ?? 0);
+    if (others > 0)
+      out.notes.push(`${s.name}: imported the ${stdioPackage.registryType} package; ${others} other package(s)/remote(s) not imported`);
+  } else if (s.remotes?.length) {
+    const remote = s.remotes[0];
+    const withValues = (remote.headers ?? []).filter((h) => h.value !== undefined).map((h) => h.name);
+    if (withValues.length) out.notes.push(`${s.name}: values of headers ${withValues.join(', ')} were not imported`);
+    config = {
+      type: remote.type,
+      url: remote.url,
+      headers: (remote.headers ?? []).map((h) => ({
+        name: h.name,
+        description: h.description,
+        required: h.isRequired ?? false,
+        secret: h.isSecret ?? false,
+      })),
+    };
+    if (s.remotes.length > 1) out.notes.push(`${s.name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
+  } else if (s._meta?.[COMMAND_META]) {
+    // Our own export of a command-based server (server.json has no field for it).
+    config = { type: 'stdio', ...(s._meta[COMMAND_META]) };
+  } else {
+    out.errors.push({ field: 'document', message: 'needs a stdio package or a remote' });
+    return out;
+  }
+  const cfg = launchConfigSchema.safeParse(config);
+  if (!cfg.success) {
+    out.errors.push(...issues(cfg.error, stdioPackage ? 'document.packages.0' : 'document.remotes.0'));
+    return out;
+  }
+  out.entries.push({
+    name: s.name,
+    description: s.description,
+    version: s.version,
+    repository_url: s.repository?.url,
+    homepage_url: s.websiteUrl,
+    config: cfg.data,
+  });
+  return out;
+}
+
+/** `.mcp.json` / Claude Desktop entry for a version's config; variables become `${NAME}` placeholders. */
+export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> {
+  if (config.type === 'stdio') {
+    const env = Object.fromEntries(config.env.map((e) => [e.name, e.default ?? `\${${e.name}}`]));
+    const base = config.package ? packageCommand(config.package) : { command: config.command!, args: [] as string[] };
+    return { command: base.command, args: [...base.args, ...config.args], ...(config.env.length ? { env } : {}) };
+  }
+  const headers = Object.fromEntries(config.headers.map((h) => [h.name, h.default ?? `\${${h.name.toUpperCase().replace(/-/g, '_')}}`]));
+  return { type: config.type === 'sse' ? 'sse' : 'http', url: config.url, ...(config.headers.length ? { headers } : {}) };
+}
+
+function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: string; version: string }): {
+  command: string;
+  args: string[];
+} {
+  switch (p.registry_type) {
+    case 'npm':
+      return { command: 'npx', args: ['-y', `${p.identifier}@${p.version}`] };
+    case 'pypi':
+      return { command: 'uvx', args: [`${p.identifier}==${p.version}`] };
+    case 'oci':
+      return { command: 'docker', args: ['run', '-i', '--rm', `${p.identifier}:${p.version}`] };
+    default: {
+      const unreachable: never = p.registry_type;
+      return unreachable;
+    }
+  }
+}
+
+export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
+
+/** An MCP registry server.json for a tool at a version. */
+export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    $schema: SERVER_JSON_SCHEMA_URL,
+    name: tool.name,
+    description: tool.description,
+    version,
+    ...(tool.repository_url
+      ? { repository: { url: tool.repository_url, source: tool.repository_url.includes('github.com') ? 'github' : 'git' } }
+      : {}),
+    ...(tool.homepage_url ? { websiteUrl: tool.homepage_url } : {}),
+  };
+  if (config.type === 'stdio') {
+    if (config.package) {
+      base.packages = [
+        {
+          registryType: config.package.registry_type,
+          identifier: config.package.identifier,
+          version: config.package.version,
+          transport: { type: 'stdio' },
+          ...(config.args.length ? { packageArguments: config.args.map((value) => ({ type: 'positional', value })) } : {}),
+          ...(config.env.length
+            ? {
+                environmentVariables: config.env.map((e) => ({
+                  name: e.name,
+                  ...(e.description ? { description: e.description } : {}),
+                  isRequired: e.required,
+                  isSecret: e.secret,
+                  ...(e.default !== undefined ? { default: e.default } : {}),
+                })),
+              }
+            : {}),
+        },
+      ];
+    } else {
+      // server.json describes published packages; a bare command has no registry package.
+      base._meta = { [COMMAND_META]: { command: config.command, args: config.args, env: config.env } };
+    }
+  } else {
+    base.remotes = [
+      {
+        type: config.type,
+        url: config.url,
+        ...(config.headers.length
+          ? {
+              headers: config.headers.map((h) => ({
+                name: h.name,
+                ...(h.description ? { description: h.description } : {}),
+                isRequired: h.required,
+                isSecret: h.secret,
+              })),
+            }
+          : {}),
+      },
+    ];
+  }
+  return base;
+}

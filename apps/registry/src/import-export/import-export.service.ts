@@ -1,0 +1,188 @@
+import { Inject, Injectable } from '@nestjs/common';
+import semver from 'semver';
+import { DataSource, type EntityManager } from 'typeorm';
+import { ErrorCode, type Actor, type ImportReport, type ImportRequest, type ToolView } from '#contracts';
+import { DomainError } from '#common';
+import { canRead, canWrite, isAdmin } from '../tools/tool-access';
+import { Tool } from '../tools/tool.entity';
+import { toolView, ToolsService } from '../tools/tools.service';
+import { contentHash } from '../versions/canonical-json';
+import { validateManifest } from '../versions/manifest-validation';
+import { ToolVersion } from '../versions/tool-version.entity';
+import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson, type ImportEntry } from './formats';
+
+/** Thrown inside the transaction of a dry run so that everything it did is rolled back. */
+class DryRunRollback extends Error {
+  constructor(readonly report: ImportReport) {
+    super('dry run');
+  }
+}
+
+/**
+ * Import and export in the formats MCP users already have. An import is validated completely and
+ * applied in one transaction: every entry or none. A dry run goes through exactly the same code
+ * and rolls the transaction back, so its report is what a real run would do.
+ */
+@Injectable()
+export class ImportExportService {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(ToolsService) private readonly tools: ToolsService,
+  ) {}
+
+  async import(req: ImportRequest, actor: Actor): Promise<ImportReport> {
+    const format = req.format ?? detectFormat(req.document);
+    if (!format) {
+      throw new DomainError(
+        ErrorCode.VALIDATION_FAILED,
+        'Invalid body.document: not an mcpServers JSON (needs "mcpServers") nor a server.json (needs "name" and "packages" or "remotes")',
+        [{ field: 'document', message: 'unknown format' }],
+      );
+    }
+    const parsed = format === 'mcp-servers' ? parseMcpServers(req.document) : parseServerJson(req.document);
+    const seen = new Set<string>();
+    for (const e of parsed.entries) {
+      if (seen.has(e.name.toLowerCase())) parsed.errors.push({ field: `document`, message: `server '${e.name}' appears twice` });
+      seen.add(e.name.toLowerCase());
+      if (e.version && semver.valid(e.version) !== e.version)
+        parsed.errors.push({ field: 'document.version', message: `'${e.version}' is not a semantic version` });
+    }
+    if (parsed.errors.length) {
+      const first = parsed.errors[0];
+      const more = parsed.errors.length > 1 ? ` (and ${parsed.errors.length - 1} more problem(s))` : '';
+      throw new DomainError(
+        ErrorCode.VALIDATION_FAILED,
+        `Invalid ${first.field}: ${first.message}${more}; nothing was imported`,
+        parsed.errors,
+      );
+    }
+    for (const e of parsed.entries) if (e.manifest) validateManifest(e.manifest);
+
+    try {
+      return await this.tools.write(async (m) => {
+        const report: ImportReport = { dry_run: req.dry_run, format, created: [], updated: [], skipped: [], notes: parsed.notes };
+        const problems: { field: string; message: string }[] = [];
+        for (const entry of parsed.entries) await this.applyEntry(m, entry, req, actor, report, problems);
+        if (problems.length) {
+          throw new DomainError(
+            ErrorCode.CONFLICT,
+            `${problems[0].message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}; nothing was imported`,
+            problems,
+          );
+        }
+        if (req.dry_run) throw new DryRunRollback(report);
+        return report;
+      });
+    } catch (err) {
+      if (err instanceof DryRunRollback) return { ...err.report, created: err.report.created.map((c) => ({ ...c, tool_id: null })) };
+      throw err;
+    }
+  }
+
+  private async applyEntry(
+    m: EntityManager,
+    entry: ImportEntry,
+    req: ImportRequest,
+    actor: Actor,
+    report: ImportReport,
+    problems: { field: string; message: string }[],
+  ): Promise<void> {
+    const field = `document.${entry.name}`;
+    // The name column's collation is case-insensitive, like the unique index.
+    const existing = await m.getRepository(Tool).findOne({ where: { name: entry.name }, lock: { mode: 'pessimistic_write' } });
+    if (!existing) {
+      const tool = await this.tools.createIn(
+        m,
+        {
+          name: entry.name,
+          description: entry.description ?? '',
+          tags: [],
+          visibility: req.visibility,
+          repository_url: entry.repository_url,
+          homepage_url: entry.homepage_url,
+        },
+        actor,
+      );
+      const version = entry.version ?? '1.0.0';
+      await this.tools.publishIn(
+        m,
+        tool,
+        { version, changelog: `Imported from ${report.format}`, config: entry.config, manifest: entry.manifest },
+        actor,
+      );
+      report.created.push({ name: tool.name, version, tool_id: tool.id });
+      return;
+    }
+    if (existing.deletedAt) {
+      problems.push({ field, message: `tool '${existing.name}' is deleted; an admin must restore it before importing into it` });
+      return;
+    }
+    if (!canRead(existing, actor) || !canWrite(existing, actor)) {
+      problems.push({ field, message: `a tool named '${existing.name}' already exists and belongs to someone else` });
+      return;
+    }
+    const versions = await m.getRepository(ToolVersion).find({ where: { toolId: existing.id } });
+    const highest = versions.map((v) => v.version).sort(semver.rcompare)[0];
+    const hash = contentHash(entry.config, entry.manifest);
+    if (entry.version) {
+      const same = versions.find((v) => v.version === entry.version);
+      if (same) {
+        if (same.sha256 === hash)
+          report.skipped.push({ name: existing.name, reason: `version ${same.version} is already published with the same content` });
+        else problems.push({ field, message: `version ${same.version} of '${existing.name}' is already published with different content` });
+        return;
+      }
+      if (highest && !semver.gt(entry.version, highest)) {
+        problems.push({ field, message: `version ${entry.version} of '${existing.name}' is lower than the published ${highest}` });
+        return;
+      }
+    } else {
+      const latest = versions.find((v) => v.version === existing.latestVersion);
+      if (latest?.sha256 === hash) {
+        report.skipped.push({ name: existing.name, reason: `unchanged (same content as version ${latest.version})` });
+        return;
+      }
+    }
+    const version = entry.version ?? (highest ? semver.inc(highest, 'patch')! : '1.0.0');
+    await this.tools.publishIn(
+      m,
+      existing,
+      { version, changelog: `Imported from ${report.format}`, config: entry.config, manifest: entry.manifest },
+      actor,
+    );
+    report.updated.push({ name: existing.name, version, tool_id: existing.id });
+  }
+
+  /** Latest versions of one tool or of every tool the actor can see, in the requested format. */
+  async export(format: 'mcp-servers' | 'server-json', toolId: string | undefined, actor: Actor): Promise<Record<string, unknown>> {
+    const qb = this.dataSource
+      .getRepository(Tool)
+      .createQueryBuilder('t')
+      .where('t.deleted_at IS NULL')
+      .andWhere('t.latest_version IS NOT NULL');
+    if (!isAdmin(actor)) qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
+    if (toolId) qb.andWhere('t.id = :id', { id: toolId });
+    const tools = await qb.orderBy('t.name', 'ASC').getMany();
+    if (toolId && !tools.length) throw DomainError.notFound('Tool with a published version', toolId);
+    const latest = tools.length
+      ? await this.dataSource
+          .getRepository(ToolVersion)
+          .createQueryBuilder('v')
+          .where(
+            '(v.tool_id, v.version) IN (' + tools.map((_, i) => `(:t${i}, :v${i})`).join(',') + ')',
+            Object.fromEntries(
+              tools.flatMap((t, i) => [
+                [`t${i}`, t.id],
+                [`v${i}`, t.latestVersion],
+              ]),
+            ),
+          )
+          .getMany()
+      : [];
+    const byTool = new Map(latest.map((v) => [v.toolId, v]));
+    const pairs = tools.map((t) => [toolView(t), byTool.get(t.id)!] as [ToolView, ToolVersion]);
+    if (format === 'mcp-servers') return { mcpServers: Object.fromEntries(pairs.map(([t, v]) => [t.name, toMcpServerEntry(v.config)])) };
+    const docs = pairs.map(([t, v]) => toServerJson(t, v.version, v.config));
+    return toolId ? docs[0] : { servers: docs };
+  }
+}

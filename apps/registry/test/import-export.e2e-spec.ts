@@ -1,0 +1,185 @@
+import { ApiClient, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+
+/** Import/export through the gateway with the files MCP users have: `.mcp.json` and registry `server.json`. */
+describe('registry import/export (e2e)', () => {
+  let iso: TestIsolation;
+  let platform: RunningPlatform;
+  let alice: ApiClient;
+  let bob: ApiClient;
+
+  const SECRET = 'ghp_aliceRealTokenThatMustNeverBeStored';
+  const mcpJson = {
+    mcpServers: {
+      filesystem: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/Users/alice/Desktop'] },
+      github: {
+        command: 'docker',
+        args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'],
+        env: { GITHUB_PERSONAL_ACCESS_TOKEN: SECRET },
+      },
+      sentry: { type: 'http', url: 'https://mcp.sentry.dev/mcp', headers: { Authorization: 'Bearer sntrys_secret_value' } },
+    },
+  };
+  const serverJson = {
+    $schema: 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json',
+    name: 'io.github.modelcontextprotocol/server-everything',
+    description: 'MCP server that exercises all the features of the MCP protocol',
+    repository: { url: 'https://github.com/modelcontextprotocol/servers', source: 'github' },
+    version: '2025.9.25',
+    packages: [
+      {
+        registryType: 'npm',
+        identifier: '@modelcontextprotocol/server-everything',
+        version: '2025.9.25',
+        transport: { type: 'stdio' },
+        packageArguments: [{ type: 'positional', value: 'stdio' }],
+        environmentVariables: [
+          { name: 'LOG_LEVEL', description: 'Logging level', isRequired: false, isSecret: false, default: 'info' },
+          { name: 'API_TOKEN', description: 'Token for the upstream API', isRequired: true, isSecret: true },
+        ],
+      },
+    ],
+  };
+
+  beforeAll(async () => {
+    iso = isolate({
+      BOOTSTRAP_ADMIN_USERNAME: 'root',
+      BOOTSTRAP_ADMIN_EMAIL: 'root@example.com',
+      BOOTSTRAP_ADMIN_PASSWORD: 'import-admin-pass-1',
+    });
+    platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
+    const api = new ApiClient(platform.baseUrl);
+    const admin = api.withToken(
+      (await api.post('/api/v1/auth/login', { username: 'root', password: 'import-admin-pass-1' })).body.access_token,
+    );
+    for (const u of ['alice', 'bob'])
+      await admin.post('/api/v1/users', { username: u, email: `${u}@example.com`, password: 'import-user-secret-1', role: 'maintainer' });
+    const login = async (u: string) =>
+      api.withToken((await api.post('/api/v1/auth/login', { username: u, password: 'import-user-secret-1' })).body.access_token);
+    alice = await login('alice');
+    bob = await login('bob');
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+    await iso?.cleanup();
+  }, 60_000);
+
+  const total = async (c: ApiClient) => (await c.get('/api/v1/mcps?page_size=100')).body.total as number;
+
+  it('imports a .mcp.json: dry run first, then for real; secret values never stored; re-import is a no-op', async () => {
+    const dry = await alice.post('/api/v1/mcps/import', { document: mcpJson, dry_run: true });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ dry_run: true, format: 'mcp-servers', updated: [], skipped: [] });
+    expect(dry.body.created).toEqual([
+      { name: 'filesystem', version: '1.0.0', tool_id: null },
+      { name: 'github', version: '1.0.0', tool_id: null },
+      { name: 'sentry', version: '1.0.0', tool_id: null },
+    ]);
+    expect(dry.body.notes.join(' ')).toMatch(/GITHUB_PERSONAL_ACCESS_TOKEN were not imported/);
+    expect(await total(alice)).toBe(0);
+
+    const real = await alice.post('/api/v1/mcps/import', { document: mcpJson });
+    expect(real.status).toBe(200);
+    expect(real.body.created.map((c: { tool_id: string }) => typeof c.tool_id)).toEqual(['string', 'string', 'string']);
+    const github = real.body.created.find((c: { name: string }) => c.name === 'github');
+    const version = await alice.get(`/api/v1/mcps/${github.tool_id}/versions/latest`);
+    expect(version.body.config.env).toEqual([{ name: 'GITHUB_PERSONAL_ACCESS_TOKEN', required: true, secret: true }]);
+    const sentry = await alice.get(`/api/v1/mcps/${real.body.created[2].tool_id}/versions/latest`);
+    expect(sentry.body.config).toEqual({
+      type: 'streamable-http',
+      url: 'https://mcp.sentry.dev/mcp',
+      headers: [{ name: 'Authorization', required: true, secret: true }],
+    });
+    const everything = JSON.stringify([(await alice.get('/api/v1/mcps/export')).body, version.body, sentry.body]);
+    expect(everything).not.toContain(SECRET);
+    expect(everything).not.toContain('sntrys_secret_value');
+
+    const again = await alice.post('/api/v1/mcps/import', { document: mcpJson });
+    expect(again.body.created).toEqual([]);
+    expect(again.body.skipped.map((s: { name: string }) => s.name)).toEqual(['filesystem', 'github', 'sentry']);
+
+    // A changed entry becomes the next patch version.
+    const changed = structuredClone(mcpJson);
+    changed.mcpServers.filesystem.args[2] = '/srv/data';
+    const update = await alice.post('/api/v1/mcps/import', { document: changed });
+    expect(update.body.updated).toEqual([{ name: 'filesystem', version: '1.0.1', tool_id: expect.any(String) }]);
+  });
+
+  it('round-trips exports: an exported document re-imports as unchanged', async () => {
+    const exported = await alice.get('/api/v1/mcps/export?format=mcp-servers');
+    expect(exported.status).toBe(200);
+    expect(exported.body.mcpServers.github).toEqual({
+      command: 'docker',
+      args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'],
+      env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${GITHUB_PERSONAL_ACCESS_TOKEN}' },
+    });
+    const back = await alice.post('/api/v1/mcps/import', { document: exported.body, dry_run: true });
+    expect(back.body.created).toEqual([]);
+    expect(back.body.updated).toEqual([]);
+    expect(back.body.skipped).toHaveLength(3);
+  });
+
+  it('imports a registry server.json and round-trips it', async () => {
+    const dry = await alice.post('/api/v1/mcps/import', { document: serverJson, dry_run: true });
+    expect(dry.body).toMatchObject({ format: 'server-json', created: [{ name: serverJson.name, version: '2025.9.25', tool_id: null }] });
+    const real = await alice.post('/api/v1/mcps/import', { document: serverJson, visibility: 'public' });
+    const id = real.body.created[0].tool_id as string;
+    const tool = await bob.get(`/api/v1/mcps/${id}`);
+    expect(tool.body).toMatchObject({
+      visibility: 'public',
+      repository_url: 'https://github.com/modelcontextprotocol/servers',
+      latest_version: '2025.9.25',
+    });
+    const v = await bob.get(`/api/v1/mcps/${id}/versions/latest`);
+    expect(v.body.config).toEqual({
+      type: 'stdio',
+      package: { registry_type: 'npm', identifier: '@modelcontextprotocol/server-everything', version: '2025.9.25' },
+      args: ['stdio'],
+      env: [
+        { name: 'LOG_LEVEL', description: 'Logging level', required: false, secret: false, default: 'info' },
+        { name: 'API_TOKEN', description: 'Token for the upstream API', required: true, secret: true },
+      ],
+    });
+    const exported = await bob.get(`/api/v1/mcps/${id}/export?format=server-json`);
+    expect(exported.body).toMatchObject({
+      name: serverJson.name,
+      version: '2025.9.25',
+      packages: [{ registryType: 'npm', identifier: serverJson.packages[0].identifier }],
+    });
+    const back = await alice.post('/api/v1/mcps/import', { document: exported.body, dry_run: true });
+    expect(back.body.skipped).toEqual([{ name: serverJson.name, reason: 'version 2025.9.25 is already published with the same content' }]);
+    // Same version, other content: refused.
+    const tampered = structuredClone(serverJson);
+    tampered.packages[0].packageArguments = [{ type: 'positional', value: 'sse' }];
+    const refused = await alice.post('/api/v1/mcps/import', { document: tampered });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/already published with different content/);
+  });
+
+  it('is all-or-nothing: a broken file or a conflicting entry changes nothing', async () => {
+    const before = await total(alice);
+    const broken = {
+      mcpServers: {
+        'brand-new': { command: 'uvx', args: ['mcp-server-time'] },
+        'bad-remote': { type: 'sse', url: 'ftp://example.com/sse' },
+      },
+    };
+    const r = await alice.post('/api/v1/mcps/import', { document: broken });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toMatch(/bad-remote.*http or https.*nothing was imported/);
+    expect(await total(alice)).toBe(before);
+
+    // Bob may not import into Alice's tool; his new entry is not created either.
+    const clash = await bob.post('/api/v1/mcps/import', {
+      document: { mcpServers: { 'bobs-new': { command: 'x' }, github: { command: 'y' } } },
+    });
+    expect(clash.status).toBe(409);
+    expect(clash.body.error.message).toMatch(/belongs to someone else/);
+    expect((await bob.get('/api/v1/mcps?q=bobs-new')).body.total).toBe(0);
+
+    expect((await alice.post('/api/v1/mcps/import', { document: { hello: 'world' } })).body.error.message).toMatch(
+      /not an mcpServers JSON/,
+    );
+    expect((await alice.post('/api/v1/mcps/import', { document: { mcpServers: { 'white space': { command: 'x' } } } })).status).toBe(400);
+  });
+});
