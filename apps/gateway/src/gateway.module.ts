@@ -22,6 +22,7 @@ import { HealthController } from './health/health.controller';
 import { HttpErrorFilter } from './http/error.filter';
 import { RateLimiterService } from './http/rate-limiter.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { RegistryCacheService } from './registry/registry-cache.service';
 import { ToolsController } from './registry/tools.controller';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
@@ -77,6 +78,7 @@ export class GatewayModule {
         AuthService,
         ApiKeyService,
         UsersService,
+        RegistryCacheService,
         { provide: APP_GUARD, useClass: GatewayAuthGuard },
         { provide: APP_FILTER, useClass: HttpErrorFilter },
       ],

@@ -1,7 +1,8 @@
 import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { EventBus, HealthRegistry, loadConfig, OutboxService, ProcessedMessageStore, ServiceCoreModule } from '#common';
+import { Gauge } from 'prom-client';
+import { EventBus, HealthRegistry, loadConfig, metricsRegistry, OutboxService, ProcessedMessageStore, ServiceCoreModule } from '#common';
 import { registryDbOptions } from './database/registry-data-source';
 import { ImportExportService } from './import-export/import-export.service';
 import { ToolsController } from './tools/tools.controller';
@@ -22,6 +23,22 @@ class RegistryStartup implements OnModuleInit {
       );
     }
     this.health.registerProbe('mysql', () => this.dataSource.query('SELECT 1'));
+    // Counted when Prometheus scrapes, from the database (correct with any number of instances).
+    const dataSource = this.dataSource;
+    metricsRegistry.removeSingleMetric('mcp_tools_total');
+    new Gauge({
+      name: 'mcp_tools_total',
+      help: 'Registered MCP tools (not deleted), by status and visibility',
+      labelNames: ['status', 'visibility'] as const,
+      registers: [metricsRegistry],
+      async collect() {
+        this.reset();
+        const rows: { status: string; visibility: string; n: string }[] = await dataSource.query(
+          'SELECT status, visibility, COUNT(*) AS n FROM tools WHERE deleted_at IS NULL GROUP BY status, visibility',
+        );
+        for (const r of rows) this.set({ status: r.status, visibility: r.visibility }, Number(r.n));
+      },
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import amqplib from 'amqplib';
 import { eventTopology } from '#common';
-import { ApiClient, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, freePort, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -23,6 +23,7 @@ describe('registry (e2e)', () => {
   const anon = () => new ApiClient(platform.baseUrl);
   const events: { key: string; payload: Record<string, unknown>; request_id?: string }[] = [];
   let amqp: amqplib.ChannelModel;
+  let metricsPort: number;
 
   const stdio = (pkgVersion: string) => ({
     type: 'stdio',
@@ -46,10 +47,13 @@ describe('registry (e2e)', () => {
   });
 
   beforeAll(async () => {
+    metricsPort = await freePort();
     iso = isolate({
       BOOTSTRAP_ADMIN_USERNAME: 'boss',
       BOOTSTRAP_ADMIN_EMAIL: 'boss@example.com',
       BOOTSTRAP_ADMIN_PASSWORD: 'registry-admin-pass-1',
+      // Only the registry serves metrics on this port (the gateway serves them on its HTTP port).
+      METRICS_PORT: String(metricsPort),
     });
     platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
     api = anon();
@@ -277,6 +281,41 @@ describe('registry (e2e)', () => {
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
     const actions = (await admin.get(`/api/v1/mcps/${tool.id}/history`)).body.items.map((h: { action: string }) => h.action);
     expect(actions).toEqual(['tool.created', 'tool.deleted', 'tool.restored']);
+  });
+
+  it('serves reads from the cache without ever returning a tool as it was before a write', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'cached', description: 'v1', visibility: 'private' })).body;
+    const metric = async (kind: string, result: string) => {
+      const text = (await admin.get('/metrics')).text;
+      const m = new RegExp(`registry_cache_requests_total\\{[^}]*kind="${kind}",result="${result}"[^}]*\\} (\\d+)`).exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const hits = await metric('detail', 'hit');
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v1');
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v1');
+    expect(await metric('detail', 'hit')).toBeGreaterThan(hits);
+    // A cached private tool is still invisible to others.
+    expect((await other.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+    expect((await viewer.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+
+    const listed = (await owner.get('/api/v1/mcps?q=cached')).body;
+    expect(listed.items[0].description).toBe('v1');
+    for (let i = 2; i <= 5; i++) {
+      expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: `v${i}` })).status).toBe(200);
+      expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe(`v${i}`);
+      expect((await owner.get('/api/v1/mcps?q=cached')).body.items[0].description).toBe(`v${i}`);
+    }
+    expect((await owner.delete(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+    expect((await owner.get('/api/v1/mcps?q=cached')).body.total).toBe(0);
+  });
+
+  it('exposes mcp_tools_total from the registry service', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const count = [...text.matchAll(/^mcp_tools_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const admins = (await admin.get('/api/v1/mcps?page_size=1')).body.total;
+    expect(count).toBe(admins);
+    expect(text).toMatch(/mcp_tools_total\{[^}]*status="active",visibility="public"/);
   });
 
   it('authorization matrix: every route × anonymous / viewer / other maintainer / owner / admin / read-only key', async () => {

@@ -21,3 +21,5 @@ export * from './service/bootstrap-service';
 export * from './database/mysql';
 export * from './cache/local-cache';
 export * from './queue/job-queue';
+export * from './registry/tool-access';
+export * from './registry/registry-cache';

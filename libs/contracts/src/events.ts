@@ -17,6 +17,12 @@ export const EventKey = {
 } as const;
 export type EventKey = (typeof EventKey)[keyof typeof EventKey];
 
+/** Event consumers (each has its own durable queue and dead-letter queue). Never rename without migrating the queue. */
+export const EventConsumer = {
+  GATEWAY_REGISTRY_CACHE: 'gateway-registry-cache',
+} as const;
+export type EventConsumer = (typeof EventConsumer)[keyof typeof EventConsumer];
+
 const roleSchema = z.enum(['admin', 'maintainer', 'viewer']);
 
 export const EventSchemas = {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import amqplib from 'amqplib';
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
-import { SERVICE_NAMES, rpcQueueName } from '#contracts';
+import { EventConsumer, SERVICE_NAMES, rpcQueueName } from '#contracts';
 import { eventTopology, loadConfig, type AppConfig } from '#common';
 
 /**
@@ -83,7 +83,11 @@ async function deleteBrokerObjects(config: AppConfig, extraQueues: string[]): Pr
   const conn = await amqplib.connect(config.amqp.url);
   try {
     const t = eventTopology(config.namespace);
-    const names = [...SERVICE_NAMES.map((s) => rpcQueueName(config.namespace, s)), ...extraQueues];
+    const consumers = Object.values(EventConsumer).flatMap((c) => {
+      const q = eventTopology(config.namespace, c);
+      return [q.queue!, q.deadLetterQueue!];
+    });
+    const names = [...SERVICE_NAMES.map((s) => rpcQueueName(config.namespace, s)), ...consumers, ...extraQueues];
     for (const q of names) {
       // A channel is closed by the broker on error, so use one per delete.
       const ch = await conn.createChannel();

@@ -20,6 +20,7 @@ import { parseOrThrow, RpcClient } from '#common';
 import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
+import { RegistryCacheService } from './registry-cache.service';
 
 const toolId = (id: string) => parseOrThrow(uuidParam('tool_id'), id, 'tool_id');
 const versionParam = (v: string) => parseOrThrow(z.string().min(1).max(100), v, 'version');
@@ -39,7 +40,10 @@ const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-ser
 @ApiAuth()
 @Controller('api/v1/mcps')
 export class ToolsController {
-  constructor(@Inject(RpcClient) private readonly rpc: RpcClient) {}
+  constructor(
+    @Inject(RpcClient) private readonly rpc: RpcClient,
+    @Inject(RegistryCacheService) private readonly cache: RegistryCacheService,
+  ) {}
 
   @Post()
   @RequirePermission('tools.write')
@@ -56,7 +60,7 @@ export class ToolsController {
   @ApiReply(200, toolPageSchema)
   @ApiErrors(400, 504)
   list(@ValidQuery(listToolsQuerySchema) query: z.output<typeof listToolsQuerySchema>, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOL_LIST, query, { actor: toActor(p) });
+    return this.cache.list(query, toActor(p));
   }
 
   @Post('import')
@@ -94,7 +98,7 @@ export class ToolsController {
   @ApiReply(200, toolSchema)
   @ApiErrors(400, 404, 504)
   get(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOL_GET, { tool_id: toolId(id) }, { actor: toActor(p) });
+    return this.cache.tool(toolId(id), toActor(p));
   }
 
   @Put(':tool_id')

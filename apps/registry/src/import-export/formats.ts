@@ -213,7 +213,7 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     if (s.remotes.length > 1) out.notes.push(`${s.name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
   } else if (s._meta?.[COMMAND_META]) {
     // Our own export of a command-based server (server.json has no field for it).
-    config = { type: 'stdio', ...(s._meta[COMMAND_META]) };
+    config = { type: 'stdio', ...s._meta[COMMAND_META] };
   } else {
     out.errors.push({ field: 'document', message: 'needs a stdio package or a remote' });
     return out;

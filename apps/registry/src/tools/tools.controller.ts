@@ -1,9 +1,8 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { RpcPattern as P, type Actor, type RpcData } from '#contracts';
-import { RpcActor, RpcPayloadPipe } from '#common';
+import { requireActor, RpcActor, RpcPayloadPipe } from '#common';
 import { ImportExportService } from '../import-export/import-export.service';
-import { requireActor } from './tool-access';
 import { ToolsService } from './tools.service';
 
 /** The registry's RPC surface: one handler per `registry.*` pattern of the contracts. */

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import semver from 'semver';
+import type { Redis } from 'ioredis';
 import { DataSource, type EntityManager } from 'typeorm';
 import {
   ErrorCode,
@@ -14,12 +15,11 @@ import {
   type VersionDiff,
   type VersionView,
 } from '#contracts';
-import { DomainError, OutboxService } from '#common';
+import { canRead, canWrite, DomainError, forbidden, isAdmin, OutboxService, REDIS, REGISTRY_CACHE_GENERATION_KEY } from '#common';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { diffVersions } from '../versions/version-diff';
-import { canRead, canWrite, forbidden, isAdmin } from './tool-access';
 import { ToolHistory } from './tool-history.entity';
 import { Tool } from './tool.entity';
 
@@ -84,6 +84,7 @@ export class ToolsService {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(OutboxService) private readonly outbox: OutboxService,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
   async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {
@@ -376,8 +377,13 @@ export class ToolsService {
     await m.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
   }
 
+  /**
+   * Runs a change in one transaction, then — before the caller gets an answer — bumps the read
+   * cache generation, so no reader is served a cached tool or list from before this write.
+   */
   async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
     const result = await this.dataSource.transaction(fn);
+    await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
     this.outbox.nudge();
     return result;
   }

@@ -1,5 +1,5 @@
 import { ErrorCode, type Actor } from '#contracts';
-import { DomainError } from '#common';
+import { DomainError } from '../errors/domain-error';
 
 /**
  * Object-level authorization of the registry (the gateway has already checked the route-level
