@@ -22,6 +22,7 @@ import { HealthController } from './health/health.controller';
 import { HttpErrorFilter } from './http/error.filter';
 import { RateLimiterService } from './http/rate-limiter.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { McpConfigController } from './registry/mcp-config.controller';
 import { RegistryCacheService } from './registry/registry-cache.service';
 import { ToolsController } from './registry/tools.controller';
 import { UsersController } from './users/users.controller';
@@ -37,7 +38,15 @@ class SchemaCheck implements OnModuleInit {
   }
 }
 
-export const GATEWAY_CONTROLLERS = [AuthController, UsersController, AuditController, ToolsController, HealthController, MetricsController];
+export const GATEWAY_CONTROLLERS = [
+  AuthController,
+  UsersController,
+  AuditController,
+  ToolsController,
+  McpConfigController,
+  HealthController,
+  MetricsController,
+];
 
 /** Refuses to start when a route has no authorization declared (see routesWithoutPermission). */
 class RouteAuthorizationCheck implements OnModuleInit {

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Gauge } from 'prom-client';
 import { EventBus, HealthRegistry, loadConfig, metricsRegistry, OutboxService, ProcessedMessageStore, ServiceCoreModule } from '#common';
 import { registryDbOptions } from './database/registry-data-source';
+import { ConfigWatcherService } from './import-export/config-watcher.service';
 import { ImportExportService } from './import-export/import-export.service';
 import { ToolsController } from './tools/tools.controller';
 import { ToolsService } from './tools/tools.service';
@@ -57,6 +58,7 @@ class RegistryStartup implements OnModuleInit {
     OutboxService,
     ToolsService,
     ImportExportService,
+    ConfigWatcherService,
   ],
 })
 export class RegistryModule {}

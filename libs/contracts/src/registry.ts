@@ -258,3 +258,20 @@ export const exportRequestSchema = z.strictObject({
   format: importFormatSchema.default('mcp-servers'),
   tool_id: z.string().max(64).optional().describe('one tool; all visible tools when omitted'),
 });
+
+/** The result of the last import of the watched config directory (MCP_CONFIG_WATCH_PATH). */
+export const configStatusSchema = z.object({
+  enabled: z.boolean(),
+  path: z.string().nullable(),
+  last_reload_at: z.string().nullable(),
+  trigger: z.enum(['startup', 'watch', 'api']).nullable(),
+  files: z.array(
+    z.object({
+      file: z.string(),
+      status: z.enum(['imported', 'unchanged', 'invalid']),
+      report: importReportSchema.optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+export type ConfigStatus = z.infer<typeof configStatusSchema>;

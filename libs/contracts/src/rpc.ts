@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  configStatusSchema,
   exportRequestSchema,
   historyEntrySchema,
   importReportSchema,
@@ -16,7 +17,7 @@ import type { ServiceName } from './services';
 export const actorSchema = z.object({
   user_id: z.string(),
   role: z.enum(['admin', 'maintainer', 'viewer']),
-  via: z.enum(['jwt', 'api_key']),
+  via: z.enum(['jwt', 'api_key', 'system']),
   scopes: z.array(z.enum(['read', 'write', 'admin'])).optional(),
 });
 export type Actor = z.infer<typeof actorSchema>;
@@ -73,6 +74,8 @@ export const RpcPattern = {
   REGISTRY_LATEST_UNPIN: 'registry.latest.unpin',
   REGISTRY_TOOLS_IMPORT: 'registry.tools.import',
   REGISTRY_TOOLS_EXPORT: 'registry.tools.export',
+  REGISTRY_CONFIG_RELOAD: 'registry.config.reload',
+  REGISTRY_CONFIG_STATUS: 'registry.config.status',
 } as const;
 export type RpcPattern = (typeof RpcPattern)[keyof typeof RpcPattern];
 
@@ -111,6 +114,8 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_LATEST_PIN]: { service: 'registry', request: RegistryRequests.pin, response: toolSchema },
   [RpcPattern.REGISTRY_LATEST_UNPIN]: { service: 'registry', request: RegistryRequests.unpin, response: toolSchema },
   [RpcPattern.REGISTRY_TOOLS_IMPORT]: { service: 'registry', request: importRequestSchema, response: importReportSchema },
+  [RpcPattern.REGISTRY_CONFIG_RELOAD]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
+  [RpcPattern.REGISTRY_CONFIG_STATUS]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_TOOLS_EXPORT]: { service: 'registry', request: exportRequestSchema, response: z.record(z.string(), z.unknown()) },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;
 

@@ -1,7 +1,8 @@
 import { Controller, Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { RpcPattern as P, type Actor, type RpcData } from '#contracts';
-import { requireActor, RpcActor, RpcPayloadPipe } from '#common';
+import { ErrorCode, RpcPattern as P, type Actor, type RpcData } from '#contracts';
+import { DomainError, isAdmin, requireActor, RpcActor, RpcPayloadPipe } from '#common';
+import { ConfigWatcherService } from '../import-export/config-watcher.service';
 import { ImportExportService } from '../import-export/import-export.service';
 import { ToolsService } from './tools.service';
 
@@ -11,7 +12,23 @@ export class ToolsController {
   constructor(
     @Inject(ToolsService) private readonly tools: ToolsService,
     @Inject(ImportExportService) private readonly importExport: ImportExportService,
+    @Inject(ConfigWatcherService) private readonly configWatcher: ConfigWatcherService,
   ) {}
+
+  @MessagePattern(P.REGISTRY_CONFIG_RELOAD)
+  reload(@Payload(new RpcPayloadPipe(P.REGISTRY_CONFIG_RELOAD)) _req: RpcData<typeof P.REGISTRY_CONFIG_RELOAD>, @RpcActor() actor?: Actor) {
+    if (!isAdmin(requireActor(actor))) throw new DomainError(ErrorCode.FORBIDDEN, 'Only an admin may reload the config directory');
+    return this.configWatcher.reload('api');
+  }
+
+  @MessagePattern(P.REGISTRY_CONFIG_STATUS)
+  configStatus(
+    @Payload(new RpcPayloadPipe(P.REGISTRY_CONFIG_STATUS)) _req: RpcData<typeof P.REGISTRY_CONFIG_STATUS>,
+    @RpcActor() actor?: Actor,
+  ) {
+    requireActor(actor);
+    return this.configWatcher.status();
+  }
 
   @MessagePattern(P.REGISTRY_TOOLS_IMPORT)
   import(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_IMPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_IMPORT>, @RpcActor() actor?: Actor) {

@@ -62,6 +62,8 @@ export const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: int(20, 1, 100_000),
   LOGIN_LOCKOUT_S: int(900, 1, 86_400),
 
+  MCP_CONFIG_WATCH_PATH: z.string().min(1).optional(),
+  MCP_CONFIG_VISIBILITY: z.enum(['private', 'public']).default('public'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ALLOW_SELF_REGISTRATION: bool.default(true),
 
@@ -95,6 +97,8 @@ export interface AppConfig {
   };
   rateLimit: { windowS: number; perIp: number; perPrincipal: number };
   metricsToken?: string;
+  /** Registry: a directory of .mcp.json files to import and watch. */
+  configWatch?: { path: string; visibility: 'private' | 'public' };
   allowSelfRegistration: boolean;
   bootstrapAdmin?: { username: string; email: string; password: string };
 }
@@ -150,6 +154,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     },
     rateLimit: { windowS: e.RATE_LIMIT_WINDOW_S, perIp: e.RATE_LIMIT_PER_IP, perPrincipal: e.RATE_LIMIT_PER_PRINCIPAL },
     metricsToken: e.METRICS_TOKEN,
+    configWatch: e.MCP_CONFIG_WATCH_PATH ? { path: e.MCP_CONFIG_WATCH_PATH, visibility: e.MCP_CONFIG_VISIBILITY } : undefined,
     metricsPort: e.METRICS_PORT,
     allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
     bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
