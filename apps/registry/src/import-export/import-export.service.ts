@@ -121,7 +121,7 @@ export class ImportExportService {
       return;
     }
     const versions = await m.getRepository(ToolVersion).find({ where: { toolId: existing.id } });
-    const highest = versions.map((v) => v.version).sort(semver.rcompare)[0];
+    const highest = existing.highestVersion;
     const hash = contentHash(entry.config, entry.manifest);
     if (entry.version) {
       const same = versions.find((v) => v.version === entry.version);

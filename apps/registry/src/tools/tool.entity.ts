@@ -47,6 +47,10 @@ export class Tool {
   @Column({ name: 'latest_version', type: 'varchar', length: 100, nullable: true })
   latestVersion!: string | null;
 
+  /** The highest version ever published (yanked or not): a new one must be higher. */
+  @Column({ name: 'highest_version', type: 'varchar', length: 100, nullable: true })
+  highestVersion!: string | null;
+
   @Column({ name: 'created_at', type: 'datetime', precision: 6 })
   createdAt!: Date;
 

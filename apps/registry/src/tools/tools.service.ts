@@ -108,6 +108,7 @@ export class ToolsService {
       status: 'active',
       pinnedVersion: null,
       latestVersion: null,
+      highestVersion: null,
       createdAt: now,
       updatedAt: now,
       deletedAt: null,
@@ -240,8 +241,7 @@ export class ToolsService {
   async publishIn(m: EntityManager, tool: Tool, input: PublishVersionInput, actor: Actor): Promise<VersionView> {
     const id = tool.id;
     const version = input.version;
-    const existing = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
-    const highest = existing.map((v) => v.version).sort(semver.rcompare)[0];
+    const highest = tool.highestVersion;
     if (highest && !semver.gt(version, highest)) {
       throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the latest published version ${highest}`, {
         field: 'version',
@@ -263,8 +263,9 @@ export class ToolsService {
     };
     // TypeORM's deep-partial insert type cannot describe JSON columns holding open records.
     await m.insert(ToolVersion, row as never);
-    const latest = this.resolveLatest(tool.pinnedVersion, [...existing, row]);
-    await this.touch(m, tool, { latestVersion: latest });
+    // The new version is the highest and not yanked: it is latest unless latest is pinned.
+    const latest = tool.pinnedVersion ?? version;
+    await this.touch(m, tool, { latestVersion: latest, highestVersion: version });
     await this.history(m, id, 'version.published', actor, { version, sha256: row.sha256 });
     await this.outbox.add(m, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
     return versionView(row, latest);
@@ -346,7 +347,11 @@ export class ToolsService {
     );
   }
 
-  private async touch(m: EntityManager, tool: Tool, changes: Partial<Pick<Tool, 'pinnedVersion' | 'latestVersion'>>): Promise<void> {
+  private async touch(
+    m: EntityManager,
+    tool: Tool,
+    changes: Partial<Pick<Tool, 'pinnedVersion' | 'latestVersion' | 'highestVersion'>>,
+  ): Promise<void> {
     Object.assign(tool, changes, { updatedAt: new Date() });
     await m.update(Tool, { id: tool.id }, { ...changes, updatedAt: tool.updatedAt });
   }

@@ -30,10 +30,35 @@ interface Target {
   name: string;
   url: string;
   headers?: Record<string, string>;
+  method?: 'GET' | 'POST';
+  /** Builds each request's path and body (e.g. a fresh version number); called per request. */
+  request?: () => { path?: string; body: string };
 }
 
-async function once(t: Target, duration: number): Promise<Measured> {
-  const r = await autocannon({ url: t.url, headers: t.headers ?? {}, connections: CONNECTIONS, duration, pipelining: 1 });
+async function once(t: Target, duration: number, overallRate?: number): Promise<Measured> {
+  const r = await autocannon({
+    url: t.url,
+    method: t.method ?? 'GET',
+    headers: { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers },
+    connections: CONNECTIONS,
+    duration,
+    pipelining: 1,
+    ...(overallRate ? { overallRate } : {}),
+    // autocannon calls setupRequest per request (with the connection's context) only from `requests`.
+    ...(t.request
+      ? {
+          requests: [
+            {
+              method: t.method ?? 'GET',
+              setupRequest: (req: Record<string, unknown>) => {
+                const { path, body } = t.request!();
+                return { ...req, ...(path ? { path } : {}), body };
+              },
+            },
+          ],
+        }
+      : {}),
+  } as autocannon.Options);
   return { name: t.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
 
@@ -67,18 +92,64 @@ function row(m: Measured, baseline?: Measured): string {
   return `| ${m.name.padEnd(44)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
 }
 
+interface Check {
+  scenario: string;
+  value: number;
+  target: string;
+  ok: boolean;
+}
+
 async function main(): Promise<void> {
-  const iso = isolate({ RATE_LIMIT_PER_IP: '1000000000', RATE_LIMIT_PER_PRINCIPAL: '1000000000', LOG_LEVEL: 'warn' });
+  const iso = isolate({
+    RATE_LIMIT_PER_IP: '1000000000',
+    RATE_LIMIT_PER_PRINCIPAL: '1000000000',
+    LOG_LEVEL: 'warn',
+    BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
+    BOOTSTRAP_ADMIN_EMAIL: 'bench-admin@example.com',
+    BOOTSTRAP_ADMIN_PASSWORD: 'load-test-secret-1',
+  });
   const raw = await startReference('raw-fastify');
   const nest = await startReference('bare-nest');
-  const platform = await startPlatform(iso.env, { only: ['gateway'] });
-  const results: { scenario: string; baseline: Measured; subject: Measured; ratio: number; target: number }[] = [];
+  const platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
+  const checks: Check[] = [];
   try {
     const api = new ApiClient(platform.baseUrl);
-    const reg = await api.post('/api/v1/auth/register', { username: 'bench', email: 'bench@example.com', password: 'load-test-secret-1' });
-    if (reg.status !== 201) throw new Error(`register failed: ${reg.text}`);
-    const login = await api.post('/api/v1/auth/login', { username: 'bench', password: 'load-test-secret-1' });
+    const login = await api.post('/api/v1/auth/login', { username: 'bench-admin', password: 'load-test-secret-1' });
+    if (login.status !== 200) throw new Error(`login failed: ${login.text}`);
     const token = (login.body as { access_token: string }).access_token;
+    const admin = api.withToken(token);
+    const auth = { authorization: `Bearer ${token}` };
+
+    // Writes rotate over 4× as many tools as connections, so a tool's previous publish has finished
+    // long before its next one starts and every publish is a valid, strictly higher version.
+    const writeTools: string[] = [];
+    for (let i = 0; i < CONNECTIONS * 4; i++) {
+      const r = await admin.post('/api/v1/mcps', { name: `bench-write-${i}` });
+      writeTools.push((r.body as { id: string }).id);
+    }
+    const readTool = (await admin.post('/api/v1/mcps', { name: 'bench-read', visibility: 'public' })).body as { id: string };
+    await admin.post(`/api/v1/mcps/${readTool.id}/versions`, {
+      version: '1.0.0',
+      config: { type: 'stdio', command: 'npx', args: ['-y', 'x'] },
+    });
+    const counters = new Map<string, number>();
+    let nextTool = 0;
+    const nextPublish = () => {
+      const tool = writeTools[nextTool++ % writeTools.length];
+      const n = (counters.get(tool) ?? 0) + 1;
+      counters.set(tool, n);
+      return {
+        path: `/api/v1/mcps/${tool}/versions`,
+        body: JSON.stringify({ version: `1.0.${n}`, config: { type: 'stdio', command: 'npx', args: ['-y', `srv@${n}`] } }),
+      };
+    };
+    const publish: Target = {
+      name: 'POST version (write)',
+      url: `${platform.baseUrl}/api/v1/mcps/${writeTools[0]}/versions`,
+      method: 'POST',
+      headers: auth,
+      request: nextPublish,
+    };
 
     process.stdout.write(
       `\nMCP Platform benchmarks — ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, no pipelining, Node ${process.version}\n\n`,
@@ -86,29 +157,72 @@ async function main(): Promise<void> {
     process.stdout.write('| scenario                                     |    req/s | p50 ms | p99 ms | ratio | errors |\n');
     process.stdout.write('|----------------------------------------------|----------|--------|--------|-------|--------|\n');
 
-    const [baseline, bareNest, me] = await measureAll([
+    // Reads first: writes leave an outbox backlog whose relaying would load the machine during later runs.
+    const [baseline, bareNest, me, cached, uncached] = await measureAll([
       { name: 'raw Fastify hello-world (baseline)', url: raw.url },
       { name: 'bare Nest 12 + Fastify hello-world', url: nest.url },
-      {
-        name: 'GET /api/v1/auth/me (JWT) via gateway',
-        url: `${platform.baseUrl}/api/v1/auth/me`,
-        headers: { authorization: `Bearer ${token}` },
-      },
+      { name: 'GET /api/v1/auth/me (JWT)', url: `${platform.baseUrl}/api/v1/auth/me`, headers: auth },
+      { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+      { name: 'GET …/versions/{v} (uncached, RPC)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}/versions/1.0.0`, headers: auth },
     ]);
-    for (const m of [baseline, bareNest, me]) process.stdout.write(row(m, baseline) + '\n');
-    results.push({ scenario: 'auth-me', baseline, subject: me, ratio: me.rps / baseline.rps, target: 0.5 });
-    process.stdout.write(
-      `\nauth-me vs bare Nest: ${(me.rps / bareNest.rps).toFixed(2)}; bare Nest vs raw Fastify: ${(bareNest.rps / baseline.rps).toFixed(2)}\n`,
+    for (const m of [baseline, bareNest, me, cached, uncached]) process.stdout.write(row(m, baseline) + '\n');
+    // Latency at a fixed load: cached reads at half their max throughput.
+    const cachedAtHalf = await once(
+      { name: 'GET /api/v1/mcps/{id} (cached) at ½ max', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+      DURATION_S,
+      Math.round(cached.rps / 2),
     );
-    process.stdout.write('\n');
-    for (const r of results) {
-      const ok = r.ratio >= r.target && r.subject.errors + r.subject.non2xx === 0;
-      process.stdout.write(`${ok ? 'PASS' : 'MISS'} ${r.scenario}: ratio ${r.ratio.toFixed(2)} (target ≥ ${r.target})\n`);
-    }
+    process.stdout.write(row(cachedAtHalf, baseline) + '\n');
+    const [writes] = await measureAll([publish]);
+    process.stdout.write(row(writes, baseline) + '\n');
+    const writesAt500 = { ...(await once(publish, DURATION_S, 500)), name: 'POST version at 500/s' };
+    process.stdout.write(row(writesAt500, baseline) + '\n');
+
+    const clean = (m: Measured) => m.errors + m.non2xx === 0;
+    checks.push(
+      {
+        scenario: 'auth-me ratio to raw Fastify',
+        value: me.rps / baseline.rps,
+        target: '≥ 0.5',
+        ok: me.rps / baseline.rps >= 0.5 && clean(me),
+      },
+      {
+        scenario: 'cached GET tool ratio to raw Fastify',
+        value: cached.rps / baseline.rps,
+        target: '≥ 0.5',
+        ok: cached.rps / baseline.rps >= 0.5 && clean(cached),
+      },
+      {
+        scenario: 'cached GET tool p99 at ½ max (ms)',
+        value: cachedAtHalf.p99,
+        target: '≤ 5',
+        ok: cachedAtHalf.p99 <= 5 && clean(cachedAtHalf),
+      },
+      { scenario: 'POST version writes/s', value: writes.rps, target: '≥ 1000', ok: writes.rps >= 1000 && clean(writes) },
+      {
+        scenario: 'POST version p99 at 500/s (ms)',
+        value: writesAt500.p99,
+        target: '≤ 20',
+        ok: writesAt500.p99 <= 20 && clean(writesAt500),
+      },
+    );
+    process.stdout.write(
+      `\nauth-me vs bare Nest: ${(me.rps / bareNest.rps).toFixed(2)}; cached GET vs bare Nest: ${(cached.rps / bareNest.rps).toFixed(2)}; bare Nest vs raw Fastify: ${(bareNest.rps / baseline.rps).toFixed(2)}\n\n`,
+    );
+    for (const c of checks) process.stdout.write(`${c.ok ? 'PASS' : 'MISS'} ${c.scenario}: ${c.value.toFixed(2)} (target ${c.target})\n`);
     mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
     writeFileSync(
       join(REPO_ROOT, '.bench/results.json'),
-      JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2),
+      JSON.stringify(
+        {
+          at: new Date().toISOString(),
+          node: process.version,
+          measured: { baseline, bareNest, me, cached, uncached, writes, cachedAtHalf, writesAt500 },
+          checks,
+        },
+        null,
+        2,
+      ),
     );
   } finally {
     await platform.stop();

@@ -19,6 +19,7 @@ export class InitialRegistry1763773200000 implements MigrationInterface {
       \`status\` varchar(16) NOT NULL,
       \`pinned_version\` varchar(100) NULL,
       \`latest_version\` varchar(100) NULL,
+      \`highest_version\` varchar(100) NULL,
       \`created_at\` datetime(6) NOT NULL,
       \`updated_at\` datetime(6) NOT NULL,
       \`deleted_at\` datetime(6) NULL,
