@@ -1,0 +1,84 @@
+import { launchConfigSchema } from '#contracts';
+import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson } from './formats';
+
+describe('launch config schema', () => {
+  it.each([
+    [{ type: 'stdio', command: 'npx', args: ['-y', 'x'] }, true],
+    [{ type: 'stdio', package: { registry_type: 'pypi', identifier: 'mcp-server-time', version: '1.0.0' } }, true],
+    [{ type: 'stdio', command: 'x', package: { registry_type: 'npm', identifier: 'x', version: '1' } }, false],
+    [{ type: 'stdio' }, false],
+    [
+      { type: 'streamable-http', url: 'https://mcp.example.com/mcp', headers: [{ name: 'Authorization', secret: true, required: true }] },
+      true,
+    ],
+    [{ type: 'sse', url: 'http://localhost:8080/sse' }, true],
+    [{ type: 'sse', url: 'file:///etc/passwd' }, false],
+    [{ type: 'streamable-http', url: 'https://u:p@example.com' }, false],
+    [{ type: 'websocket', url: 'wss://example.com' }, false],
+    [{ type: 'stdio', command: 'x', env: [{ name: 'API_KEY', secret: true, default: 'k' }] }, false],
+    [{ type: 'stdio', command: 'x', env: [{ name: 'API_KEY', value: 'k' }] }, false],
+    [{ type: 'stdio', command: 'x', env: [{ name: '1BAD' }] }, false],
+  ])('%j valid: %s', (config, valid) => {
+    expect(launchConfigSchema.safeParse(config).success).toBe(valid);
+  });
+});
+
+describe('mcpServers and server.json', () => {
+  it('detects the format', () => {
+    expect(detectFormat({ mcpServers: {} })).toBe('mcp-servers');
+    expect(detectFormat({ name: 'x', packages: [] })).toBe('server-json');
+    expect(detectFormat({ servers: [] })).toBeUndefined();
+  });
+
+  it('turns env values into declarations and reports what was dropped', () => {
+    const r = parseMcpServers({ mcpServers: { gh: { command: 'docker', args: ['run'], env: { GITHUB_TOKEN: 'ghp_x', REGION: 'eu' } } } });
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0].config).toEqual({
+      type: 'stdio',
+      command: 'docker',
+      args: ['run'],
+      env: [
+        { name: 'GITHUB_TOKEN', required: true, secret: true },
+        { name: 'REGION', required: true, secret: false },
+      ],
+    });
+    expect(JSON.stringify(r.entries)).not.toContain('ghp_x');
+    expect(r.notes[0]).toMatch(/GITHUB_TOKEN, REGION were not imported/);
+  });
+
+  it('names every invalid entry', () => {
+    const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
+    expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));
+    expect(r.errors.some((e) => e.field.startsWith('document.mcpServers.empty'))).toBe(true);
+  });
+
+  it('round-trips configs through both formats', () => {
+    const stdio = launchConfigSchema.parse({
+      type: 'stdio',
+      command: 'uvx',
+      args: ['mcp-server-time'],
+      env: [{ name: 'TZ', required: true }],
+    });
+    expect(parseMcpServers({ mcpServers: { t: toMcpServerEntry(stdio) } }).entries[0].config).toEqual(stdio);
+    const remote = launchConfigSchema.parse({
+      type: 'streamable-http',
+      url: 'https://mcp.example.com/mcp',
+      headers: [{ name: 'X-Api-Key', required: true, secret: true }],
+    });
+    const tool = { name: 'io.example/x', description: 'd', repository_url: null, homepage_url: null } as never;
+    expect(parseServerJson(toServerJson(tool, '1.2.3', remote)).entries[0]).toMatchObject({
+      name: 'io.example/x',
+      version: '1.2.3',
+      config: remote,
+    });
+    const pkg = launchConfigSchema.parse({
+      type: 'stdio',
+      package: { registry_type: 'npm', identifier: '@scope/srv', version: '1.2.3' },
+      args: ['--flag'],
+      env: [{ name: 'LEVEL', description: 'log level', default: 'info' }],
+    });
+    expect(parseServerJson(toServerJson(tool, '1.2.3', pkg)).entries[0].config).toEqual(pkg);
+    expect(parseServerJson(toServerJson(tool, '1.2.3', stdio)).entries[0].config).toEqual(stdio);
+    expect(toMcpServerEntry(pkg)).toEqual({ command: 'npx', args: ['-y', '@scope/srv@1.2.3', '--flag'], env: { LEVEL: 'info' } });
+  });
+});
