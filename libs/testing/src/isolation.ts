@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import amqplib from 'amqplib';
 import { Redis } from 'ioredis';
-import { createConnection } from 'mysql2/promise';
 import { EventConsumer, SERVICE_NAMES, rpcQueueName } from '#contracts';
-import { eventTopology, loadConfig, type AppConfig } from '#common';
+import { eventTopology, loadConfig, serverConnection, type AppConfig } from '#common';
 
 /**
  * Every test run gets its own namespace: its own databases (prefix), RabbitMQ queues and
@@ -48,12 +47,7 @@ export function isolate(overrides: Record<string, string> = {}): TestIsolation {
 }
 
 async function dropDatabases(config: AppConfig): Promise<void> {
-  const conn = await createConnection({
-    host: config.mysql.host,
-    port: config.mysql.port,
-    user: config.mysql.user,
-    password: config.mysql.password,
-  });
+  const conn = await serverConnection(config);
   try {
     const [rows] = await conn.query('SHOW DATABASES LIKE ?', [`${config.mysql.databasePrefix}%`]);
     for (const row of rows as Record<string, string>[]) {

@@ -4,32 +4,17 @@ import { DataSource, IsNull, type EntityManager } from 'typeorm';
 import { ErrorCode, EventKey } from '#contracts';
 import { APP_CONFIG, DomainError, JsonLogger, OutboxService, type AppConfig } from '#common';
 import { AuditService } from '../audit/audit.service';
-import { AuthStateService, toUserState } from '../auth/auth-state.service';
+import { AuthStateService, toUserState, type UserState } from '../auth/auth-state.service';
 import { PasswordService } from '../auth/password.service';
 import type { Principal } from '../auth/principal';
 import type { Role } from '../auth/rbac';
 import { RefreshToken } from '../auth/refresh-token.entity';
 import { User } from './user.entity';
 
-export interface UserView {
-  id: string;
-  username: string;
-  email: string;
-  role: Role;
-  disabled: boolean;
-  created_at: string;
-  updated_at: string;
-}
+export type UserView = Omit<UserState, 'token_version'>;
 
-export function userView(u: {
-  id: string;
-  username: string;
-  email: string;
-  role: Role;
-  disabled: boolean;
-  created_at: string;
-  updated_at: string;
-}): UserView {
+/** What the API shows of a user (never the password hash or token version). */
+export function userView(u: UserState): UserView {
   return {
     id: u.id,
     username: u.username,

@@ -104,6 +104,14 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
 
 const COMMAND_META = 'io.mcp-platform/command';
 
+/** server.json's shape of a variable or header a server needs. */
+const serverJsonInput = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+  isRequired: z.boolean().optional(),
+  isSecret: z.boolean().optional(),
+});
+
 const serverJsonSchema = z.object({
   name: toolNameSchema,
   _meta: z.record(z.string(), z.unknown()).optional(),
@@ -128,17 +136,7 @@ const serverJsonSchema = z.object({
             }),
           )
           .optional(),
-        environmentVariables: z
-          .array(
-            z.object({
-              name: z.string(),
-              description: z.string().optional(),
-              isRequired: z.boolean().optional(),
-              isSecret: z.boolean().optional(),
-              default: z.string().optional(),
-            }),
-          )
-          .optional(),
+        environmentVariables: z.array(serverJsonInput.extend({ default: z.string().optional() })).optional(),
       }),
     )
     .optional(),
@@ -147,17 +145,7 @@ const serverJsonSchema = z.object({
       z.object({
         type: z.enum(['streamable-http', 'sse']),
         url: z.string(),
-        headers: z
-          .array(
-            z.object({
-              name: z.string(),
-              description: z.string().optional(),
-              isRequired: z.boolean().optional(),
-              isSecret: z.boolean().optional(),
-              value: z.string().optional(),
-            }),
-          )
-          .optional(),
+        headers: z.array(serverJsonInput.extend({ value: z.string().optional() })).optional(),
       }),
     )
     .optional(),

@@ -34,15 +34,15 @@ export function mysqlOptions(
   };
 }
 
+/** A connection to the server without a database selected (to create or drop databases). */
+export function serverConnection(config: AppConfig) {
+  return createConnection({ host: config.mysql.host, port: config.mysql.port, user: config.mysql.user, password: config.mysql.password });
+}
+
 /** Creates the database if it is missing (a fresh machine or a test run's own database). */
 export async function ensureDatabase(config: AppConfig, database: string): Promise<void> {
   if (!/^[a-z0-9_]+$/.test(database)) throw new Error(`refusing to create database with unsafe name '${database}'`);
-  const conn = await createConnection({
-    host: config.mysql.host,
-    port: config.mysql.port,
-    user: config.mysql.user,
-    password: config.mysql.password,
-  });
+  const conn = await serverConnection(config);
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   } finally {
