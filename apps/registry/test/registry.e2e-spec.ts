@@ -411,6 +411,23 @@ describe('registry (e2e)', () => {
         },
       },
       {
+        name: 'GET export',
+        call: (c, id) => c.get(`/api/v1/mcps/${id}/export?format=server-json`),
+        expect: {
+          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
+          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
+        },
+      },
+      {
+        // The owner yanks first; the admin then finds it already yanked.
+        name: 'POST yank',
+        call: (c, id) => c.post(`/api/v1/mcps/${id}/versions/1.0.0/yank`, { reason: 'matrix' }),
+        expect: {
+          public: { anon: 401, viewer: 403, other: 403, owner: 200, admin: 409, readKey: 403 },
+          private: { anon: 401, viewer: 403, other: 404, owner: 200, admin: 409, readKey: 403 },
+        },
+      },
+      {
         name: 'POST restore (not deleted)',
         call: (c, id) => c.post(`/api/v1/mcps/${id}/restore`),
         expect: {
@@ -451,6 +468,46 @@ describe('registry (e2e)', () => {
       const { status } = await clients[caller]().get('/api/v1/mcps');
       if (status !== expected) failures.push(`GET tools as ${caller}: ${status}, expected ${expected}`);
     }
+    const checkAll = async (name: string, call: (c: ApiClient) => Promise<{ status: number }>, expected: Record<Caller, number>) => {
+      for (const caller of Object.keys(clients) as Caller[]) {
+        const { status } = await call(clients[caller]());
+        if (status !== expected[caller]) failures.push(`${name} as ${caller}: ${status}, expected ${expected[caller]}`);
+      }
+    };
+    const dryImport = { document: { mcpServers: { 'matrix-import': { command: 'x' } } }, dry_run: true };
+    await checkAll('POST import (dry run)', (c) => c.post('/api/v1/mcps/import', dryImport), {
+      anon: 401,
+      viewer: 403,
+      other: 200,
+      owner: 200,
+      admin: 200,
+      readKey: 403,
+    });
+    await checkAll('GET export all', (c) => c.get('/api/v1/mcps/export'), {
+      anon: 401,
+      viewer: 200,
+      other: 200,
+      owner: 200,
+      admin: 200,
+      readKey: 200,
+    });
+    await checkAll('GET mcp status', (c) => c.get('/api/v1/mcp/status'), {
+      anon: 401,
+      viewer: 403,
+      other: 403,
+      owner: 403,
+      admin: 200,
+      readKey: 403,
+    });
+    // No watched directory in this run: a clear 422 for the admin.
+    await checkAll('POST mcp reload', (c) => c.post('/api/v1/mcp/reload'), {
+      anon: 401,
+      viewer: 403,
+      other: 403,
+      owner: 403,
+      admin: 422,
+      readKey: 403,
+    });
     // Deleting last (it hides the tool).
     for (const [caller, expected] of [
       ['anon', 401],
