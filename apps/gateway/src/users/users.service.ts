@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull, type EntityManager } from 'typeorm';
 import { ErrorCode, EventKey } from '#contracts';
-import { APP_CONFIG, DomainError, JsonLogger, OutboxService, type AppConfig } from '#common';
+import { APP_CONFIG, type AppConfig, DomainError, insertRow, JsonLogger, OutboxService } from '#common';
 import { AuditService } from '../audit/audit.service';
 import { AuthStateService, toUserState, type UserState } from '../auth/auth-state.service';
 import { PasswordService } from '../auth/password.service';
@@ -73,7 +73,7 @@ export class UsersService implements OnApplicationBootstrap {
     };
     try {
       await this.dataSource.transaction(async (m) => {
-        await m.insert(User, user);
+        await insertRow(m, User, user);
         await this.audit.record(
           { actor, action: 'user.created', entityType: 'user', entityId: user.id, details: { username, role: user.role }, ip },
           m,

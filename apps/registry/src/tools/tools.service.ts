@@ -15,7 +15,17 @@ import {
   type VersionDiff,
   type VersionView,
 } from '#contracts';
-import { canRead, canWrite, DomainError, forbidden, isAdmin, OutboxService, REDIS, REGISTRY_CACHE_GENERATION_KEY } from '#common';
+import {
+  canRead,
+  canWrite,
+  DomainError,
+  forbidden,
+  insertRow,
+  isAdmin,
+  OutboxService,
+  REDIS,
+  REGISTRY_CACHE_GENERATION_KEY,
+} from '#common';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
@@ -261,8 +271,7 @@ export class ToolsService {
       publishedBy: actor.user_id,
       publishedAt: new Date(),
     };
-    // TypeORM's deep-partial insert type cannot describe JSON columns holding open records.
-    await m.insert(ToolVersion, row as never);
+    await insertRow(m, ToolVersion, row);
     // The new version is the highest and not yanked: it is latest unless latest is pinned.
     const latest = tool.pinnedVersion ?? version;
     await this.touch(m, tool, { latestVersion: latest, highestVersion: version });

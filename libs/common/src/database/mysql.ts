@@ -1,5 +1,5 @@
 import { createConnection } from 'mysql2/promise';
-import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
+import { DataSource, type EntityManager, type EntitySchema, type EntityTarget, type MixedList, type ObjectLiteral } from 'typeorm';
 import type { MysqlDataSourceOptions } from 'typeorm/driver/mysql/MysqlDataSourceOptions.js';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 
@@ -85,4 +85,19 @@ export async function runMigrationCli(service: string, options: (config: AppConf
     );
     process.exit(1);
   }
+}
+
+/**
+ * INSERT one row without TypeORM re-reading it: on MySQL, `manager.insert` follows every insert
+ * into an entity with column defaults by a SELECT of those columns (MySQL has no RETURNING) — a
+ * wasted round trip when the row is fully given, as ours always are.
+ */
+export async function insertRow<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, row: E): Promise<void> {
+  await manager
+    .createQueryBuilder()
+    .insert()
+    .into(entity)
+    .values(row as never)
+    .updateEntity(false)
+    .execute();
 }

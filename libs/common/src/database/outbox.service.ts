@@ -5,6 +5,7 @@ import type { EventKey, EventMessage, EventPayload } from '#contracts';
 import { EventBus } from '../messaging/event-bus';
 import { JsonLogger } from '../logging/json-logger';
 import { requestContext } from '../logging/request-context';
+import { insertRow } from './mysql';
 import { OutboxMessage } from './outbox.entity';
 
 /**
@@ -31,7 +32,7 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
 
   async add<K extends EventKey>(manager: EntityManager, key: K, payload: EventPayload<K>): Promise<string> {
     const id = randomUUID();
-    await manager.insert(OutboxMessage, {
+    await insertRow(manager, OutboxMessage, {
       id,
       routingKey: key,
       payload,
