@@ -97,7 +97,7 @@ export async function insertRow<E extends ObjectLiteral>(manager: EntityManager,
     .createQueryBuilder()
     .insert()
     .into(entity)
-    .values(row as never)
+    .values(row)
     .updateEntity(false)
     .execute();
 }
