@@ -93,11 +93,5 @@ export async function runMigrationCli(service: string, options: (config: AppConf
  * wasted round trip when the row is fully given, as ours always are.
  */
 export async function insertRow<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, row: E): Promise<void> {
-  await manager
-    .createQueryBuilder()
-    .insert()
-    .into(entity)
-    .values(row)
-    .updateEntity(false)
-    .execute();
+  await manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).execute();
 }
