@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import amqplib from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { type Redis } from 'ioredis';
-import { DataSource, IsNull } from 'typeorm';
+import { DataSource, In, IsNull } from 'typeorm';
 import { EventKey, type EventMessage } from '#contracts';
 import {
   createRedis,
@@ -74,6 +74,36 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(await outbox.pendingCount()).toBe(0);
     await new Promise((r) => setTimeout(r, 200));
     expect(seen).toHaveLength(3);
+  });
+
+  it('purges published rows after the retention period, never pending ones', async () => {
+    const repo = ds.getRepository(OutboxMessage);
+    const old = new Date(Date.now() - OutboxService.RETENTION_MS - 60_000);
+    const row = (id: string, publishedAt: Date | null) => ({
+      id,
+      routingKey: 'user.created',
+      payload: {},
+      requestId: null,
+      createdAt: old,
+      publishedAt,
+      attempts: 0,
+      lastError: null,
+    });
+    await repo.insert([
+      row('00000000-0000-4000-8000-000000000001', old),
+      row('00000000-0000-4000-8000-000000000002', null),
+      row('00000000-0000-4000-8000-000000000003', new Date()),
+    ] as never);
+    await outbox.purgePublished();
+    const left = (
+      await repo.findBy({
+        id: In(['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000003']),
+      })
+    )
+      .map((r) => r.id)
+      .sort();
+    expect(left).toEqual(['00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000003']);
+    await repo.delete({ id: '00000000-0000-4000-8000-000000000002' });
   });
 
   it('never publishes an event whose transaction rolled back', async () => {

@@ -22,7 +22,9 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   private stopped = false;
   static readonly POLL_MS = 500;
   static readonly BATCH = 100;
+  /** Published rows are kept a week (to trace what was sent), then deleted. */
   static readonly RETENTION_MS = 7 * 24 * 3600 * 1000;
+  static readonly PURGE_EVERY_MS = 10 * 60 * 1000;
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -56,8 +58,15 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   onApplicationBootstrap(): void {
+    let lastPurge = Date.now();
     const tick = async () => {
       await this.relay();
+      if (Date.now() - lastPurge > OutboxService.PURGE_EVERY_MS) {
+        lastPurge = Date.now();
+        await this.purgePublished().catch((err: unknown) =>
+          this.logger.warn({ msg: 'outbox purge failed', err: String(err) }, 'OutboxService'),
+        );
+      }
       if (!this.stopped) this.timer = setTimeout(() => void tick(), OutboxService.POLL_MS);
     };
     this.timer = setTimeout(() => void tick(), 50);
