@@ -225,6 +225,19 @@ describe('registry (e2e)', () => {
     expect(yanked.body).toMatchObject({ yanked: true, yank_reason: 'leaks tokens', is_latest: false });
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.latest_version).toBe('1.1.0');
     expect((await owner.get(`/api/v1/mcps/${tool.id}/versions/1.2.0`)).body.yanked).toBe(true);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/diff?from=1.1.0&to=1.2.0`)).body.warnings).toEqual([
+      'version 1.2.0 is yanked: leaks tokens',
+    ]);
+    expect(
+      (await owner.get(`/api/v1/mcps/${tool.id}/versions`)).body.items.map((v: { version: string; yanked: boolean }) => [
+        v.version,
+        v.yanked,
+      ]),
+    ).toEqual([
+      ['1.2.0', true],
+      ['1.1.0', false],
+      ['1.0.0', false],
+    ]);
     expect((await owner.put(`/api/v1/mcps/${tool.id}/latest`, { version: '1.2.0' })).status).toBe(409);
 
     const pinned = await owner.put(`/api/v1/mcps/${tool.id}/latest`, { version: '1.0.0' });

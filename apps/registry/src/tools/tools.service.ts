@@ -299,7 +299,10 @@ export class ToolsService {
       this.findVersion(this.dataSource.manager, tool, from),
       this.findVersion(this.dataSource.manager, tool, to),
     ]);
-    return diffVersions(a.version, b.version, a, b);
+    const diff = diffVersions(a.version, b.version, a, b);
+    // Yanked versions are flagged wherever they are shown.
+    for (const v of [a, b]) if (v.yanked) diff.warnings.push(`version ${v.version} is yanked: ${v.yankReason ?? 'no reason given'}`);
+    return diff;
   }
 
   /** Yanks a version: still readable and flagged, never chosen as latest. */
