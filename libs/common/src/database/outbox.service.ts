@@ -122,27 +122,31 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
           .orderBy('o.created_at', 'ASC')
           .limit(OutboxService.BATCH)
           .getMany();
-        const published: string[] = [];
-        for (const row of rows) {
-          const message: EventMessage = {
-            id: row.id,
-            key: row.routingKey as EventKey,
-            occurred_at: row.createdAt.toISOString(),
-            request_id: row.requestId ?? undefined,
-            payload: row.payload as EventMessage['payload'],
-          };
-          try {
-            await this.bus.publish(message);
-            published.push(row.id);
-          } catch (err) {
-            await runner.manager.update(
-              OutboxMessage,
-              { id: row.id },
-              { attempts: row.attempts + 1, lastError: String(err).slice(0, 2000) },
-            );
-            // Keep order: stop at the first row that could not be published.
-            break;
-          }
+        // Publish the whole batch on the one confirm channel (the broker keeps the order) and wait
+        // for all confirms together, instead of one broker round trip per event.
+        const results = await Promise.allSettled(
+          rows.map((row) =>
+            this.bus.publish({
+              id: row.id,
+              key: row.routingKey as EventKey,
+              occurred_at: row.createdAt.toISOString(),
+              request_id: row.requestId ?? undefined,
+              payload: row.payload as EventMessage['payload'],
+            }),
+          ),
+        );
+        // Only the rows before the first failure count as sent; later ones are sent again with it
+        // on the next pass (consumers are idempotent by event id), so nothing is lost or skipped.
+        const failedAt = results.findIndex((r) => r.status === 'rejected');
+        const published = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((r) => r.id);
+        if (failedAt !== -1) {
+          const failed = rows[failedAt];
+          const reason = (results[failedAt] as PromiseRejectedResult).reason as unknown;
+          await runner.manager.update(
+            OutboxMessage,
+            { id: failed.id },
+            { attempts: failed.attempts + 1, lastError: String(reason).slice(0, 2000) },
+          );
         }
         // A crash before this line republishes the batch: consumers are idempotent by event id.
         if (published.length)
