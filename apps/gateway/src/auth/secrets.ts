@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Opaque secrets (refresh tokens, API keys). They are high-entropy random strings, so a plain
@@ -7,12 +7,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  */
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
-}
-
-export function safeEqualHex(a: string, b: string): boolean {
-  const ba = Buffer.from(a, 'hex');
-  const bb = Buffer.from(b, 'hex');
-  return ba.length === bb.length && timingSafeEqual(ba, bb);
 }
 
 export const REFRESH_TOKEN_PREFIX = 'rt_';

@@ -63,11 +63,6 @@ export async function migrateDatabase(options: MysqlOptions, config: AppConfig):
   }
 }
 
-/** Names of migrations not yet applied (a service refuses to start against an outdated schema). */
-export async function pendingMigrations(ds: DataSource): Promise<boolean> {
-  return ds.showMigrations();
-}
-
 /** The body of each service's `migrate.js`: apply migrations and report, exit 1 with the reason on failure. */
 export async function runMigrationCli(service: string, options: (config: AppConfig) => MysqlOptions): Promise<void> {
   try {
