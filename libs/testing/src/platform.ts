@@ -30,7 +30,12 @@ export interface RunningPlatform {
  */
 export async function startPlatform(
   env: Record<string, string>,
-  opts: { only?: string[]; timeoutMs?: number } = {},
+  opts: {
+    only?: string[];
+    timeoutMs?: number;
+    /** Which health endpoint must answer 200: default /health, or /health/ready when `only` is given. */
+    waitFor?: 'health' | 'ready' | 'live';
+  } = {},
 ): Promise<RunningPlatform> {
   const port = await freePort();
   const args = ['deploy/local/start.mjs', '--no-build', '--json-logs'];
@@ -48,11 +53,15 @@ export async function startPlatform(
   const platform: RunningPlatform = { baseUrl, port, logs, stop: () => stopChild(child) };
 
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  const healthPath = opts.only && !opts.only.every((s) => s === 'gateway') ? '/health/ready' : '/health';
+  const healthPath = opts.waitFor
+    ? { health: '/health', ready: '/health/ready', live: '/health/live' }[opts.waitFor]
+    : opts.only
+      ? '/health/ready'
+      : '/health';
   for (;;) {
     if (child.exitCode !== null) throw new Error(`platform exited during start-up:\n${logs.slice(-40).join('\n')}`);
     try {
-      const r = await fetch(baseUrl + (opts.only ? '/health/ready' : healthPath));
+      const r = await fetch(baseUrl + healthPath);
       if (r.status === 200) return platform;
     } catch {
       // not listening yet

@@ -55,7 +55,8 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     this.prefix = redis.options.keyPrefix ?? '';
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Not awaited: the gateway serves (and reports the broker down in /health) while RabbitMQ is unreachable; the consumer attaches once it is back. */
+  onApplicationBootstrap(): void {
     const keys = [
       EventKey.TOOL_CREATED,
       EventKey.TOOL_UPDATED,
@@ -65,9 +66,11 @@ export class RegistryCacheService implements OnApplicationBootstrap {
       EventKey.TOOL_VERSION_YANKED,
       EventKey.TOOL_LATEST_CHANGED,
     ];
-    await this.bus.subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, async () => {
-      await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
-    });
+    this.bus
+      .subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, async () => {
+        await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
+      })
+      .catch((err: unknown) => this.logger.error({ msg: 'registry cache consumer failed to start', err: String(err) }, 'RegistryCache'));
   }
 
   private async current(entryKey: (gen: string) => string): Promise<{ gen: string; value: string | null }> {
