@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import { randomUUID } from 'node:crypto';
 import { DataSource, IsNull, type EntityManager } from 'typeorm';
 import { ErrorCode, EventKey } from '#contracts';
-import { APP_CONFIG, type AppConfig, DomainError, insertRow, JsonLogger, OutboxService } from '#common';
+import { APP_CONFIG, type AppConfig, DomainError, duplicateKeyIndex, insertRow, JsonLogger, OutboxService } from '#common';
 import { AuditService } from '../audit/audit.service';
 import { AuthStateService, toUserState, type UserState } from '../auth/auth-state.service';
 import { PasswordService } from '../auth/password.service';
@@ -24,14 +24,6 @@ export function userView(u: UserState): UserView {
     created_at: u.created_at,
     updated_at: u.updated_at,
   };
-}
-
-function isDuplicate(err: unknown): string | undefined {
-  const e = err as { code?: string; sqlMessage?: string; driverError?: { code?: string; sqlMessage?: string } };
-  const code = e.code ?? e.driverError?.code;
-  if (code !== 'ER_DUP_ENTRY') return undefined;
-  const msg = e.sqlMessage ?? e.driverError?.sqlMessage ?? '';
-  return msg.includes('uq_users_email') ? 'email' : 'username';
 }
 
 @Injectable()
@@ -81,8 +73,9 @@ export class UsersService implements OnApplicationBootstrap {
         await this.outbox.add(m, EventKey.USER_CREATED, { user_id: user.id, username, role: user.role });
       });
     } catch (err) {
-      const field = isDuplicate(err);
-      if (field) {
+      const index = duplicateKeyIndex(err);
+      if (index !== undefined) {
+        const field = index === 'uq_users_email' ? 'email' : 'username';
         throw new DomainError(ErrorCode.CONFLICT, `A user with this ${field} already exists`, { field });
       }
       throw err;

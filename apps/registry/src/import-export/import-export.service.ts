@@ -2,9 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor, type ImportReport, type ImportRequest, type ToolView } from '#contracts';
-import { canRead, canWrite, DomainError, isAdmin } from '#common';
+import { canRead, canWrite, DomainError } from '#common';
 import { Tool } from '../tools/tool.entity';
-import { toolView, ToolsService } from '../tools/tools.service';
+import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
@@ -159,7 +159,7 @@ export class ImportExportService {
       .createQueryBuilder('t')
       .where('t.deleted_at IS NULL')
       .andWhere('t.latest_version IS NOT NULL');
-    if (!isAdmin(actor)) qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
+    onlyVisibleTo(qb, actor);
     if (toolId) qb.andWhere('t.id = :id', { id: toolId });
     const tools = await qb.orderBy('t.name', 'ASC').getMany();
     if (toolId && !tools.length) throw DomainError.notFound('Tool with a published version', toolId);

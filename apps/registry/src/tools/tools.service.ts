@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import semver from 'semver';
 import type { Redis } from 'ioredis';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import {
   ErrorCode,
   EventKey,
@@ -25,6 +25,7 @@ import {
   OutboxService,
   REDIS,
   REGISTRY_CACHE_GENERATION_KEY,
+  duplicateKeyIndex,
 } from '#common';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
@@ -81,6 +82,11 @@ const METADATA_FIELDS = {
   status: 'status',
 } as const satisfies Record<keyof UpdateToolInput, keyof Tool>;
 
+/** The SQL form of canRead (alias `t`): admins see everything, others public tools and their own. */
+export function onlyVisibleTo(qb: SelectQueryBuilder<Tool>, actor: Actor): SelectQueryBuilder<Tool> {
+  return isAdmin(actor) ? qb : qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
+}
+
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
@@ -126,8 +132,7 @@ export class ToolsService {
     try {
       await m.insert(Tool, tool);
     } catch (err) {
-      const e = err as { driverError?: { code?: string }; code?: string };
-      if ((e.driverError?.code ?? e.code) === 'ER_DUP_ENTRY') {
+      if (duplicateKeyIndex(err) !== undefined) {
         throw new DomainError(ErrorCode.CONFLICT, `A tool named '${input.name}' already exists`, { field: 'name' });
       }
       throw err;
@@ -145,7 +150,7 @@ export class ToolsService {
   async list(q: ListToolsQuery, actor: Actor) {
     const qb = this.dataSource.getRepository(Tool).createQueryBuilder('t');
     if (!(q.include_deleted && isAdmin(actor))) qb.andWhere('t.deleted_at IS NULL');
-    if (!isAdmin(actor)) qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
+    onlyVisibleTo(qb, actor);
     if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner });
     if (q.status) qb.andWhere('t.status = :status', { status: q.status });
     if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });

@@ -90,3 +90,11 @@ export async function runMigrationCli(service: string, options: (config: AppConf
 export async function insertRow<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, row: E): Promise<void> {
   await manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).execute();
 }
+
+/** The unique index a failed INSERT collided with (MySQL ER_DUP_ENTRY), or undefined for any other error. */
+export function duplicateKeyIndex(err: unknown): string | undefined {
+  const e = err as { code?: string; sqlMessage?: string; driverError?: { code?: string; sqlMessage?: string } };
+  if ((e.code ?? e.driverError?.code) !== 'ER_DUP_ENTRY') return undefined;
+  const message = e.sqlMessage ?? e.driverError?.sqlMessage ?? '';
+  return /for key '(?:[^.']*\.)?([^']+)'/.exec(message)?.[1] ?? '';
+}
