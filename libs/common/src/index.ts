@@ -23,3 +23,4 @@ export * from './cache/local-cache';
 export * from './queue/job-queue';
 export * from './registry/tool-access';
 export * from './registry/registry-cache';
+export * from './search/text-analysis';
