@@ -43,6 +43,10 @@ if (!existsSync('.env') && !process.env.MCP_SKIP_DOTENV) {
   say('created .env from .env.example with a random JWT_SECRET (edit it to configure the platform)');
 }
 
+// The runner reads .env like the services do (real environment variables win), so a MONGO_URL
+// set there is seen here too.
+if (existsSync('.env') && !process.env.MCP_SKIP_DOTENV) process.loadEnvFile('.env');
+
 // 2. Build when any source is newer than the last build.
 function newestMtime(dir) {
   let newest = 0;
@@ -76,7 +80,28 @@ for (const service of MIGRATING()) {
   }
 }
 
-// 4. Start every service; pretty-print their JSON logs with a prefix per service.
+// 4. No MONGO_URL: the in-memory MongoDB-compatible development server, on a free port.
+const NEEDS_MONGO = ['knowledge'];
+let mongoDev;
+if (!process.env.MONGO_URL && selected.some((s) => NEEDS_MONGO.includes(s))) {
+  mongoDev = spawn(
+    process.execPath,
+    [join('dist', 'libs', 'testing', 'src', 'mongo', 'main.js'), '--port', process.env.MONGO_DEV_PORT ?? '0'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const url = await new Promise((ok, fail) => {
+    createInterface({ input: mongoDev.stdout }).once('line', ok);
+    mongoDev.once('exit', (code) => fail(new Error(`the MongoDB-compatible dev server exited (code ${code})`)));
+  });
+  process.env.MONGO_URL = `${url}/mcp`;
+  say(
+    `MONGO_URL is not set: using the in-memory MongoDB-compatible DEVELOPMENT server at ${url} (data is lost when it stops; set MONGO_URL for a real MongoDB)`,
+  );
+}
+
+// 5. Start every service; pretty-print their JSON logs with a prefix per service.
 const palette = [36, 32, 33, 35, 34, 31];
 const width = Math.max(...selected.map((s) => s.length));
 const children = new Map();
@@ -120,6 +145,15 @@ selected.forEach((service, idx) => {
   });
 });
 say(`started ${selected.join(', ')}; gateway on http://localhost:${process.env.PORT ?? '3000'} (Ctrl-C stops everything)`);
+
+mongoDev?.on('exit', (code, signal) => {
+  if (!stopping) {
+    say(`the MongoDB-compatible dev server exited (${signal ?? `code ${code}`}); stopping the platform`);
+    process.exitCode = 1;
+    stop();
+  }
+});
+process.on('exit', () => mongoDev?.kill('SIGKILL'));
 
 function stop() {
   if (stopping && children.size === 0) return;

@@ -1,3 +1,4 @@
+import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -41,6 +42,16 @@ export async function createGateway(
   });
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, { logger });
   const fastify = app.getHttpAdapter().getInstance();
+  // Documents may be up to KNOWLEDGE_MAX_DOCUMENT_BYTES (JSON escaping adds a little): only their
+  // routes get the larger body limit. Routes are registered at init, after this hook.
+  const documentBodyLimit = Math.max(config.http.bodyLimitBytes, Math.ceil(config.knowledge.maxDocumentBytes * 1.2) + 65_536);
+  fastify.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/api/v1/knowledge/documents')) route.bodyLimit = documentBodyLimit;
+  });
+  // Uploads stream through @fastify/multipart with their own limits (one file, document size).
+  await app.register(multipart, {
+    limits: { fileSize: config.knowledge.maxDocumentBytes, files: 1, fields: 10, fieldSize: 65_536, parts: 12 },
+  });
   // API answers are per-caller: no shared cache may keep them.
   const apiHeaders = { ...securityHeaders(API_HELMET_OPTIONS), 'cache-control': 'no-store' };
   const docsHeaders = securityHeaders(DOCS_HELMET_OPTIONS);

@@ -24,6 +24,7 @@ import { RateLimiterService } from './http/rate-limiter.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { McpConfigController } from './registry/mcp-config.controller';
 import { RegistryCacheService } from './registry/registry-cache.service';
+import { KnowledgeController } from './knowledge/knowledge.controller';
 import { ToolsController } from './registry/tools.controller';
 import { UsersController } from './users/users.controller';
 import { UsersService } from './users/users.service';
@@ -43,6 +44,7 @@ export const GATEWAY_CONTROLLERS = [
   UsersController,
   AuditController,
   ToolsController,
+  KnowledgeController,
   McpConfigController,
   HealthController,
   MetricsController,

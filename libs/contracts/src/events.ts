@@ -14,12 +14,14 @@ export const EventKey = {
   TOOL_VERSION_PUBLISHED: 'tool.version.published',
   TOOL_VERSION_YANKED: 'tool.version.yanked',
   TOOL_LATEST_CHANGED: 'tool.latest.changed',
+  GITHUB_DOCUMENT_PUBLISHED: 'github.document.published',
 } as const;
 export type EventKey = (typeof EventKey)[keyof typeof EventKey];
 
 /** Event consumers (each has its own durable queue and dead-letter queue). Never rename without migrating the queue. */
 export const EventConsumer = {
   GATEWAY_REGISTRY_CACHE: 'gateway-registry-cache',
+  KNOWLEDGE_INGEST: 'knowledge-ingest',
 } as const;
 export type EventConsumer = (typeof EventConsumer)[keyof typeof EventConsumer];
 
@@ -47,6 +49,17 @@ export const EventSchemas = {
   [EventKey.TOOL_VERSION_PUBLISHED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), sha256: z.string() }),
   [EventKey.TOOL_VERSION_YANKED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), reason: z.string() }),
   [EventKey.TOOL_LATEST_CHANGED]: z.object({ tool_id: z.string(), name: z.string(), latest: z.string().nullable(), pinned: z.boolean() }),
+  /** A repository's README or docs file as github-sync read it (knowledge keeps one document per repository + path). */
+  [EventKey.GITHUB_DOCUMENT_PUBLISHED]: z.object({
+    repository: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'owner/name'),
+    path: z.string().min(1).max(1024),
+    ref: z.string().max(255).nullable(),
+    content: z.string(),
+    content_type: z.enum(['text/markdown', 'text/plain', 'application/json']),
+    owner_id: z.string().describe('the user who connected the repository'),
+    visibility: z.enum(['private', 'public']),
+    tool_ids: z.array(z.string()).max(50),
+  }),
 } as const satisfies Record<EventKey, z.ZodType>;
 
 export type EventPayload<K extends EventKey> = z.infer<(typeof EventSchemas)[K]>;

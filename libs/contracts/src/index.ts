@@ -4,3 +4,4 @@ export * from './rpc';
 export * from './events';
 export * from './queues';
 export * from './registry';
+export * from './knowledge';

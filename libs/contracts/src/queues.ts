@@ -8,6 +8,7 @@ export const QueueName = {
   ANALYSIS: 'analysis',
   GITHUB_WEBHOOKS: 'github-webhooks',
   GITHUB_SYNC: 'github-sync',
+  KNOWLEDGE_EMBEDDINGS: 'knowledge-embeddings',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -21,6 +22,10 @@ export const JobSchemas = {
   },
   [QueueName.GITHUB_SYNC]: {
     'github.repository.sync': z.object({ connection_id: z.string() }),
+  },
+  [QueueName.KNOWLEDGE_EMBEDDINGS]: {
+    /** Embeds the chunks of one version of a document (a newer version makes the job a no-op). */
+    'knowledge.document.embed': z.object({ document_id: z.string(), content_hash: z.string() }),
   },
 } as const satisfies Record<QueueName, Record<string, z.ZodType>>;
 

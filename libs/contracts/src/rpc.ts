@@ -11,6 +11,7 @@ import {
   versionDiffSchema,
   versionSchema,
 } from './registry';
+import { documentPageSchema, documentSchema, KnowledgeRequests, searchResponseSchema } from './knowledge';
 import type { ServiceName } from './services';
 
 /** Who made the request, as the gateway authenticated them. Services trust it (RPC is internal). */
@@ -76,6 +77,13 @@ export const RpcPattern = {
   REGISTRY_TOOLS_EXPORT: 'registry.tools.export',
   REGISTRY_CONFIG_RELOAD: 'registry.config.reload',
   REGISTRY_CONFIG_STATUS: 'registry.config.status',
+
+  KNOWLEDGE_DOCUMENT_CREATE: 'knowledge.document.create',
+  KNOWLEDGE_DOCUMENT_LIST: 'knowledge.document.list',
+  KNOWLEDGE_DOCUMENT_GET: 'knowledge.document.get',
+  KNOWLEDGE_DOCUMENT_UPDATE: 'knowledge.document.update',
+  KNOWLEDGE_DOCUMENT_DELETE: 'knowledge.document.delete',
+  KNOWLEDGE_SEARCH: 'knowledge.search',
 } as const;
 export type RpcPattern = (typeof RpcPattern)[keyof typeof RpcPattern];
 
@@ -117,6 +125,17 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_CONFIG_RELOAD]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_CONFIG_STATUS]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_TOOLS_EXPORT]: { service: 'registry', request: exportRequestSchema, response: z.record(z.string(), z.unknown()) },
+
+  [RpcPattern.KNOWLEDGE_DOCUMENT_CREATE]: { service: 'knowledge', request: KnowledgeRequests.create, response: documentSchema },
+  [RpcPattern.KNOWLEDGE_DOCUMENT_LIST]: { service: 'knowledge', request: KnowledgeRequests.list, response: documentPageSchema },
+  [RpcPattern.KNOWLEDGE_DOCUMENT_GET]: { service: 'knowledge', request: KnowledgeRequests.get, response: documentSchema },
+  [RpcPattern.KNOWLEDGE_DOCUMENT_UPDATE]: { service: 'knowledge', request: KnowledgeRequests.update, response: documentSchema },
+  [RpcPattern.KNOWLEDGE_DOCUMENT_DELETE]: {
+    service: 'knowledge',
+    request: KnowledgeRequests.delete,
+    response: z.object({ id: z.string(), deleted: z.literal(true) }),
+  },
+  [RpcPattern.KNOWLEDGE_SEARCH]: { service: 'knowledge', request: KnowledgeRequests.search, response: searchResponseSchema },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;
 
 /** What a caller sends (defaults may be omitted). */

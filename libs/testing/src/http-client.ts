@@ -19,11 +19,11 @@ export class ApiClient {
   async request<T = any>(
     method: string,
     path: string,
-    opts: { json?: unknown; body?: string | Buffer; headers?: Record<string, string> } = {},
+    opts: { json?: unknown; body?: string | Buffer | FormData; headers?: Record<string, string> } = {},
   ): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { ...opts.headers };
     if (this.token && !('authorization' in headers)) headers.authorization = `Bearer ${this.token}`;
-    let body: string | Buffer | undefined = opts.body;
+    let body: string | Buffer | FormData | undefined = opts.body;
     if (opts.json !== undefined) {
       headers['content-type'] ??= 'application/json';
       body = JSON.stringify(opts.json);
@@ -44,6 +44,10 @@ export class ApiClient {
   }
   post<T = any>(path: string, json?: unknown, headers?: Record<string, string>) {
     return this.request<T>('POST', path, { json, headers });
+  }
+  /** A multipart/form-data POST (fetch sets the boundary). */
+  postForm<T = any>(path: string, form: FormData) {
+    return this.request<T>('POST', path, { body: form });
   }
   put<T = any>(path: string, json?: unknown) {
     return this.request<T>('PUT', path, { json });

@@ -1,3 +1,5 @@
 export * from './isolation';
 export * from './platform';
 export * from './http-client';
+export * from './mongo/server';
+export * from './corpus';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import amqplib from 'amqplib';
 import { Redis } from 'ioredis';
+import mongoose from 'mongoose';
 import { EventConsumer, SERVICE_NAMES, rpcQueueName } from '#contracts';
 import { eventTopology, loadConfig, serverConnection, type AppConfig } from '#common';
 
@@ -33,6 +34,8 @@ export function isolate(overrides: Record<string, string> = {}): TestIsolation {
     AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     JWT_SECRET: TEST_JWT_SECRET,
     MCP_SKIP_DOTENV: '1',
+    // A real MongoDB when the run is given one; otherwise each platform start runs its own in-memory dev server.
+    ...(process.env.MONGO_URL ? { MONGO_URL: process.env.MONGO_URL } : {}),
     ...overrides,
   };
   const config = loadConfig(env);
@@ -41,7 +44,12 @@ export function isolate(overrides: Record<string, string> = {}): TestIsolation {
     env,
     config,
     cleanup: async (extraQueues = []) => {
-      await Promise.allSettled([dropDatabases(config), deleteRedisKeys(config), deleteBrokerObjects(config, extraQueues)]);
+      await Promise.allSettled([
+        dropDatabases(config),
+        dropMongoDatabases(config),
+        deleteRedisKeys(config),
+        deleteBrokerObjects(config, extraQueues),
+      ]);
     },
   };
 }
@@ -56,6 +64,18 @@ async function dropDatabases(config: AppConfig): Promise<void> {
     }
   } finally {
     await conn.end();
+  }
+}
+
+/** The run's MongoDB databases (named with the same prefix as its MySQL ones). */
+async function dropMongoDatabases(config: AppConfig): Promise<void> {
+  if (!config.mongoUrl) return;
+  const client = await new mongoose.mongo.MongoClient(config.mongoUrl, { serverSelectionTimeoutMS: 3000 }).connect();
+  try {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases) if (name.startsWith(config.mysql.databasePrefix)) await client.db(name).dropDatabase();
+  } finally {
+    await client.close();
   }
 }
 

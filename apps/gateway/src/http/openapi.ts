@@ -20,6 +20,8 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'Not found (or not visible to the caller)',
   409: 'Conflict with existing state',
   413: 'Body too large',
+  415: 'Unsupported file or content type',
+  422: 'Well-formed but refers to something that does not exist',
   429: 'Rate limited (see Retry-After)',
   503: 'A dependency is unavailable',
   504: 'A back-end service did not answer in time',

@@ -40,7 +40,10 @@ export const envSchema = z.object({
   AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672'),
   AMQP_PREFETCH: int(50, 1, 1000),
   RPC_TIMEOUT_MS: int(5000, 100, 120_000),
-  MONGO_URL: z.string().optional(),
+  MONGO_URL: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
+    .optional(),
 
   PORT: int(3000, 0, 65535),
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -66,6 +69,15 @@ export const envSchema = z.object({
   MCP_CONFIG_VISIBILITY: z.enum(['private', 'public']).default('public'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ALLOW_SELF_REGISTRATION: bool.default(true),
+
+  KNOWLEDGE_MAX_DOCUMENT_BYTES: int(5 * 1_048_576, 1024, 15 * 1_048_576),
+  KNOWLEDGE_MAX_QUERY_LENGTH: int(500, 1, 1000),
+  EMBEDDINGS_PROVIDER: z.enum(['none', 'openai', 'ollama', 'hashing']).default('none'),
+  EMBEDDINGS_MODEL: z.string().min(1).optional(),
+  EMBEDDINGS_DIMENSIONS: int(256, 8, 4096),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.url().optional(),
+  OLLAMA_BASE_URL: z.url().default('http://127.0.0.1:11434'),
 
   BOOTSTRAP_ADMIN_USERNAME: z.string().optional(),
   BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
@@ -100,6 +112,16 @@ export interface AppConfig {
   /** Registry: a directory of .mcp.json files to import and watch. */
   configWatch?: { path: string; visibility: 'private' | 'public' };
   allowSelfRegistration: boolean;
+  knowledge: { maxDocumentBytes: number; maxQueryLength: number };
+  /** Embeddings for hybrid knowledge search; `none` means text search only. */
+  embeddings: {
+    provider: 'none' | 'openai' | 'ollama' | 'hashing';
+    model: string;
+    dimensions: number;
+    openaiApiKey?: string;
+    openaiBaseUrl?: string;
+    ollamaBaseUrl: string;
+  };
   bootstrapAdmin?: { username: string; email: string; password: string };
 }
 
@@ -120,6 +142,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
   if (e.BOOTSTRAP_ADMIN_USERNAME && e.BOOTSTRAP_ADMIN_PASSWORD?.toLowerCase().includes(e.BOOTSTRAP_ADMIN_USERNAME.toLowerCase())) {
     throw new ConfigError('Invalid configuration:\n  - BOOTSTRAP_ADMIN_PASSWORD: must not contain the username');
   }
+  if (e.EMBEDDINGS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
+    throw new ConfigError('Invalid configuration:\n  - OPENAI_API_KEY: required when EMBEDDINGS_PROVIDER=openai');
+  }
+  const defaultModel = { none: 'none', openai: 'text-embedding-3-small', ollama: 'nomic-embed-text', hashing: 'hashing-v1' } as const;
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -157,6 +183,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     configWatch: e.MCP_CONFIG_WATCH_PATH ? { path: e.MCP_CONFIG_WATCH_PATH, visibility: e.MCP_CONFIG_VISIBILITY } : undefined,
     metricsPort: e.METRICS_PORT,
     allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
+    knowledge: { maxDocumentBytes: e.KNOWLEDGE_MAX_DOCUMENT_BYTES, maxQueryLength: e.KNOWLEDGE_MAX_QUERY_LENGTH },
+    embeddings: {
+      provider: e.EMBEDDINGS_PROVIDER,
+      model: e.EMBEDDINGS_MODEL ?? defaultModel[e.EMBEDDINGS_PROVIDER],
+      dimensions: e.EMBEDDINGS_DIMENSIONS,
+      openaiApiKey: e.OPENAI_API_KEY,
+      openaiBaseUrl: e.OPENAI_BASE_URL,
+      ollamaBaseUrl: e.OLLAMA_BASE_URL,
+    },
     bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
       ? { username: e.BOOTSTRAP_ADMIN_USERNAME, email: e.BOOTSTRAP_ADMIN_EMAIL!, password: e.BOOTSTRAP_ADMIN_PASSWORD! }
       : undefined,

@@ -622,10 +622,7 @@ export class Engine {
   ): { matched: number; modified: number; upserted?: unknown; before?: Doc; after?: Doc } {
     let targets = this.select(coll, spec.q).docs;
     if (spec.sort && isPlainObject(spec.sort) && Object.keys(spec.sort).length)
-      targets = new Query({}, MINGO)
-        .find(targets)
-        .sort(spec.sort)
-        .all() as Doc[];
+      targets = new Query({}, MINGO).find(targets).sort(spec.sort).all() as Doc[];
     if (!spec.multi) targets = targets.slice(0, 1);
     if (targets.length === 0) {
       if (!spec.upsert) return { matched: 0, modified: 0 };

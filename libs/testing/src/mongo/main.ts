@@ -11,6 +11,8 @@ function option(name: string, fallback: string): string {
 
 async function main(): Promise<void> {
   const server = await startMongoCompatServer({ port: Number(option('port', '27017')), host: option('host', '127.0.0.1') });
+  // The first stdout line is the URL (deploy/local/start.mjs reads it when it picked port 0).
+  process.stdout.write(`${server.url}\n`);
   process.stderr.write(
     `WARNING: ${server.url} is the in-memory MongoDB-compatible development server: data is lost when it stops. ` +
       'Set MONGO_URL to a real MongoDB for anything that must keep its data.\n',

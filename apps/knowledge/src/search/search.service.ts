@@ -1,0 +1,146 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { QueryFilter } from 'mongoose';
+import { ErrorCode, type Actor, type SearchHit, type SearchRequest, type SearchResponse } from '#contracts';
+import { APP_CONFIG, DomainError, JsonLogger, type AppConfig } from '#common';
+import { KnowledgeStore, type ChunkRecord, type DocumentRecord } from '../database/knowledge-store';
+import { visibleTo } from '../documents/documents.service';
+import { EmbeddingsService } from '../embeddings/embeddings.service';
+import { bestChunk, queryTerms, snippet } from './snippets';
+
+/** How many ranked candidates each retriever contributes (and the most `total` counts). */
+const CANDIDATES = 1000;
+/** Reciprocal rank fusion constant (Cormack et al.): dampens the weight of top ranks. */
+const RRF_K = 60;
+
+type Candidate = Pick<DocumentRecord, '_id' | 'title' | 'source' | 'tags' | 'toolIds' | 'chunks'> & { score?: number };
+
+/**
+ * Knowledge search. Text mode ranks documents by MongoDB's weighted text index (title above tags
+ * above body). Hybrid mode, when embeddings are configured, also ranks by the best chunk's vector
+ * similarity and merges both lists by reciprocal rank fusion. Both apply visibility and filters in
+ * the query, so a caller never sees, nor gets counted, what they may not read.
+ */
+@Injectable()
+export class SearchService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(KnowledgeStore) private readonly store: KnowledgeStore,
+    @Inject(EmbeddingsService) private readonly embeddings: EmbeddingsService,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
+  ) {}
+
+  private filterFor(req: SearchRequest, actor: Actor): QueryFilter<DocumentRecord> {
+    const and: QueryFilter<DocumentRecord>[] = [visibleTo(actor)];
+    if (req.filters.tags?.length) and.push({ tags: { $all: req.filters.tags } });
+    if (req.filters.tool_ids?.length) and.push({ toolIds: { $in: req.filters.tool_ids } });
+    if (req.filters.source?.length) and.push({ source: { $in: req.filters.source } });
+    return { $and: and.filter((f) => Object.keys(f).length > 0) };
+  }
+
+  async search(req: SearchRequest, actor: Actor): Promise<SearchResponse> {
+    if (req.query.length > this.config.knowledge.maxQueryLength)
+      throw new DomainError(
+        ErrorCode.VALIDATION_FAILED,
+        `query is ${req.query.length} characters; the limit is ${this.config.knowledge.maxQueryLength} (KNOWLEDGE_MAX_QUERY_LENGTH)`,
+        [{ path: 'query', message: 'too long' }],
+      );
+    const filter = this.filterFor(req, actor);
+    if ((filter.$and as unknown[]).length === 0) delete filter.$and;
+    const warnings: string[] = [];
+
+    const textRanked = await this.store.documents
+      .find(
+        { ...filter, $text: { $search: req.query } },
+        { _id: 1, title: 1, source: 1, tags: 1, toolIds: 1, chunks: 1, score: { $meta: 'textScore' } },
+      )
+      .sort({ score: { $meta: 'textScore' }, _id: 1 })
+      .limit(CANDIDATES)
+      .lean<Candidate[]>();
+
+    let mode: SearchResponse['mode'] = 'text';
+    let ranked: { doc: Candidate; score: number; vectorChunk?: string }[] = textRanked.map((doc) => ({ doc, score: doc.score ?? 0 }));
+    if (this.embeddings.enabled) {
+      try {
+        ranked = await this.fuse(req.query, filter, textRanked);
+        mode = 'hybrid';
+      } catch (err) {
+        // The provider being down must not take search down: text results, and a word about it.
+        warnings.push(`vector search unavailable, text results only: ${(err as Error).message}`);
+        this.logger.warn({ msg: 'vector search failed; falling back to text', err: String(err) }, 'Search');
+      }
+    }
+
+    const page = ranked.slice((req.page - 1) * req.page_size, req.page * req.page_size);
+    const bodies = new Map(
+      (
+        await this.store.documents
+          .find({ _id: { $in: page.map((r) => r.doc._id) } }, { body: 1 })
+          .lean<Pick<DocumentRecord, '_id' | 'body'>[]>()
+      ).map((d) => [d._id, d.body]),
+    );
+    const wanted = queryTerms(req.query);
+    const items: SearchHit[] = [];
+    for (const { doc, score, vectorChunk } of page) {
+      const body = bodies.get(doc._id);
+      if (body === undefined) continue; // deleted between the two reads
+      const chunk = pickChunk(body, doc.chunks, wanted, vectorChunk);
+      if (!chunk) continue;
+      const text = body.slice(chunk.start, chunk.end);
+      items.push({
+        document_id: doc._id,
+        title: doc.title,
+        source: doc.source,
+        tags: doc.tags,
+        tool_ids: doc.toolIds,
+        score: Number(score.toFixed(6)),
+        chunk: { id: chunk.id, index: chunk.index, heading: chunk.heading, text },
+        ...snippet(text, wanted),
+      });
+    }
+    return { mode, query: req.query, total: ranked.length, page: req.page, page_size: req.page_size, items, warnings };
+  }
+
+  /** Text ranks and vector ranks merged by reciprocal rank fusion. */
+  private async fuse(
+    query: string,
+    filter: QueryFilter<DocumentRecord>,
+    textRanked: Candidate[],
+  ): Promise<{ doc: Candidate; score: number; vectorChunk?: string }[]> {
+    const visible = await this.store.documents.find(filter, { _id: 1 }).lean<{ _id: string }[]>();
+    const vectorHits = await this.embeddings.vectorSearch(query, new Set(visible.map((d) => d._id)), CANDIDATES);
+    const fused = new Map<string, { doc?: Candidate; score: number; vectorChunk?: string }>();
+    textRanked.forEach((doc, rank) => fused.set(doc._id, { doc, score: 1 / (RRF_K + rank + 1) }));
+    vectorHits.forEach((hit, rank) => {
+      const entry = fused.get(hit.documentId) ?? { score: 0 };
+      entry.score += 1 / (RRF_K + rank + 1);
+      entry.vectorChunk = hit.chunkId;
+      fused.set(hit.documentId, entry);
+    });
+    const onlyVector = [...fused.entries()].filter(([, e]) => !e.doc).map(([id]) => id);
+    if (onlyVector.length) {
+      const docs = await this.store.documents
+        .find({ _id: { $in: onlyVector } }, { _id: 1, title: 1, source: 1, tags: 1, toolIds: 1, chunks: 1 })
+        .lean<Candidate[]>();
+      for (const doc of docs) {
+        const entry = fused.get(doc._id);
+        if (entry) entry.doc = doc;
+      }
+    }
+    return [...fused.entries()]
+      .filter((e): e is [string, { doc: Candidate; score: number; vectorChunk?: string }] => e[1].doc !== undefined)
+      .sort((a, b) => b[1].score - a[1].score || a[0].localeCompare(b[0]))
+      .map(([, e]) => e);
+  }
+}
+
+/** The chunk to show: the best lexical match, else the chunk the vector search found, else the first. */
+function pickChunk(
+  body: string,
+  chunks: readonly ChunkRecord[],
+  wanted: ReadonlySet<string>,
+  vectorChunk?: string,
+): ChunkRecord | undefined {
+  const lexical = bestChunk(body, chunks, wanted);
+  if (lexical && lexical.matches > 0) return lexical.chunk;
+  return chunks.find((c) => c.id === vectorChunk) ?? chunks[0];
+}
