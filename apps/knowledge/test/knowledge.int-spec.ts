@@ -5,7 +5,16 @@
  */
 import { Redis } from 'ioredis';
 import type { Actor } from '#contracts';
-import { EventBus, HealthRegistry, JsonLogger, loadConfig, ProcessedMessageStore, RpcClient, type AppConfig } from '#common';
+import {
+  EventBus,
+  HealthRegistry,
+  JsonLogger,
+  loadConfig,
+  metricsRegistry,
+  ProcessedMessageStore,
+  RpcClient,
+  type AppConfig,
+} from '#common';
 import { isolate, mcpReadmes, startMongoCompatServer, type MongoCompatServer, type TestIsolation } from '#testing';
 import { KnowledgeStore } from '../src/database/knowledge-store';
 import { DocumentsService } from '../src/documents/documents.service';
@@ -210,6 +219,11 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
     expect(await k.documents.unlinkTool(toolId)).toBe(1);
     expect(await k.documents.unlinkTool(toolId)).toBe(0);
     expect((await k.documents.get(doc.id, bob)).tool_ids).toEqual([]);
+  });
+
+  it('counts documents for Prometheus from the database', async () => {
+    const text = await metricsRegistry.getSingleMetricAsString('knowledge_documents_total');
+    expect(text).toMatch(/knowledge_documents_total\{source="api",visibility="public",embedding="disabled"\} \d+/);
   });
 
   it('deletes a document: it is gone from get, list and search', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import mongoose, { Schema, type Connection, type Model } from 'mongoose';
-import { APP_CONFIG, databaseName, HealthRegistry, JsonLogger, type AppConfig } from '#common';
+import { Gauge } from 'prom-client';
+import { APP_CONFIG, databaseName, HealthRegistry, JsonLogger, metricsRegistry, type AppConfig } from '#common';
 
 export interface ChunkRecord {
   id: string;
@@ -130,6 +131,22 @@ export class KnowledgeStore implements OnModuleInit, OnApplicationShutdown {
     await Promise.all([this.documents.createIndexes(), this.embeddings.createIndexes()]);
     this.health.registerProbe('mongodb', async () => {
       await this.connection.db?.admin().ping();
+    });
+    // Counted from the database when Prometheus scrapes (right with any number of instances).
+    const documents = this.documents;
+    metricsRegistry.removeSingleMetric('knowledge_documents_total');
+    new Gauge({
+      name: 'knowledge_documents_total',
+      help: 'Knowledge documents by source, visibility and embedding status',
+      labelNames: ['source', 'visibility', 'embedding'] as const,
+      registers: [metricsRegistry],
+      async collect() {
+        const rows = await documents.aggregate<{ _id: { source: string; visibility: string; embedding: string }; n: number }>([
+          { $group: { _id: { source: '$source', visibility: '$visibility', embedding: '$embedding.status' }, n: { $sum: 1 } } },
+        ]);
+        this.reset();
+        for (const r of rows) this.set({ source: r._id.source, visibility: r._id.visibility, embedding: r._id.embedding }, r.n);
+      },
     });
     this.logger.log({ msg: 'connected to MongoDB', database: this.connection.name }, 'KnowledgeStore');
   }

@@ -12,7 +12,13 @@ const CANDIDATES = 1000;
 /** Reciprocal rank fusion constant (Cormack et al.): dampens the weight of top ranks. */
 const RRF_K = 60;
 
-type Candidate = Pick<DocumentRecord, '_id' | 'title' | 'source' | 'tags' | 'toolIds' | 'chunks'> & { score?: number };
+type PageDocument = Pick<DocumentRecord, '_id' | 'title' | 'source' | 'tags' | 'toolIds' | 'chunks' | 'body'>;
+interface Ranked {
+  id: string;
+  score: number;
+  /** Hybrid: the chunk the vector search matched best. */
+  vectorChunk?: string;
+}
 
 /**
  * Knowledge search. Text mode ranks documents by MongoDB's weighted text index (title above tags
@@ -48,20 +54,18 @@ export class SearchService {
     if ((filter.$and as unknown[]).length === 0) delete filter.$and;
     const warnings: string[] = [];
 
+    // Ranking reads ids and scores only; the page's documents are read in full afterwards.
     const textRanked = await this.store.documents
-      .find(
-        { ...filter, $text: { $search: req.query } },
-        { _id: 1, title: 1, source: 1, tags: 1, toolIds: 1, chunks: 1, score: { $meta: 'textScore' } },
-      )
+      .find({ ...filter, $text: { $search: req.query } }, { _id: 1, score: { $meta: 'textScore' } })
       .sort({ score: { $meta: 'textScore' }, _id: 1 })
       .limit(CANDIDATES)
-      .lean<Candidate[]>();
+      .lean<{ _id: string; score: number }[]>();
 
     let mode: SearchResponse['mode'] = 'text';
-    let ranked: { doc: Candidate; score: number; vectorChunk?: string }[] = textRanked.map((doc) => ({ doc, score: doc.score ?? 0 }));
+    let ranked: Ranked[] = textRanked.map((d) => ({ id: d._id, score: d.score }));
     if (this.embeddings.enabled) {
       try {
-        ranked = await this.fuse(req.query, filter, textRanked);
+        ranked = await this.fuse(req.query, filter, ranked);
         mode = 'hybrid';
       } catch (err) {
         // The provider being down must not take search down: text results, and a word about it.
@@ -71,21 +75,21 @@ export class SearchService {
     }
 
     const page = ranked.slice((req.page - 1) * req.page_size, req.page * req.page_size);
-    const bodies = new Map(
+    const docs = new Map(
       (
         await this.store.documents
-          .find({ _id: { $in: page.map((r) => r.doc._id) } }, { body: 1 })
-          .lean<Pick<DocumentRecord, '_id' | 'body'>[]>()
-      ).map((d) => [d._id, d.body]),
+          .find({ _id: { $in: page.map((r) => r.id) } }, { _id: 1, title: 1, source: 1, tags: 1, toolIds: 1, chunks: 1, body: 1 })
+          .lean<PageDocument[]>()
+      ).map((d) => [d._id, d]),
     );
     const wanted = queryTerms(req.query);
     const items: SearchHit[] = [];
-    for (const { doc, score, vectorChunk } of page) {
-      const body = bodies.get(doc._id);
-      if (body === undefined) continue; // deleted between the two reads
-      const chunk = pickChunk(body, doc.chunks, wanted, vectorChunk);
+    for (const { id, score, vectorChunk } of page) {
+      const doc = docs.get(id);
+      if (!doc) continue; // deleted between the two reads
+      const chunk = pickChunk(doc.body, doc.chunks, wanted, vectorChunk);
       if (!chunk) continue;
-      const text = body.slice(chunk.start, chunk.end);
+      const text = doc.body.slice(chunk.start, chunk.end);
       items.push({
         document_id: doc._id,
         title: doc.title,
@@ -101,35 +105,18 @@ export class SearchService {
   }
 
   /** Text ranks and vector ranks merged by reciprocal rank fusion. */
-  private async fuse(
-    query: string,
-    filter: QueryFilter<DocumentRecord>,
-    textRanked: Candidate[],
-  ): Promise<{ doc: Candidate; score: number; vectorChunk?: string }[]> {
+  private async fuse(query: string, filter: QueryFilter<DocumentRecord>, textRanked: Ranked[]): Promise<Ranked[]> {
     const visible = await this.store.documents.find(filter, { _id: 1 }).lean<{ _id: string }[]>();
     const vectorHits = await this.embeddings.vectorSearch(query, new Set(visible.map((d) => d._id)), CANDIDATES);
-    const fused = new Map<string, { doc?: Candidate; score: number; vectorChunk?: string }>();
-    textRanked.forEach((doc, rank) => fused.set(doc._id, { doc, score: 1 / (RRF_K + rank + 1) }));
+    const fused = new Map<string, Ranked>();
+    textRanked.forEach(({ id }, rank) => fused.set(id, { id, score: 1 / (RRF_K + rank + 1) }));
     vectorHits.forEach((hit, rank) => {
-      const entry = fused.get(hit.documentId) ?? { score: 0 };
+      const entry = fused.get(hit.documentId) ?? { id: hit.documentId, score: 0 };
       entry.score += 1 / (RRF_K + rank + 1);
       entry.vectorChunk = hit.chunkId;
       fused.set(hit.documentId, entry);
     });
-    const onlyVector = [...fused.entries()].filter(([, e]) => !e.doc).map(([id]) => id);
-    if (onlyVector.length) {
-      const docs = await this.store.documents
-        .find({ _id: { $in: onlyVector } }, { _id: 1, title: 1, source: 1, tags: 1, toolIds: 1, chunks: 1 })
-        .lean<Candidate[]>();
-      for (const doc of docs) {
-        const entry = fused.get(doc._id);
-        if (entry) entry.doc = doc;
-      }
-    }
-    return [...fused.entries()]
-      .filter((e): e is [string, { doc: Candidate; score: number; vectorChunk?: string }] => e[1].doc !== undefined)
-      .sort((a, b) => b[1].score - a[1].score || a[0].localeCompare(b[0]))
-      .map(([, e]) => e);
+    return [...fused.values()].sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
   }
 }
 

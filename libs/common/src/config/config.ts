@@ -8,6 +8,7 @@ import { z } from 'zod';
  */
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const unsetIfEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema);
 const csv = z
   .string()
   .default('')
@@ -73,10 +74,11 @@ export const envSchema = z.object({
   KNOWLEDGE_MAX_DOCUMENT_BYTES: int(5 * 1_048_576, 1024, 15 * 1_048_576),
   KNOWLEDGE_MAX_QUERY_LENGTH: int(500, 1, 1000),
   EMBEDDINGS_PROVIDER: z.enum(['none', 'openai', 'ollama', 'hashing']).default('none'),
-  EMBEDDINGS_MODEL: z.string().min(1).optional(),
+  // Empty counts as unset: docker compose passes `${VAR:-}` through as "".
+  EMBEDDINGS_MODEL: unsetIfEmpty(z.string().min(1).optional()),
   EMBEDDINGS_DIMENSIONS: int(256, 8, 4096),
-  OPENAI_API_KEY: z.string().min(1).optional(),
-  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: unsetIfEmpty(z.string().min(1).optional()),
+  OPENAI_BASE_URL: unsetIfEmpty(z.url().optional()),
   OLLAMA_BASE_URL: z.url().default('http://127.0.0.1:11434'),
 
   BOOTSTRAP_ADMIN_USERNAME: z.string().optional(),

@@ -11,6 +11,27 @@ import { join } from 'node:path';
 import { ApiClient } from '../http-client';
 import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
+import { mcpReadmes } from '../corpus';
+
+/** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
+const KNOWLEDGE_DOCS = Number(process.env.BENCH_KNOWLEDGE_DOCS ?? 1050);
+const SEARCH_QUERIES = [
+  'read-only SQL queries against a database',
+  'take a screenshot of a web page',
+  'create a pull request',
+  'geocode an address',
+  'post a message to a channel',
+  'knowledge graph entities and relations',
+  'list directory contents',
+  'redis key value store',
+  'web search api',
+  'step by step problem solving',
+  'merge request gitlab project',
+  'search files in google drive',
+  'environment variables for the api key',
+  'docker configuration for claude desktop',
+  'retrieve context from a knowledge base',
+];
 
 interface Measured {
   name: string;
@@ -35,13 +56,18 @@ interface Target {
   request?: () => { path?: string; body: string };
 }
 
-async function once(t: Target, duration: number, overallRate?: number): Promise<Measured> {
+async function once(
+  t: Target,
+  duration: number,
+  overallRate?: number,
+  opts: { amount?: number; connections?: number } = {},
+): Promise<Measured> {
   const r = await autocannon({
     url: t.url,
     method: t.method ?? 'GET',
     headers: { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers },
-    connections: CONNECTIONS,
-    duration,
+    connections: opts.connections ?? CONNECTIONS,
+    ...(opts.amount ? { amount: opts.amount } : { duration }),
     pipelining: 1,
     ...(overallRate ? { overallRate } : {}),
     // autocannon calls setupRequest per request (with the connection's context) only from `requests`.
@@ -110,7 +136,7 @@ async function main(): Promise<void> {
   });
   const raw = await startReference('raw-fastify');
   const nest = await startReference('bare-nest');
-  const platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
+  const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
   const checks: Check[] = [];
   try {
     const api = new ApiClient(platform.baseUrl);
@@ -178,6 +204,57 @@ async function main(): Promise<void> {
     const writesAt500 = { ...(await once(publish, DURATION_S, 500)), name: 'POST version at 500/s' };
     process.stdout.write(row(writesAt500, baseline) + '\n');
 
+    // Knowledge: ingest a corpus of ≥ 1,000 documents through the gateway, then search it.
+    const readmes = [...mcpReadmes().entries()];
+    let docNo = 0;
+    const ingest: Target = {
+      name: `POST knowledge document ×${KNOWLEDGE_DOCS} (docs/s)`,
+      url: `${platform.baseUrl}/api/v1/knowledge/documents`,
+      method: 'POST',
+      headers: auth,
+      request: () => {
+        const i = docNo++;
+        const [name, body] = readmes[i % readmes.length];
+        return {
+          body: JSON.stringify({
+            title: `${name} edition ${i}`,
+            body: `${body}\n\n## Maintainers\n\nMaintained by team ${i % 37} since release ${i}.`,
+            tags: ['bench', `team-${i % 37}`],
+            visibility: i % 5 === 0 ? 'private' : 'public',
+          }),
+        };
+      },
+    };
+    const ingested = await once(ingest, 0, undefined, { amount: KNOWLEDGE_DOCS, connections: 8 });
+    process.stdout.write(row(ingested, baseline) + '\n');
+    let queryNo = 0;
+    const [searched] = await measureAll([
+      {
+        name: `POST knowledge search (${KNOWLEDGE_DOCS} docs, text)`,
+        url: `${platform.baseUrl}/api/v1/knowledge/search`,
+        method: 'POST',
+        headers: auth,
+        request: () => ({ body: JSON.stringify({ query: SEARCH_QUERIES[queryNo++ % SEARCH_QUERIES.length], page_size: 10 }) }),
+      },
+    ]);
+    process.stdout.write(row(searched, baseline) + '\n');
+    const searchedLight = await once(
+      {
+        name: 'POST knowledge search at 50/s',
+        url: `${platform.baseUrl}/api/v1/knowledge/search`,
+        method: 'POST',
+        headers: auth,
+        request: () => ({ body: JSON.stringify({ query: SEARCH_QUERIES[queryNo++ % SEARCH_QUERIES.length], page_size: 10 }) }),
+      },
+      DURATION_S,
+      50,
+    );
+    process.stdout.write(row(searchedLight, baseline) + '\n');
+    process.stdout.write(
+      `\nknowledge (MongoDB: ${process.env.MONGO_URL ? 'MONGO_URL' : 'in-memory dev server'}): ingest ${ingested.rps.toFixed(0)} docs/s; ` +
+        `search p50/p99 ${searched.p50}/${searched.p99} ms at saturation, ${searchedLight.p50}/${searchedLight.p99} ms at 50/s\n`,
+    );
+
     const clean = (m: Measured) => m.errors + m.non2xx === 0;
     checks.push(
       {
@@ -217,7 +294,7 @@ async function main(): Promise<void> {
         {
           at: new Date().toISOString(),
           node: process.version,
-          measured: { baseline, bareNest, me, cached, uncached, writes, cachedAtHalf, writesAt500 },
+          measured: { baseline, bareNest, me, cached, uncached, writes, cachedAtHalf, writesAt500, ingested, searched, searchedLight },
           checks,
         },
         null,

@@ -453,14 +453,38 @@ export class Engine {
     if (options.limit) cursor = cursor.limit(Math.abs(options.limit));
     rows = cursor.all() as Doc[];
     const hasPlain = Object.keys(projection.plain).length > 0;
-    const inclusive = Object.entries(projection.plain).some(([k, v]) => k !== '_id' && v !== 0 && v !== false);
+    const inclusive = Engine.isInclusion(projection.plain);
     const projected =
       hasPlain || scores ? this.project(rows, scores && !inclusive ? { ...projection.plain, [SCORE]: 0 } : projection.plain) : rows;
     if (projection.meta.length) projected.forEach((doc, i) => projection.meta.forEach((field) => (doc[field] = rows[i]?.[SCORE])));
     return projected;
   }
 
+  /** Whether a projection lists what to keep: any field but _id kept, or `{_id: 1}` alone. */
+  private static isInclusion(projection: Doc): boolean {
+    const entries = Object.entries(projection);
+    const kept = (v: unknown) => v !== 0 && v !== false;
+    return entries.some(([k, v]) => k !== '_id' && kept(v)) || (entries.length === 1 && entries[0]?.[0] === '_id' && kept(entries[0][1]));
+  }
+
   private project(rows: Doc[], projection: Doc): Doc[] {
+    // Top-level fields only (the common case): picked directly, without mingo's general path resolution.
+    const entries = Object.entries(projection);
+    if (entries.every(([k, v]) => !k.includes('.') && !k.startsWith('$') && [0, 1, true, false].includes(v as number))) {
+      const include = Engine.isInclusion(projection);
+      const wanted = new Set(entries.filter(([, v]) => (v === 1 || v === true) === include).map(([k]) => k));
+      const keepId = projection._id === undefined ? true : projection._id === 1 || projection._id === true;
+      return rows.map((doc) => {
+        const out: Doc = {};
+        if (include) {
+          if (keepId && '_id' in doc) out._id = doc._id;
+          for (const k of wanted) if (k !== '_id' && k in doc) out[k] = doc[k];
+        } else {
+          for (const [k, v] of Object.entries(doc)) if (!wanted.has(k) && (k !== '_id' || keepId)) out[k] = v;
+        }
+        return out;
+      });
+    }
     try {
       return Object.keys(projection).length ? (new Query({}, MINGO).find(rows, projection).all() as Doc[]) : rows;
     } catch (error) {

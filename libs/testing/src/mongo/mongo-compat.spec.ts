@@ -73,6 +73,43 @@ describe('handshake and admin commands', () => {
     expect(deserialize(reply.subarray(36))).toMatchObject({ ismaster: true, ok: 1 });
   });
 
+  it('does not answer a message flagged moreToCome, and answers the next one', async () => {
+    const { hostname, port } = new URL(url.replace('mongodb://', 'http://'));
+    const opMsg = (requestId: number, flags: number, body: Record<string, unknown>) => {
+      const bson = serialize(body);
+      const head = Buffer.alloc(21);
+      head.writeInt32LE(21 + bson.length, 0);
+      head.writeInt32LE(requestId, 4);
+      head.writeInt32LE(2013, 12);
+      head.writeUInt32LE(flags, 16); // byte 20 stays 0: section kind 0
+      return Buffer.concat([head, bson]);
+    };
+    const replies = await new Promise<Buffer[]>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(opMsg(7, 2, { endSessions: [], $db: 'admin' }));
+        socket.write(opMsg(8, 0, { ping: 1, $db: 'admin' }));
+      });
+      const got: Buffer[] = [];
+      let data = Buffer.alloc(0);
+      socket.on('data', (chunk) => {
+        data = Buffer.concat([data, chunk]);
+        while (data.length >= 4 && data.length >= data.readInt32LE(0)) {
+          got.push(data.subarray(0, data.readInt32LE(0)));
+          data = data.subarray(data.readInt32LE(0));
+        }
+        // Give a stray reply to the first message time to arrive before deciding.
+        setTimeout(() => {
+          socket.end();
+          resolve(got);
+        }, 100);
+      });
+      socket.on('error', reject);
+    });
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.readInt32LE(8)).toBe(8);
+    expect(deserialize(replies[0]!.subarray(21))).toMatchObject({ ok: 1 });
+  });
+
   it('fails loudly on a command it does not support, with a MongoDB error', async () => {
     await expect(db().command({ definitelyNotACommand: 1 })).rejects.toMatchObject({ code: 59, codeName: 'CommandNotFound' });
   });

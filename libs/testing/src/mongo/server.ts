@@ -121,10 +121,21 @@ function handle(engine: Engine, message: Buffer): Buffer | undefined {
 
 function serve(engine: Engine, socket: Socket): void {
   let pending: Buffer = Buffer.alloc(0);
+  // Chunks of a message still arriving: joined once it is complete, not on every chunk (large
+  // inserts arrive in hundreds of chunks).
+  const waiting: Buffer[] = [];
+  let waitingBytes = 0;
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    if (waiting.length || pending.length) {
+      waiting.push(chunk);
+      waitingBytes += chunk.length;
+      const needed = (pending.length >= 4 ? pending : Buffer.concat([pending, ...waiting]).subarray(0, 4)).readInt32LE(0);
+      if (pending.length + waitingBytes < needed) return;
+      pending = Buffer.concat([pending, ...waiting.splice(0)]);
+      waitingBytes = 0;
+    } else pending = chunk;
     while (pending.length >= 4) {
       const length = pending.readInt32LE(0);
       if (length < 16 || length > MAX_MESSAGE) {
