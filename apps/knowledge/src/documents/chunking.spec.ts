@@ -23,7 +23,7 @@ describe('chunkDocument', () => {
   it('keeps sections together, names chunks by heading, and ignores # inside code fences', () => {
     const chunks = chunkDocument('d1', md, 'text/markdown');
     expect(chunks.map((c) => c.heading)).toEqual(['Title', 'Install', 'Usage']);
-    const install = chunks[1]!;
+    const install = chunks[1];
     expect(md.slice(install.start, install.end)).toBe(
       '## Install\n\nRun the installer.\n\n```bash\n# not a heading inside a code fence\nnpm install\n```',
     );
@@ -33,7 +33,7 @@ describe('chunkDocument', () => {
   it('treats plain text as paragraphs without headings', () => {
     const chunks = chunkDocument('d1', '# not a heading\n\nsecond', 'text/plain');
     expect(chunks).toHaveLength(1);
-    expect(chunks[0]!.heading).toBeNull();
+    expect(chunks[0].heading).toBeNull();
   });
 
   it('packs short paragraphs up to ~1,000 characters and cuts long ones at a sentence', () => {
@@ -54,10 +54,10 @@ describe('chunkDocument', () => {
   it('gives stable ids: same text, same id; repeated text stays unique; another document differs', () => {
     const a = chunkDocument('d1', md, 'text/markdown');
     const b = chunkDocument('d1', md.replace('Call the tool.', 'Call the tool twice.'), 'text/markdown');
-    expect(b[0]!.id).toBe(a[0]!.id);
-    expect(b[1]!.id).toBe(a[1]!.id);
-    expect(b[2]!.id).not.toBe(a[2]!.id);
-    expect(chunkDocument('d2', md, 'text/markdown')[0]!.id).not.toBe(a[0]!.id);
+    expect(b[0].id).toBe(a[0].id);
+    expect(b[1].id).toBe(a[1].id);
+    expect(b[2].id).not.toBe(a[2].id);
+    expect(chunkDocument('d2', md, 'text/markdown')[0].id).not.toBe(a[0].id);
     const twice = chunkDocument('d1', '# A\n\nsame\n\n# A\n\nsame', 'text/markdown');
     expect(new Set(twice.map((c) => c.id)).size).toBe(twice.length);
   });

@@ -106,8 +106,8 @@ describe('handshake and admin commands', () => {
       socket.on('error', reject);
     });
     expect(replies).toHaveLength(1);
-    expect(replies[0]!.readInt32LE(8)).toBe(8);
-    expect(deserialize(replies[0]!.subarray(21))).toMatchObject({ ok: 1 });
+    expect(replies[0].readInt32LE(8)).toBe(8);
+    expect(deserialize(replies[0].subarray(21))).toMatchObject({ ok: 1 });
   });
 
   it('fails loudly on a command it does not support, with a MongoDB error', async () => {
