@@ -271,7 +271,7 @@ describe('knowledge (e2e, text search)', () => {
             }),
           ),
           { persistent: true },
-          (err) => (err ? fail(err) : ok()),
+          (err: unknown) => (err ? fail(err instanceof Error ? err : new Error(String(err))) : ok()),
         ),
       );
     try {

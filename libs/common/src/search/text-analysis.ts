@@ -19,7 +19,7 @@ export const STOP_WORDS = new Set(
 /** Lower case, without diacritics (mongod's text index v3 is case and diacritic insensitive). */
 export function fold(text: string): string {
   // ASCII has nothing to decompose: skip the (comparatively slow) normalisation.
-  if (/^[\x00-\x7f]*$/.test(text)) return text.toLowerCase();
+  if (!/[^\p{ASCII}]/u.test(text)) return text.toLowerCase();
   return text
     .normalize('NFD')
     .replace(/\p{M}+/gu, '')
