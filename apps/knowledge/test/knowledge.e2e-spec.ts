@@ -271,7 +271,7 @@ describe('knowledge (e2e, text search)', () => {
             }),
           ),
           { persistent: true },
-          (err: unknown) => (err ? fail(err instanceof Error ? err : new Error(String(err))) : ok()),
+          (err: unknown) => (err ? fail(err instanceof Error ? err : new Error('publish was not confirmed')) : ok()),
         ),
       );
     try {
