@@ -3,6 +3,7 @@
  * dev server (or, unchanged, a real MongoDB when MONGO_URL is set), with real Redis for the
  * embedding queue.
  */
+import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Actor } from '#contracts';
 import {
@@ -19,6 +20,7 @@ import { isolate, mcpReadmes, startMongoCompatServer, type MongoCompatServer, ty
 import { KnowledgeStore } from '../src/database/knowledge-store';
 import { DocumentsService } from '../src/documents/documents.service';
 import { EmbeddingsService } from '../src/embeddings/embeddings.service';
+import { HashingEmbeddings } from '../src/embeddings/providers';
 import { SearchService } from '../src/search/search.service';
 
 const READMES = mcpReadmes();
@@ -264,6 +266,96 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
       expect(result.items[0]?.chunk.text).toContain('Elevation data');
       // Plain-text mode on the same data says so.
       expect((await search(k, bob, 'elevation for hiking trails')).mode).toBe('text');
+    });
+
+    it('talks to an Ollama server through LangChain (a local HTTP peer speaking /api/embed)', async () => {
+      const requests: { model: string; input: string[] }[] = [];
+      const hashing = new HashingEmbeddings(16);
+      const ollama = createServer((req, res) => {
+        let raw = '';
+        req.on('data', (c: Buffer) => (raw += c.toString()));
+        req.on('end', () => {
+          if (req.url !== '/api/embed') {
+            res.writeHead(404).end();
+            return;
+          }
+          const body = JSON.parse(raw) as { model: string; input: string[] };
+          requests.push(body);
+          void hashing
+            .embedDocuments(body.input)
+            .then((embeddings) =>
+              res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: body.model, embeddings })),
+            );
+        });
+      });
+      await new Promise<void>((ok) => ollama.listen(0, '127.0.0.1', ok));
+      const { port } = ollama.address() as { port: number };
+      const viaOllama = await knowledge(iso, mongoUrl, {
+        EMBEDDINGS_PROVIDER: 'ollama',
+        OLLAMA_BASE_URL: `http://127.0.0.1:${port}`,
+        EMBEDDINGS_MODEL: 'nomic-embed-text',
+      });
+      try {
+        const doc = await create(viaOllama, alice, 'Via Ollama', readme('server-brave-search'));
+        expect(await viaOllama.embeddings.embedDocument(doc.id, doc.content_hash)).toEqual({ embedded: doc.chunks.length, reused: 0 });
+        expect(requests[0]).toMatchObject({ model: 'nomic-embed-text' });
+        expect(requests.flatMap((r) => r.input)).toHaveLength(doc.chunks.length);
+        const stored = await viaOllama.store.embeddings.findOne({ documentId: doc.id }).lean();
+        expect(stored).toMatchObject({ model: 'ollama:nomic-embed-text' });
+        expect(stored?.vector).toHaveLength(16);
+        expect((await search(viaOllama, bob, 'local search businesses')).mode).toBe('hybrid');
+      } finally {
+        await viaOllama.close();
+        await new Promise((ok) => ollama.close(ok));
+      }
+    });
+
+    it('talks to an OpenAI-compatible API through LangChain (a local HTTP peer speaking /v1/embeddings)', async () => {
+      const requests: { model: string; input: string[]; encoding_format?: string; auth?: string }[] = [];
+      const hashing = new HashingEmbeddings(16);
+      const openai = createServer((req, res) => {
+        let raw = '';
+        req.on('data', (c: Buffer) => (raw += c.toString()));
+        req.on('end', () => {
+          if (req.url !== '/v1/embeddings') {
+            res.writeHead(404).end();
+            return;
+          }
+          const body = JSON.parse(raw) as { model: string; input: string | string[]; encoding_format?: string };
+          const input = Array.isArray(body.input) ? body.input : [body.input];
+          requests.push({ ...body, input, auth: req.headers.authorization });
+          void hashing.embedDocuments(input).then((vectors) => {
+            const data = vectors.map((v, index) => ({
+              object: 'embedding',
+              index,
+              embedding: body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
+            }));
+            res
+              .writeHead(200, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } }));
+          });
+        });
+      });
+      await new Promise<void>((ok) => openai.listen(0, '127.0.0.1', ok));
+      const { port } = openai.address() as { port: number };
+      const viaOpenAi = await knowledge(iso, mongoUrl, {
+        EMBEDDINGS_PROVIDER: 'openai',
+        OPENAI_API_KEY: 'sk-test-not-a-real-key',
+        OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
+        EMBEDDINGS_DIMENSIONS: '16',
+      });
+      try {
+        const doc = await create(viaOpenAi, alice, 'Via OpenAI', readme('server-aws-kb-retrieval'));
+        expect(await viaOpenAi.embeddings.embedDocument(doc.id, doc.content_hash)).toEqual({ embedded: doc.chunks.length, reused: 0 });
+        expect(requests[0]).toMatchObject({ model: 'text-embedding-3-small', auth: 'Bearer sk-test-not-a-real-key' });
+        const stored = await viaOpenAi.store.embeddings.findOne({ documentId: doc.id }).lean();
+        expect(stored?.vector).toHaveLength(16);
+        expect(stored?.vector.every((x) => Number.isFinite(x))).toBe(true);
+        expect((await search(viaOpenAi, bob, 'retrieve context from the knowledge base')).mode).toBe('hybrid');
+      } finally {
+        await viaOpenAi.close();
+        await new Promise((ok) => openai.close(ok));
+      }
     });
 
     it('deletes the vectors of a deleted document', async () => {
