@@ -15,6 +15,7 @@ import {
   OutboxMessage,
   OutboxService,
   ProcessedMessageStore,
+  StatementBatch,
 } from '#common';
 import { isolate, type TestIsolation } from '#testing';
 import { gatewayDbOptions } from '../../../apps/gateway/src/database/gateway-data-source';
@@ -56,6 +57,61 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     await ds?.destroy();
     redis?.disconnect();
     await iso?.cleanup(consumers.flatMap((c) => [`${iso.config.namespace}.${c}.events`, `${iso.config.namespace}.${c}.events.dlq`]));
+  });
+
+  it('writes a statement batch in one round trip inside the transaction, and rolls all of it back when one statement fails', async () => {
+    const tricky = { username: "o'brien; DROP TABLE outbox; -- ? \\ \u00e9", user_id: 'u?1', role: 'viewer' as const };
+    const ok = randomUUID();
+    let viaOutbox = '';
+    await ds.transaction(async (m) => {
+      const batch = new StatementBatch(m);
+      viaOutbox = outbox.addTo(batch, EventKey.USER_CREATED, tricky);
+      batch.insert(OutboxMessage, {
+        id: ok,
+        routingKey: 'user.created',
+        payload: tricky,
+        requestId: null,
+        createdAt: new Date(),
+        publishedAt: null,
+        attempts: 0,
+        lastError: null,
+      });
+      await batch.flush();
+    });
+    const stored = await ds.getRepository(OutboxMessage).findOneByOrFail({ id: ok });
+    expect(stored.payload).toEqual(tricky);
+
+    const failing = randomUUID();
+    await expect(
+      ds.transaction(async (m) => {
+        const batch = new StatementBatch(m);
+        batch.insert(OutboxMessage, {
+          id: failing,
+          routingKey: 'user.created',
+          payload: tricky,
+          requestId: null,
+          createdAt: new Date(),
+          publishedAt: null,
+          attempts: 0,
+          lastError: null,
+        });
+        // Same primary key as an existing row: the second statement fails.
+        batch.insert(OutboxMessage, {
+          id: ok,
+          routingKey: 'user.created',
+          payload: tricky,
+          requestId: null,
+          createdAt: new Date(),
+          publishedAt: null,
+          attempts: 0,
+          lastError: null,
+        });
+        await batch.flush();
+      }),
+    ).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });
+    expect(await ds.getRepository(OutboxMessage).countBy({ id: failing })).toBe(0);
+    // Not published by this test: remove them so the relay tests below start from an empty outbox.
+    await ds.getRepository(OutboxMessage).delete({ id: In([ok, viaOutbox]) });
   });
 
   it('publishes committed events in order, exactly once per consumer, and marks them sent', async () => {

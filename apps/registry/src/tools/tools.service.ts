@@ -20,7 +20,7 @@ import {
   canWrite,
   DomainError,
   forbidden,
-  insertRow,
+  StatementBatch,
   isAdmin,
   OutboxService,
   REDIS,
@@ -276,12 +276,14 @@ export class ToolsService {
       publishedBy: actor.user_id,
       publishedAt: new Date(),
     };
-    await insertRow(m, ToolVersion, row);
+    // The version, the tool's new latest/highest, history and the event: one round trip.
+    const batch = new StatementBatch(m).insert(ToolVersion, row);
     // The new version is the highest and not yanked: it is latest unless latest is pinned.
     const latest = tool.pinnedVersion ?? version;
-    await this.touch(m, tool, { latestVersion: latest, highestVersion: version });
-    await this.history(m, id, 'version.published', actor, { version, sha256: row.sha256 });
-    await this.outbox.add(m, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
+    this.touchIn(batch, tool, { latestVersion: latest, highestVersion: version });
+    this.historyIn(batch, id, 'version.published', actor, { version, sha256: row.sha256 });
+    this.outbox.addTo(batch, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
+    await batch.flush();
     return versionView(row, latest);
   }
 
@@ -369,8 +371,12 @@ export class ToolsService {
     tool: Tool,
     changes: Partial<Pick<Tool, 'pinnedVersion' | 'latestVersion' | 'highestVersion'>>,
   ): Promise<void> {
+    await this.touchIn(new StatementBatch(m), tool, changes).flush();
+  }
+
+  private touchIn(batch: StatementBatch, tool: Tool, changes: Partial<Pick<Tool, 'pinnedVersion' | 'latestVersion' | 'highestVersion'>>) {
     Object.assign(tool, changes, { updatedAt: new Date() });
-    await m.update(Tool, { id: tool.id }, { ...changes, updatedAt: tool.updatedAt });
+    return batch.update(Tool, { id: tool.id }, { ...changes, updatedAt: tool.updatedAt });
   }
 
   private async findVersion(m: EntityManager, tool: Tool, version: string): Promise<ToolVersion> {
@@ -396,7 +402,11 @@ export class ToolsService {
   }
 
   private async history(m: EntityManager, toolId: string, action: string, actor: Actor, diff: object | null): Promise<void> {
-    await m.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
+    await this.historyIn(new StatementBatch(m), toolId, action, actor, diff).flush();
+  }
+
+  private historyIn(batch: StatementBatch, toolId: string, action: string, actor: Actor, diff: object | null) {
+    return batch.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
   }
 
   /**

@@ -30,7 +30,10 @@ export function mysqlOptions(
     timezone: 'Z',
     charset: 'utf8mb4',
     poolSize: config.mysql.poolSize,
-    extra: { connectionLimit: config.mysql.poolSize },
+    // StatementBatch sends several parameterised statements in one round trip. Every statement of
+    // the platform is built with placeholders (never by concatenating input), which is what keeps
+    // multi-statement mode safe.
+    extra: { connectionLimit: config.mysql.poolSize, multipleStatements: true },
   };
 }
 
@@ -89,6 +92,49 @@ export async function runMigrationCli(service: string, options: (config: AppConf
  */
 export async function insertRow<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, row: E): Promise<void> {
   await manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).execute();
+}
+
+/**
+ * Writes whose results nobody reads (inserts of fully given rows, updates by key), queued and sent
+ * to MySQL in one round trip by `flush()` — inside the caller's transaction, so they commit or roll
+ * back together with it; a failing statement stops the rest and fails the flush. Statements are
+ * built by TypeORM's query builders (same column mapping and placeholders as single writes).
+ */
+export class StatementBatch {
+  private readonly statements: string[] = [];
+  private readonly parameters: unknown[] = [];
+
+  constructor(private readonly manager: EntityManager) {}
+
+  insert<E extends ObjectLiteral>(entity: EntityTarget<E>, row: E): this {
+    return this.add(this.manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).getQueryAndParameters());
+  }
+
+  update<E extends ObjectLiteral>(entity: EntityTarget<E>, where: Partial<E>, changes: Partial<E>): this {
+    return this.add(
+      this.manager
+        .createQueryBuilder()
+        .update(entity)
+        .set(changes as never)
+        .where(where)
+        .updateEntity(false)
+        .getQueryAndParameters(),
+    );
+  }
+
+  private add([sql, parameters]: [string, unknown[]]): this {
+    this.statements.push(sql);
+    this.parameters.push(...parameters);
+    return this;
+  }
+
+  async flush(): Promise<void> {
+    if (this.statements.length === 0) return;
+    const sql = this.statements.join(';\n');
+    const parameters = this.parameters.splice(0);
+    this.statements.length = 0;
+    await this.manager.query(sql, parameters);
+  }
 }
 
 /** The unique index a failed INSERT collided with (MySQL ER_DUP_ENTRY), or undefined for any other error. */

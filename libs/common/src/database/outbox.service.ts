@@ -5,7 +5,7 @@ import type { EventKey, EventMessage, EventPayload } from '#contracts';
 import { EventBus } from '../messaging/event-bus';
 import { JsonLogger } from '../logging/json-logger';
 import { requestContext } from '../logging/request-context';
-import { insertRow } from './mysql';
+import { StatementBatch } from './mysql';
 import { OutboxMessage } from './outbox.entity';
 
 /**
@@ -33,8 +33,16 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async add<K extends EventKey>(manager: EntityManager, key: K, payload: EventPayload<K>): Promise<string> {
+    const batch = new StatementBatch(manager);
+    const id = this.addTo(batch, key, payload);
+    await batch.flush();
+    return id;
+  }
+
+  /** Queues the event's row in the caller's batch (written when the batch is flushed, in the same transaction). */
+  addTo<K extends EventKey>(batch: StatementBatch, key: K, payload: EventPayload<K>): string {
     const id = randomUUID();
-    await insertRow(manager, OutboxMessage, {
+    batch.insert(OutboxMessage, {
       id,
       routingKey: key,
       payload,
