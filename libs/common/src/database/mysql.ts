@@ -115,7 +115,7 @@ export class StatementBatch {
       this.manager
         .createQueryBuilder()
         .update(entity)
-        .set(changes as never)
+        .set(changes)
         .where(where)
         .updateEntity(false)
         .getQueryAndParameters(),
