@@ -17,6 +17,15 @@ describe('search snippets', () => {
     expect(bestChunk(body, chunks, queryTerms('zeta'))).toMatchObject({ chunk: { id: 'a' }, matches: 0 });
   });
 
+  it('finds matches with diacritics folded, as the text index does', () => {
+    const body = 'plain words here. Le café est ouvert.';
+    const chunks = [
+      { id: 'a', index: 0, heading: null, start: 0, end: 17 },
+      { id: 'b', index: 1, heading: null, start: 18, end: body.length },
+    ];
+    expect(bestChunk(body, chunks, queryTerms('CAFE'))).toMatchObject({ chunk: { id: 'b' }, matches: 1 });
+  });
+
   it('centres the window on the matches and gives offsets that point at the matched words', () => {
     const text = `${'filler words here. '.repeat(40)}The Screenshots are captured by the browser. ${'more filler. '.repeat(40)}`;
     const s = snippet(text, queryTerms('screenshot browser'));

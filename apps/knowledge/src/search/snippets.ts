@@ -1,4 +1,4 @@
-import { terms, tokenSpans } from '#common';
+import { fold, terms, tokenSpans } from '#common';
 import type { Chunk } from '../documents/chunking';
 
 const SNIPPET_CHARS = 240;
@@ -15,7 +15,15 @@ export function bestChunk(
   wanted: ReadonlySet<string>,
 ): { chunk: Chunk; matches: number } | undefined {
   let best: { chunk: Chunk; rank: number; matches: number } | undefined;
+  // Stems keep their word's first letters: a chunk without any of those prefixes cannot match, and
+  // is not worth tokenising (most chunks of a long document).
+  const prefixes = [...wanted].map((t) => t.slice(0, 4));
   for (const chunk of chunks) {
+    const lower = fold(body.slice(chunk.start, chunk.end) + (chunk.heading ? `\n${chunk.heading}` : ''));
+    if (!prefixes.some((p) => lower.includes(p))) {
+      best ??= { chunk, rank: 0, matches: 0 };
+      continue;
+    }
     const found = new Set<string>();
     let occurrences = 0;
     const headingTerms = chunk.heading ? terms(chunk.heading) : [];
