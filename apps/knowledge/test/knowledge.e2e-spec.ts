@@ -22,6 +22,18 @@ function markdownFile(name: string, content: string | Buffer, fields: Record<str
   return form;
 }
 
+/** A fresh platform (gateway, registry, knowledge) with an admin, two maintainers and a viewer signed in. */
+async function knowledgePlatform(env: Record<string, string>) {
+  const iso = isolate({
+    BOOTSTRAP_ADMIN_USERNAME: 'boss',
+    BOOTSTRAP_ADMIN_EMAIL: 'boss@example.com',
+    BOOTSTRAP_ADMIN_PASSWORD: 'knowledge-admin-pass-1',
+    ...env,
+  });
+  const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
+  return { iso, platform, u: await users(platform, 'knowledge-admin-pass-1') };
+}
+
 async function users(platform: RunningPlatform, adminPassword: string) {
   const api = new ApiClient(platform.baseUrl);
   const login = async (username: string, password: string) => {
@@ -57,15 +69,7 @@ describe('knowledge (e2e, text search)', () => {
     client.post('/api/v1/knowledge/search', { query, ...extra });
 
   beforeAll(async () => {
-    iso = isolate({
-      BOOTSTRAP_ADMIN_USERNAME: 'boss',
-      BOOTSTRAP_ADMIN_EMAIL: 'boss@example.com',
-      BOOTSTRAP_ADMIN_PASSWORD: 'knowledge-admin-pass-1',
-      KNOWLEDGE_MAX_DOCUMENT_BYTES: '50000',
-      KNOWLEDGE_MAX_QUERY_LENGTH: '200',
-    });
-    platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
-    u = await users(platform, 'knowledge-admin-pass-1');
+    ({ iso, platform, u } = await knowledgePlatform({ KNOWLEDGE_MAX_DOCUMENT_BYTES: '50000', KNOWLEDGE_MAX_QUERY_LENGTH: '200' }));
   }, 120_000);
 
   afterAll(async () => {
@@ -309,14 +313,7 @@ describe('knowledge (e2e, hybrid search with an embedding provider)', () => {
   let u: Awaited<ReturnType<typeof users>>;
 
   beforeAll(async () => {
-    iso = isolate({
-      BOOTSTRAP_ADMIN_USERNAME: 'boss',
-      BOOTSTRAP_ADMIN_EMAIL: 'boss@example.com',
-      BOOTSTRAP_ADMIN_PASSWORD: 'knowledge-admin-pass-1',
-      EMBEDDINGS_PROVIDER: 'hashing',
-    });
-    platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
-    u = await users(platform, 'knowledge-admin-pass-1');
+    ({ iso, platform, u } = await knowledgePlatform({ EMBEDDINGS_PROVIDER: 'hashing' }));
   }, 120_000);
 
   afterAll(async () => {

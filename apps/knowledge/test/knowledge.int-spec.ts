@@ -3,7 +3,7 @@
  * dev server (or, unchanged, a real MongoDB when MONGO_URL is set), with real Redis for the
  * embedding queue.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Actor } from '#contracts';
 import {
@@ -25,6 +25,29 @@ import { SearchService } from '../src/search/search.service';
 
 const READMES = mcpReadmes();
 const readme = (name: string) => READMES.get(name) ?? '';
+
+/** A local HTTP peer answering POST `path` with `answer(json body)`: stands in for an embedding API. */
+async function jsonPeer(
+  path: string,
+  answer: (body: never, headers: IncomingHttpHeaders) => Promise<unknown>,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      if (req.url !== path) {
+        res.writeHead(404).end();
+        return;
+      }
+      void answer(JSON.parse(raw) as never, req.headers).then((reply) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply)),
+      );
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => server.close(() => ok())) };
+}
 
 const alice: Actor = { user_id: 'alice', role: 'maintainer', via: 'jwt' };
 const bob: Actor = { user_id: 'bob', role: 'maintainer', via: 'jwt' };
@@ -271,28 +294,13 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
     it('talks to an Ollama server through LangChain (a local HTTP peer speaking /api/embed)', async () => {
       const requests: { model: string; input: string[] }[] = [];
       const hashing = new HashingEmbeddings(16);
-      const ollama = createServer((req, res) => {
-        let raw = '';
-        req.on('data', (c: Buffer) => (raw += c.toString()));
-        req.on('end', () => {
-          if (req.url !== '/api/embed') {
-            res.writeHead(404).end();
-            return;
-          }
-          const body = JSON.parse(raw) as { model: string; input: string[] };
-          requests.push(body);
-          void hashing
-            .embedDocuments(body.input)
-            .then((embeddings) =>
-              res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: body.model, embeddings })),
-            );
-        });
+      const ollama = await jsonPeer('/api/embed', async (body: { model: string; input: string[] }) => {
+        requests.push(body);
+        return { model: body.model, embeddings: await hashing.embedDocuments(body.input) };
       });
-      await new Promise<void>((ok) => ollama.listen(0, '127.0.0.1', ok));
-      const { port } = ollama.address() as { port: number };
       const viaOllama = await knowledge(iso, mongoUrl, {
         EMBEDDINGS_PROVIDER: 'ollama',
-        OLLAMA_BASE_URL: `http://127.0.0.1:${port}`,
+        OLLAMA_BASE_URL: ollama.url,
         EMBEDDINGS_MODEL: 'nomic-embed-text',
       });
       try {
@@ -306,42 +314,31 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
         expect((await search(viaOllama, bob, 'local search businesses')).mode).toBe('hybrid');
       } finally {
         await viaOllama.close();
-        await new Promise((ok) => ollama.close(ok));
+        await ollama.close();
       }
     });
 
     it('talks to an OpenAI-compatible API through LangChain (a local HTTP peer speaking /v1/embeddings)', async () => {
       const requests: { model: string; input: string[]; encoding_format?: string; auth?: string }[] = [];
       const hashing = new HashingEmbeddings(16);
-      const openai = createServer((req, res) => {
-        let raw = '';
-        req.on('data', (c: Buffer) => (raw += c.toString()));
-        req.on('end', () => {
-          if (req.url !== '/v1/embeddings') {
-            res.writeHead(404).end();
-            return;
-          }
-          const body = JSON.parse(raw) as { model: string; input: string | string[]; encoding_format?: string };
+      const openai = await jsonPeer(
+        '/v1/embeddings',
+        async (body: { model: string; input: string | string[]; encoding_format?: string }, headers) => {
           const input = Array.isArray(body.input) ? body.input : [body.input];
-          requests.push({ ...body, input, auth: req.headers.authorization });
-          void hashing.embedDocuments(input).then((vectors) => {
-            const data = vectors.map((v, index) => ({
-              object: 'embedding',
-              index,
-              embedding: body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
-            }));
-            res
-              .writeHead(200, { 'content-type': 'application/json' })
-              .end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } }));
-          });
-        });
-      });
-      await new Promise<void>((ok) => openai.listen(0, '127.0.0.1', ok));
-      const { port } = openai.address() as { port: number };
+          requests.push({ ...body, input, auth: headers.authorization });
+          const vectors = await hashing.embedDocuments(input);
+          const data = vectors.map((v, index) => ({
+            object: 'embedding',
+            index,
+            embedding: body.encoding_format === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
+          }));
+          return { object: 'list', data, model: body.model, usage: { prompt_tokens: 1, total_tokens: 1 } };
+        },
+      );
       const viaOpenAi = await knowledge(iso, mongoUrl, {
         EMBEDDINGS_PROVIDER: 'openai',
         OPENAI_API_KEY: 'sk-test-not-a-real-key',
-        OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
+        OPENAI_BASE_URL: `${openai.url}/v1`,
         EMBEDDINGS_DIMENSIONS: '16',
       });
       try {
@@ -354,7 +351,7 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
         expect((await search(viaOpenAi, bob, 'retrieve context from the knowledge base')).mode).toBe('hybrid');
       } finally {
         await viaOpenAi.close();
-        await new Promise((ok) => openai.close(ok));
+        await openai.close();
       }
     });
 

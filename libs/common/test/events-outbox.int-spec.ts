@@ -61,21 +61,22 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
 
   it('writes a statement batch in one round trip inside the transaction, and rolls all of it back when one statement fails', async () => {
     const tricky = { username: "o'brien; DROP TABLE outbox; -- ? \\ \u00e9", user_id: 'u?1', role: 'viewer' as const };
+    const row = (id: string): OutboxMessage => ({
+      id,
+      routingKey: 'user.created',
+      payload: tricky,
+      requestId: null,
+      createdAt: new Date(),
+      publishedAt: null,
+      attempts: 0,
+      lastError: null,
+    });
     const ok = randomUUID();
     let viaOutbox = '';
     await ds.transaction(async (m) => {
       const batch = new StatementBatch(m);
       viaOutbox = outbox.addTo(batch, EventKey.USER_CREATED, tricky);
-      batch.insert(OutboxMessage, {
-        id: ok,
-        routingKey: 'user.created',
-        payload: tricky,
-        requestId: null,
-        createdAt: new Date(),
-        publishedAt: null,
-        attempts: 0,
-        lastError: null,
-      });
+      batch.insert(OutboxMessage, row(ok));
       await batch.flush();
     });
     const stored = await ds.getRepository(OutboxMessage).findOneByOrFail({ id: ok });
@@ -85,27 +86,9 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     await expect(
       ds.transaction(async (m) => {
         const batch = new StatementBatch(m);
-        batch.insert(OutboxMessage, {
-          id: failing,
-          routingKey: 'user.created',
-          payload: tricky,
-          requestId: null,
-          createdAt: new Date(),
-          publishedAt: null,
-          attempts: 0,
-          lastError: null,
-        });
+        batch.insert(OutboxMessage, row(failing));
         // Same primary key as an existing row: the second statement fails.
-        batch.insert(OutboxMessage, {
-          id: ok,
-          routingKey: 'user.created',
-          payload: tricky,
-          requestId: null,
-          createdAt: new Date(),
-          publishedAt: null,
-          attempts: 0,
-          lastError: null,
-        });
+        batch.insert(OutboxMessage, row(ok));
         await batch.flush();
       }),
     ).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });

@@ -111,15 +111,7 @@ export class StatementBatch {
   }
 
   update<E extends ObjectLiteral>(entity: EntityTarget<E>, where: Partial<E>, changes: Partial<E>): this {
-    return this.add(
-      this.manager
-        .createQueryBuilder()
-        .update(entity)
-        .set(changes)
-        .where(where)
-        .updateEntity(false)
-        .getQueryAndParameters(),
-    );
+    return this.add(this.manager.createQueryBuilder().update(entity).set(changes).where(where).updateEntity(false).getQueryAndParameters());
   }
 
   private add([sql, parameters]: [string, unknown[]]): this {
