@@ -447,17 +447,57 @@ export class Engine {
     const sortSpec: Doc = {};
     for (const k of Object.keys(isPlainObject(options.sort) ? options.sort : {}))
       sortSpec[sort.meta.includes(k) ? SCORE : k] = sort.plain[k] ?? -1;
-    let cursor = new Query({}, MINGO).find(rows);
-    if (Object.keys(sortSpec).length) cursor = cursor.sort(sortSpec);
-    if (options.skip) cursor = cursor.skip(options.skip);
-    if (options.limit) cursor = cursor.limit(Math.abs(options.limit));
-    rows = cursor.all() as Doc[];
+    const sorted = Object.keys(sortSpec).length ? Engine.fastSort(rows, sortSpec) : rows;
+    if (sorted) {
+      const from = options.skip ?? 0;
+      rows = sorted.slice(from, options.limit ? from + Math.abs(options.limit) : undefined);
+    } else {
+      let cursor = new Query({}, MINGO).find(rows).sort(sortSpec);
+      if (options.skip) cursor = cursor.skip(options.skip);
+      if (options.limit) cursor = cursor.limit(Math.abs(options.limit));
+      rows = cursor.all() as Doc[];
+    }
     const hasPlain = Object.keys(projection.plain).length > 0;
     const inclusive = Engine.isInclusion(projection.plain);
     const projected =
       hasPlain || scores ? this.project(rows, scores && !inclusive ? { ...projection.plain, [SCORE]: 0 } : projection.plain) : rows;
     if (projection.meta.length) projected.forEach((doc, i) => projection.meta.forEach((field) => (doc[field] = rows[i]?.[SCORE])));
     return projected;
+  }
+
+  /**
+   * Sorts in plain JS when every sort key is a top-level field holding one kind of scalar (numbers,
+   * strings or dates; missing/null first, as in MongoDB); undefined hands anything else to mingo.
+   */
+  private static fastSort(rows: Doc[], spec: Doc): Doc[] | undefined {
+    const keys = Object.entries(spec);
+    const kindOf = (v: unknown) => (v instanceof Date ? 'date' : typeof v);
+    for (const [k] of keys) {
+      if (k.includes('.')) return undefined;
+      let kind: string | undefined;
+      for (const row of rows) {
+        const v = row[k];
+        if (v === undefined || v === null) continue;
+        const t = kindOf(v);
+        if ((t !== 'number' && t !== 'string' && t !== 'date') || (kind && kind !== t)) return undefined;
+        kind = t;
+      }
+    }
+    const scalar = (v: unknown) => (v instanceof Date ? v.getTime() : (v as number | string));
+    const compare = (a: unknown, b: unknown) => {
+      if (a === undefined || a === null) return b === undefined || b === null ? 0 : -1;
+      if (b === undefined || b === null) return 1;
+      const x = scalar(a);
+      const y = scalar(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    return [...rows].sort((a, b) => {
+      for (const [k, direction] of keys) {
+        const c = compare(a[k], b[k]);
+        if (c !== 0) return direction === -1 ? -c : c;
+      }
+      return 0;
+    });
   }
 
   /** Whether a projection lists what to keep: any field but _id kept, or `{_id: 1}` alone. */

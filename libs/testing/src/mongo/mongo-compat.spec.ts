@@ -190,6 +190,36 @@ describe('CRUD', () => {
     expect(page.map((d) => d.n)).toEqual([105, 106, 107]);
   });
 
+  it('sorts missing values first, and numbers before strings when a field mixes them', async () => {
+    const c = db().collection<{ k?: unknown; i: number }>('sorting');
+    await c.insertMany([{ k: 'b', i: 1 }, { k: 'a', i: 2 }, { i: 3 }, { k: new Date('2020-01-01'), i: 4 }]);
+    expect(
+      (
+        await c
+          .find({ i: { $lte: 3 } })
+          .sort({ k: 1 })
+          .toArray()
+      ).map((d) => d.i),
+    ).toEqual([3, 2, 1]);
+    expect(
+      (
+        await c
+          .find({ i: { $lte: 3 } })
+          .sort({ k: -1, i: 1 })
+          .toArray()
+      ).map((d) => d.i),
+    ).toEqual([1, 2, 3]);
+    await c.insertOne({ k: 5, i: 5 });
+    expect(
+      (
+        await c
+          .find({ i: { $ne: 4 } })
+          .sort({ k: 1 })
+          .toArray()
+      ).map((d) => d.i),
+    ).toEqual([3, 5, 2, 1]);
+  });
+
   it('updates one, many, by replacement and by upsert with $setOnInsert', async () => {
     const many = await items().updateMany({ tags: 't0' }, { $set: { touched: true } });
     expect(many.matchedCount).toBe(84);
