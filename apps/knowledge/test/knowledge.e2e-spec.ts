@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { eventTopology } from '#common';
-import { ApiClient, isolate, mcpReadmes, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import {
+  ApiClient,
+  isolate,
+  mcpReadmes,
+  startMongoCompatServer,
+  startPlatform,
+  type MongoCompatServer,
+  type RunningPlatform,
+  type TestIsolation,
+} from '#testing';
 
 const READMES = mcpReadmes();
 
@@ -21,6 +30,9 @@ function markdownFile(name: string, content: string | Buffer, fields: Record<str
   form.append('file', new Blob([content], { type }), name);
   return form;
 }
+
+const search = (client: ApiClient, query: string, extra: Record<string, unknown> = {}) =>
+  client.post('/api/v1/knowledge/search', { query, ...extra });
 
 /** A fresh platform (gateway, registry, knowledge) with an admin, two maintainers and a viewer signed in. */
 async function knowledgePlatform(env: Record<string, string>) {
@@ -65,8 +77,6 @@ describe('knowledge (e2e, text search)', () => {
   let platform: RunningPlatform;
   let u: Awaited<ReturnType<typeof users>>;
   const ids = new Map<string, string>();
-  const search = (client: ApiClient, query: string, extra: Record<string, unknown> = {}) =>
-    client.post('/api/v1/knowledge/search', { query, ...extra });
 
   beforeAll(async () => {
     ({ iso, platform, u } = await knowledgePlatform({ KNOWLEDGE_MAX_DOCUMENT_BYTES: '50000', KNOWLEDGE_MAX_QUERY_LENGTH: '200' }));
@@ -338,5 +348,45 @@ describe('knowledge (e2e, hybrid search with an embedding provider)', () => {
     expect(r.status).toBe(200);
     expect(r.body.mode).toBe('hybrid');
     expect(r.body.items[0].document_id).toBe(created['server-puppeteer']);
+  });
+});
+
+describe('knowledge (e2e, MongoDB outage)', () => {
+  let iso: TestIsolation;
+  let platform: RunningPlatform;
+  let u: Awaited<ReturnType<typeof users>>;
+  let mongo: MongoCompatServer;
+
+  beforeAll(async () => {
+    mongo = await startMongoCompatServer();
+    ({ iso, platform, u } = await knowledgePlatform({ MONGO_URL: `${mongo.url}/mcp` }));
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+    await iso?.cleanup();
+    await mongo?.close();
+  });
+
+  it('answers 503 naming MongoDB while it is down, and serves again once it is back', async () => {
+    const doc = await u.maya.post('/api/v1/knowledge/documents', {
+      title: 'Outage notes',
+      body: 'Ferry timetables.',
+      visibility: 'public',
+    });
+    expect(doc.status).toBe(201);
+    const port = mongo.port;
+    await mongo.close();
+    const down = await search(u.vic, 'ferry');
+    expect(down.status).toBe(503);
+    expect(down.body.error.message).toMatch(/knowledge.*MongoDB/);
+    expect((await u.maya.post('/api/v1/knowledge/documents', { title: 'Lost?', body: 'No.' })).status).toBe(503);
+    // Back (empty: the dev server is in-memory): the same service instance reconnects by itself.
+    mongo = await startMongoCompatServer({ port });
+    await eventually(
+      () => search(u.vic, 'ferry'),
+      (r) => r.status === 200,
+      20_000,
+    );
   });
 });

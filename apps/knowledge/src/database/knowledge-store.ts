@@ -117,7 +117,10 @@ export class KnowledgeStore implements OnModuleInit, OnApplicationShutdown {
       throw new Error('MONGO_URL is not set: the knowledge service needs MongoDB (npm start runs a development server for you)');
     this.connection = mongoose.createConnection(config.mongoUrl, {
       dbName: databaseName(config, 'knowledge'),
-      serverSelectionTimeoutMS: 10_000,
+      // Fail fast (a 503 naming MongoDB) rather than outlive the caller's RPC timeout (a 504) when
+      // MongoDB is away; and no mongoose buffering, which would hold requests for 10 s.
+      serverSelectionTimeoutMS: Math.max(1000, config.amqp.rpcTimeoutMs - 2000),
+      bufferCommands: false,
       maxPoolSize: 20,
       autoIndex: false,
       autoCreate: false,

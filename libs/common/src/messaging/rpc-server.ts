@@ -80,6 +80,20 @@ export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unkno
 }
 
 /** Sends domain errors back as typed payloads; anything else is logged and reported by id only. */
+const MONGO_UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed)Error$/;
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'PROTOCOL_CONNECTION_LOST']);
+
+/** Which data store an error says is out of reach (connection refused, lost, timed out), if any. */
+export function unreachableStore(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  if (MONGO_UNREACHABLE.test(err.name)) return 'MongoDB';
+  if (err.name === 'MaxRetriesPerRequestError') return 'Redis';
+  const code =
+    (err as { code?: unknown; driverError?: { code?: unknown } }).code ?? (err as { driverError?: { code?: unknown } }).driverError?.code;
+  if (typeof code === 'string' && SOCKET_CODES.has(code)) return 'its database';
+  return undefined;
+}
+
 @Catch()
 export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
   constructor(
@@ -89,6 +103,17 @@ export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
 
   catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
     if (exception instanceof DomainError) return throwError(() => exception.toPayload());
+    const store = unreachableStore(exception);
+    if (store) {
+      // Not a bug of ours: the caller gets a 503 it can retry, ops get one warning line.
+      this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'RpcErrorFilter');
+      const payload: RpcErrorPayload = {
+        code: ErrorCode.SERVICE_UNAVAILABLE,
+        message: `The ${this.service} service cannot reach ${store} right now; retry shortly`,
+        details: { dependency: store },
+      };
+      return throwError(() => payload);
+    }
     const errorId = randomUUID();
     this.logger.error(
       { msg: 'unhandled error in RPC handler', error_id: errorId, err: String(exception) },
