@@ -246,6 +246,20 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
     expect((await k.documents.get(doc.id, bob)).tool_ids).toEqual([]);
   });
 
+  it('never loses an update: of two concurrent edits from the same revision, one wins and one gets a conflict', async () => {
+    const doc = await create(k, alice, 'Concurrent', 'First version.');
+    const results = await Promise.allSettled([
+      k.documents.update(doc.id, { body: 'Edit A.' }, alice),
+      k.documents.update(doc.id, { body: 'Edit B.' }, alice),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect(rejected?.reason).toMatchObject({ code: 'CONFLICT' });
+    const winner = results.find((r) => r.status === 'fulfilled')!.value;
+    expect((await k.documents.get(doc.id, alice)).body).toBe(winner.body);
+    await k.documents.remove(doc.id, alice);
+  });
+
   it('counts documents for Prometheus from the database', async () => {
     const text = await metricsRegistry.getSingleMetricAsString('knowledge_documents_total');
     expect(text).toMatch(/knowledge_documents_total\{source="api",visibility="public",embedding="disabled"\} \d+/);

@@ -245,7 +245,9 @@ export class DocumentsService implements OnApplicationBootstrap {
 
   async remove(id: string, actor: Actor): Promise<{ id: string; deleted: true }> {
     const doc = await this.writable(id, actor);
-    await this.store.documents.deleteOne({ _id: id, revision: doc.revision });
+    const { deletedCount } = await this.store.documents.deleteOne({ _id: id, revision: doc.revision });
+    if (deletedCount === 0)
+      throw new DomainError(ErrorCode.CONFLICT, 'The document changed while you were deleting it: read it again and retry');
     // Embeddings are derived data: a crash here leaves vectors no search can reach (search joins on live documents).
     await this.store.embeddings.deleteMany({ documentId: id });
     this.logger.log({ msg: 'document deleted', document_id: id }, 'Documents');
