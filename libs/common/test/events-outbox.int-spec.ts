@@ -15,6 +15,7 @@ import {
   OutboxMessage,
   OutboxService,
   ProcessedMessageStore,
+  lockedWrite,
   StatementBatch,
 } from '#common';
 import { isolate, type TestIsolation } from '#testing';
@@ -95,6 +96,43 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(await ds.getRepository(OutboxMessage).countBy({ id: failing })).toBe(0);
     // Not published by this test: remove them so the relay tests below start from an empty outbox.
     await ds.getRepository(OutboxMessage).delete({ id: In([ok, viaOutbox]) });
+  });
+
+  it('lockedWrite: reads the locked row like TypeORM does, commits the batch, rolls back on any failure, and leaves no lock behind', async () => {
+    const repo = ds.getRepository(OutboxMessage);
+    const id = randomUUID();
+    await repo.insert({
+      id,
+      routingKey: 'user.created',
+      payload: { a: [1, 'x'] },
+      requestId: null,
+      createdAt: new Date(),
+      publishedAt: null,
+      attempts: 0,
+      lastError: null,
+    });
+    const viaTypeorm = await repo.findOneByOrFail({ id });
+    await lockedWrite(ds, OutboxMessage, id, async (row, batch) => {
+      expect(row).toEqual(viaTypeorm);
+      batch.update(OutboxMessage, { id }, { attempts: 5 });
+    });
+    expect((await repo.findOneByOrFail({ id })).attempts).toBe(5);
+    await expect(
+      lockedWrite(ds, OutboxMessage, id, async (_row, batch) => {
+        batch.update(OutboxMessage, { id }, { attempts: 6 });
+        throw new Error('refused after queuing');
+      }),
+    ).rejects.toThrow('refused after queuing');
+    await expect(
+      lockedWrite(ds, OutboxMessage, id, async (_row, batch) => {
+        batch.update(OutboxMessage, { id }, { attempts: 7 }).insert(OutboxMessage, { ...viaTypeorm }); // duplicate key
+      }),
+    ).rejects.toMatchObject({ code: 'ER_DUP_ENTRY' });
+    expect((await repo.findOneByOrFail({ id })).attempts).toBe(5);
+    // Nothing still holds the row: another transaction can lock it without waiting.
+    await ds.transaction((m) => m.query('SELECT id FROM outbox WHERE id = ? FOR UPDATE NOWAIT', [id]));
+    expect(await lockedWrite(ds, OutboxMessage, randomUUID(), (row) => Promise.resolve(row))).toBeNull();
+    await repo.delete({ id });
   });
 
   it('publishes committed events in order, exactly once per consumer, and marks them sent', async () => {

@@ -20,6 +20,7 @@ import {
   canWrite,
   DomainError,
   forbidden,
+  lockedWrite,
   StatementBatch,
   isAdmin,
   OutboxService,
@@ -246,14 +247,20 @@ export class ToolsService {
       );
     }
     if (input.manifest) validateManifest(input.manifest);
-    return this.write(async (m) => {
-      const tool = await this.writable(m, id, actor, 'publish versions');
-      return this.publishIn(m, tool, { ...input, version }, actor);
+    // The hot write path: lock + read, then every write and COMMIT, in two round trips.
+    const view = await lockedWrite(this.dataSource, Tool, id, async (tool, batch, m) => {
+      const writable = this.checkWritable(tool, id, actor, 'publish versions');
+      return this.publishIn(m, writable, { ...input, version }, actor, batch);
     });
+    await this.afterWrite();
+    return view;
   }
 
-  /** Publishes a version of a tool already locked in the caller's transaction. */
-  async publishIn(m: EntityManager, tool: Tool, input: PublishVersionInput, actor: Actor): Promise<VersionView> {
+  /**
+   * Publishes a version of a tool already locked in the caller's transaction. With `into`, the
+   * writes are queued in the caller's batch (sent with its COMMIT); otherwise they are sent now.
+   */
+  async publishIn(m: EntityManager, tool: Tool, input: PublishVersionInput, actor: Actor, into?: StatementBatch): Promise<VersionView> {
     const id = tool.id;
     const version = input.version;
     const highest = tool.highestVersion;
@@ -277,13 +284,13 @@ export class ToolsService {
       publishedAt: new Date(),
     };
     // The version, the tool's new latest/highest, history and the event: one round trip.
-    const batch = new StatementBatch(m).insert(ToolVersion, row);
+    const batch = (into ?? new StatementBatch(m)).insert(ToolVersion, row);
     // The new version is the highest and not yanked: it is latest unless latest is pinned.
     const latest = tool.pinnedVersion ?? version;
     this.touchIn(batch, tool, { latestVersion: latest, highestVersion: version });
     this.historyIn(batch, id, 'version.published', actor, { version, sha256: row.sha256 });
     this.outbox.addTo(batch, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
-    await batch.flush();
+    if (!into) await batch.flush();
     return versionView(row, latest);
   }
 
@@ -396,6 +403,10 @@ export class ToolsService {
   /** The tool, locked for the transaction, if the actor may change it: 404 if invisible, 403 if read-only. */
   private async writable(m: EntityManager, id: string, actor: Actor, action: string): Promise<Tool> {
     const tool = await m.getRepository(Tool).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+    return this.checkWritable(tool, id, actor, action);
+  }
+
+  private checkWritable(tool: Tool | null, id: string, actor: Actor, action: string): Tool {
     if (!tool || tool.deletedAt || !canRead(tool, actor)) throw DomainError.notFound('Tool', id);
     if (!canWrite(tool, actor)) throw forbidden(action);
     return tool;
@@ -415,8 +426,12 @@ export class ToolsService {
    */
   async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
     const result = await this.dataSource.transaction(fn);
+    await this.afterWrite();
+    return result;
+  }
+
+  private async afterWrite(): Promise<void> {
     await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
     this.outbox.nudge();
-    return result;
   }
 }

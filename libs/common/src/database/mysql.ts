@@ -1,5 +1,14 @@
 import { createConnection } from 'mysql2/promise';
-import { DataSource, type EntityManager, type EntitySchema, type EntityTarget, type MixedList, type ObjectLiteral } from 'typeorm';
+import {
+  DataSource,
+  type EntityManager,
+  type EntitySchema,
+  type EntityTarget,
+  type FindOptionsWhere,
+  type MixedList,
+  type ObjectLiteral,
+} from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import type { MysqlDataSourceOptions } from 'typeorm/driver/mysql/MysqlDataSourceOptions.js';
 import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 
@@ -110,7 +119,7 @@ export class StatementBatch {
     return this.add(this.manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).getQueryAndParameters());
   }
 
-  update<E extends ObjectLiteral>(entity: EntityTarget<E>, where: Partial<E>, changes: Partial<E>): this {
+  update<E extends ObjectLiteral>(entity: EntityTarget<E>, where: FindOptionsWhere<E>, changes: QueryDeepPartialEntity<E>): this {
     return this.add(this.manager.createQueryBuilder().update(entity).set(changes).where(where).updateEntity(false).getQueryAndParameters());
   }
 
@@ -120,12 +129,62 @@ export class StatementBatch {
     return this;
   }
 
-  async flush(): Promise<void> {
-    if (this.statements.length === 0) return;
+  /** Any other statement (COMMIT, a named-lock call…), with placeholders for its values. */
+  raw(sql: string, parameters: unknown[] = []): this {
+    return this.add([sql, parameters]);
+  }
+
+  /** Sends the queued statements; returns each one's result (rows for a SELECT). */
+  async flush(): Promise<unknown[]> {
+    if (this.statements.length === 0) return [];
+    const single = this.statements.length === 1;
     const sql = this.statements.join(';\n');
     const parameters = this.parameters.splice(0);
     this.statements.length = 0;
-    await this.manager.query(sql, parameters);
+    const result: unknown = await this.manager.query(sql, parameters);
+    return single ? [result] : (result as unknown[]);
+  }
+}
+
+/** A raw row (database column names) as an entity, converted the way TypeORM's reads convert it. */
+export function hydrate<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, raw: Record<string, unknown>): E {
+  const { columns } = manager.connection.getMetadata(entity);
+  const out: Record<string, unknown> = {};
+  for (const column of columns) out[column.propertyName] = manager.connection.driver.prepareHydratedValue(raw[column.databaseName], column);
+  return out as E;
+}
+
+/**
+ * A short write transaction in two round trips: `START TRANSACTION` travels with the locking read
+ * of the row to change, and `COMMIT` with the batched writes. `fn` gets the locked row (or null)
+ * and a batch to queue its writes in; throwing rolls back. For hot paths only — everything else
+ * uses TypeORM's `transaction()`.
+ */
+export async function lockedWrite<E extends ObjectLiteral, T>(
+  dataSource: DataSource,
+  entity: EntityTarget<E>,
+  id: string,
+  fn: (row: E | null, batch: StatementBatch, manager: EntityManager) => Promise<T>,
+): Promise<T> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    const table = runner.manager.connection.getMetadata(entity).tableName;
+    const [, rows] = (await runner.query(`START TRANSACTION;\nSELECT * FROM \`${table}\` WHERE \`id\` = ? FOR UPDATE`, [id])) as [
+      unknown,
+      Record<string, unknown>[],
+    ];
+    const row = rows[0] ? hydrate(runner.manager, entity, rows[0]) : null;
+    const batch = new StatementBatch(runner.manager);
+    const result = await fn(row, batch, runner.manager);
+    await batch.raw('COMMIT').flush();
+    return result;
+  } catch (err) {
+    // Also when START TRANSACTION or the read failed: ROLLBACK without a transaction is harmless.
+    await runner.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    await runner.release();
   }
 }
 

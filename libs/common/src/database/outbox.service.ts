@@ -5,7 +5,7 @@ import type { EventKey, EventMessage, EventPayload } from '#contracts';
 import { EventBus } from '../messaging/event-bus';
 import { JsonLogger } from '../logging/json-logger';
 import { requestContext } from '../logging/request-context';
-import { StatementBatch } from './mysql';
+import { hydrate, StatementBatch } from './mysql';
 import { OutboxMessage } from './outbox.entity';
 
 /**
@@ -16,6 +16,7 @@ import { OutboxMessage } from './outbox.entity';
  */
 @Injectable()
 export class OutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private lastCreatedAt = 0;
   private timer?: NodeJS.Timeout;
   private running = false;
   private again = false;
@@ -42,12 +43,16 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   /** Queues the event's row in the caller's batch (written when the batch is flushed, in the same transaction). */
   addTo<K extends EventKey>(batch: StatementBatch, key: K, payload: EventPayload<K>): string {
     const id = randomUUID();
+    // The relay orders by created_at: strictly increasing per process, so events written in the
+    // same millisecond (one transaction's) keep their order.
+    const createdAt = new Date(Math.max(Date.now(), this.lastCreatedAt + 1));
+    this.lastCreatedAt = createdAt.getTime();
     batch.insert(OutboxMessage, {
       id,
       routingKey: key,
       payload,
       requestId: requestContext.requestId() ?? null,
-      createdAt: new Date(),
+      createdAt,
       publishedAt: null,
       attempts: 0,
       lastError: null,
@@ -120,50 +125,48 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     const lock = `outbox:${String(this.dataSource.options.database)}`;
+    const table = this.dataSource.getMetadata(OutboxMessage).tableName;
+    let held = false;
     try {
-      const [{ locked }] = (await runner.query('SELECT GET_LOCK(?, 0) AS locked', [lock])) as { locked: number | null }[];
-      if (Number(locked) !== 1) return 0; // another instance is relaying right now
-      try {
-        const rows = await runner.manager
-          .createQueryBuilder(OutboxMessage, 'o')
-          .where('o.published_at IS NULL')
-          .orderBy('o.created_at', 'ASC')
-          .limit(OutboxService.BATCH)
-          .getMany();
-        // Publish the whole batch on the one confirm channel (the broker keeps the order) and wait
-        // for all confirms together, instead of one broker round trip per event.
-        const results = await Promise.allSettled(
-          rows.map((row) =>
-            this.bus.publish({
-              id: row.id,
-              key: row.routingKey as EventKey,
-              occurred_at: row.createdAt.toISOString(),
-              request_id: row.requestId ?? undefined,
-              payload: row.payload as EventMessage['payload'],
-            }),
-          ),
-        );
-        // Only the rows before the first failure count as sent; later ones are sent again with it
-        // on the next pass (consumers are idempotent by event id), so nothing is lost or skipped.
-        const failedAt = results.findIndex((r) => r.status === 'rejected');
-        const published = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((r) => r.id);
-        if (failedAt !== -1) {
-          const failed = rows[failedAt];
-          const reason = (results[failedAt] as PromiseRejectedResult).reason as unknown;
-          await runner.manager.update(
-            OutboxMessage,
-            { id: failed.id },
-            { attempts: failed.attempts + 1, lastError: String(reason).slice(0, 2000) },
-          );
-        }
-        // A crash before this line republishes the batch: consumers are idempotent by event id.
-        if (published.length)
-          await runner.manager.update(OutboxMessage, { id: In(published) }, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
-        return published.length;
-      } finally {
-        await runner.query('SELECT RELEASE_LOCK(?)', [lock]);
+      // The lock and the pending rows in one round trip (the rows are ignored without the lock).
+      const [lockRows, pending] = (await new StatementBatch(runner.manager)
+        .raw('SELECT GET_LOCK(?, 0) AS locked', [lock])
+        .raw(`SELECT * FROM \`${table}\` WHERE published_at IS NULL ORDER BY created_at ASC LIMIT ${OutboxService.BATCH}`)
+        .flush()) as [{ locked: number | null }[], Record<string, unknown>[]];
+      held = Number(lockRows[0]?.locked) === 1;
+      if (!held) return 0; // another instance is relaying right now
+      const rows = pending.map((raw) => hydrate(runner.manager, OutboxMessage, raw));
+      // Publish the whole batch on the one confirm channel (the broker keeps the order) and wait
+      // for all confirms together, instead of one broker round trip per event.
+      const results = await Promise.allSettled(
+        rows.map((row) =>
+          this.bus.publish({
+            id: row.id,
+            key: row.routingKey as EventKey,
+            occurred_at: row.createdAt.toISOString(),
+            request_id: row.requestId ?? undefined,
+            payload: row.payload as EventMessage['payload'],
+          }),
+        ),
+      );
+      // Only the rows before the first failure count as sent; later ones are sent again with it
+      // on the next pass (consumers are idempotent by event id), so nothing is lost or skipped.
+      const failedAt = results.findIndex((r) => r.status === 'rejected');
+      const published = (failedAt === -1 ? rows : rows.slice(0, failedAt)).map((r) => r.id);
+      const done = new StatementBatch(runner.manager);
+      if (failedAt !== -1) {
+        const failed = rows[failedAt];
+        const reason = (results[failedAt] as PromiseRejectedResult).reason as unknown;
+        done.update(OutboxMessage, { id: failed.id }, { attempts: failed.attempts + 1, lastError: String(reason).slice(0, 2000) });
       }
+      // A crash before this runs republishes the batch: consumers are idempotent by event id.
+      if (published.length) done.update(OutboxMessage, { id: In(published) }, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
+      // The marks and the lock's release in one round trip.
+      await done.raw('SELECT RELEASE_LOCK(?)', [lock]).flush();
+      held = false;
+      return published.length;
     } finally {
+      if (held) await runner.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => undefined);
       await runner.release();
     }
   }
