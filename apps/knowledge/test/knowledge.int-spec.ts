@@ -67,9 +67,9 @@ async function knowledge(iso: TestIsolation, mongoUrl: string, env: Record<strin
   const logger = new JsonLogger('knowledge', 'warn');
   const store = new KnowledgeStore(config, new HealthRegistry(), logger);
   await store.onModuleInit();
-  const embeddings = new EmbeddingsService(config, store, logger);
-  await embeddings.onModuleInit();
   const redis = new Redis(config.redisUrl, { keyPrefix: `${config.namespace}:` });
+  const embeddings = new EmbeddingsService(config, store, logger, redis);
+  await embeddings.onModuleInit();
   const documents = new DocumentsService(
     config,
     store,
@@ -366,6 +366,24 @@ describe('knowledge service (integration, mongoose over the wire protocol)', () 
       } finally {
         await viaOpenAi.close();
         await openai.close();
+      }
+    });
+
+    it('sees vectors another instance wrote (its vector cache follows the shared generation)', async () => {
+      const other = await knowledge(iso, mongoUrl, { EMBEDDINGS_PROVIDER: 'hashing', EMBEDDINGS_DIMENSIONS: '512' });
+      try {
+        // Loads this instance's vector cache (the document does not exist yet).
+        expect((await search(hybrid, bob, 'narwhal migration')).items.map((i) => i.title)).not.toContain('Arctic');
+        const doc = await create(other, alice, 'Arctic', 'Narwhal migration routes along the fjords.');
+        await other.embeddings.embedDocument(doc.id, doc.content_hash);
+        const found = await search(hybrid, bob, 'narwhal migration');
+        expect(found.items[0]?.document_id).toBe(doc.id);
+        expect(await hybrid.embeddings.vectorSearch('narwhal migration routes', new Set([doc.id]), 5)).toEqual([
+          expect.objectContaining({ documentId: doc.id, similarity: expect.any(Number) }),
+        ]);
+        await other.documents.remove(doc.id, alice);
+      } finally {
+        await other.close();
       }
     });
 

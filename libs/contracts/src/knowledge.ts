@@ -159,7 +159,7 @@ export type SearchHit = z.infer<typeof searchHitSchema>;
 export const searchResponseSchema = z.object({
   mode: z.enum(['text', 'hybrid']),
   query: z.string(),
-  total: z.number().describe('matching documents (counted up to 1000)'),
+  total: z.number().describe('text: documents matching the words (counted up to 1,000); hybrid: those plus the 100 nearest by vector'),
   page: z.number(),
   page_size: z.number(),
   items: z.array(searchHitSchema),

@@ -250,6 +250,7 @@ export class DocumentsService implements OnApplicationBootstrap {
       throw new DomainError(ErrorCode.CONFLICT, 'The document changed while you were deleting it: read it again and retry');
     // Embeddings are derived data: a crash here leaves vectors no search can reach (search joins on live documents).
     await this.store.embeddings.deleteMany({ documentId: id });
+    await this.embeddings.vectorsChanged();
     this.logger.log({ msg: 'document deleted', document_id: id }, 'Documents');
     return { id, deleted: true };
   }

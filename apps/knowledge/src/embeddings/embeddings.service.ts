@@ -1,11 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Job, Worker } from 'bullmq';
 import { QueueName } from '#contracts';
-import { APP_CONFIG, createWorker, JobQueue, jobId, JsonLogger, type AppConfig } from '#common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, createWorker, JobQueue, jobId, JsonLogger, REDIS, type AppConfig } from '#common';
 import { KnowledgeStore, type DocumentRecord } from '../database/knowledge-store';
 import { cosine, createEmbeddings, type EmbeddingsModel } from './providers';
 
 const BATCH = 64;
+const VECTORS_GENERATION_KEY = 'knowledge:vectors:generation';
 const CHUNK_TEXT_LIMIT = 4000;
 const SWEEP_INTERVAL_MS = 60_000;
 /** A pending document older than this whose job may have been lost (Redis down at write time) is queued again. */
@@ -31,11 +33,34 @@ export class EmbeddingsService implements OnModuleInit, OnApplicationBootstrap, 
   private worker?: Worker;
   private sweeper?: NodeJS.Timeout;
 
+  /** The model's vectors, as of a generation of the shared counter (see {@link vectors}). */
+  private cache?: { generation: string; model: string; vectors: CachedVector[] };
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(KnowledgeStore) private readonly store: KnowledgeStore,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {}
+
+  /** Tells every instance its vector cache is out of date (call after writing or deleting vectors). */
+  async vectorsChanged(): Promise<void> {
+    if (this.enabled) await this.redis.incr(VECTORS_GENERATION_KEY);
+  }
+
+  /**
+   * All vectors of the current model, from a per-process cache that is reloaded when the shared
+   * generation counter moved. The counter is read before loading, and writers bump it after
+   * writing, so a cache is never labelled newer than its content.
+   */
+  private async vectors(): Promise<CachedVector[]> {
+    const generation = (await this.redis.get(VECTORS_GENERATION_KEY)) ?? '0';
+    if (this.cache && this.cache.generation === generation && this.cache.model === this.model) return this.cache.vectors;
+    const rows = await this.store.embeddings.find({ model: this.model }, { documentId: 1, chunkId: 1, vector: 1 }).lean<EmbeddingLike[]>();
+    const vectors = rows.map((e) => ({ documentId: e.documentId, chunkId: e.chunkId, vector: Float32Array.from(e.vector) }));
+    this.cache = { generation, model: this.model, vectors };
+    return vectors;
+  }
 
   get enabled(): boolean {
     return this.config.embeddings.provider !== 'none';
@@ -153,6 +178,7 @@ export class EmbeddingsService implements OnModuleInit, OnApplicationBootstrap, 
       await job?.updateProgress(Math.round(((i + batch.length) / missing.length) * 100));
     }
     await this.store.embeddings.deleteMany({ documentId, _id: { $nin: doc.chunks.map((c) => key(c.id)) } });
+    await this.vectorsChanged();
     await this.store.documents.updateOne(
       { _id: documentId, contentHash },
       { $set: { embedding: { status: 'ready', model, error: null } } },
@@ -163,18 +189,15 @@ export class EmbeddingsService implements OnModuleInit, OnApplicationBootstrap, 
 
   /**
    * Documents ranked by their best chunk's cosine similarity to the query, among `documentIds`
-   * (already filtered for visibility). Vectors are compared in the service: MongoDB Community has
-   * no vector index; for very large corpora a vector store (Atlas Search, pgvector) would take this.
+   * (already filtered for visibility). Vectors are compared in the service from the cache above:
+   * MongoDB Community has no vector index; for very large corpora a vector store (Atlas Search,
+   * pgvector) would take this over.
    */
   async vectorSearch(query: string, documentIds: ReadonlySet<string>, limit: number): Promise<VectorHit[]> {
     if (!this.provider || documentIds.size === 0) return [];
     const queryVector = await this.provider.embedQuery(query);
     const best = new Map<string, VectorHit>();
-    const cursor = this.store.embeddings
-      .find({ model: this.model }, { documentId: 1, chunkId: 1, vector: 1 })
-      .lean<EmbeddingLike[]>()
-      .cursor();
-    for await (const e of cursor) {
+    for (const e of await this.vectors()) {
       if (!documentIds.has(e.documentId)) continue;
       const similarity = cosine(queryVector, e.vector);
       const current = best.get(e.documentId);
@@ -183,6 +206,12 @@ export class EmbeddingsService implements OnModuleInit, OnApplicationBootstrap, 
     }
     return [...best.values()].sort((a, b) => b.similarity - a.similarity).slice(0, limit);
   }
+}
+
+interface CachedVector {
+  documentId: string;
+  chunkId: string;
+  vector: Float32Array;
 }
 
 interface EmbeddingLike {

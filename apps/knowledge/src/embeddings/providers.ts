@@ -65,7 +65,7 @@ export async function createEmbeddings(config: AppConfig['embeddings']): Promise
   }
 }
 
-export function cosine(a: readonly number[], b: readonly number[]): number {
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

@@ -9,6 +9,11 @@ import { bestChunk, queryTerms, snippet } from './snippets';
 
 /** How many ranked candidates each retriever contributes (and the most `total` counts). */
 const CANDIDATES = 1000;
+/**
+ * Nearest chunks' documents the vector side contributes. Every document has some similarity to any
+ * query, so the vector side is a top-k (as in k-NN search), not a match set.
+ */
+const VECTOR_CANDIDATES = 100;
 /** Reciprocal rank fusion constant (Cormack et al.): dampens the weight of top ranks. */
 const RRF_K = 60;
 
@@ -107,7 +112,7 @@ export class SearchService {
   /** Text ranks and vector ranks merged by reciprocal rank fusion. */
   private async fuse(query: string, filter: QueryFilter<DocumentRecord>, textRanked: Ranked[]): Promise<Ranked[]> {
     const visible = await this.store.documents.find(filter, { _id: 1 }).lean<{ _id: string }[]>();
-    const vectorHits = await this.embeddings.vectorSearch(query, new Set(visible.map((d) => d._id)), CANDIDATES);
+    const vectorHits = await this.embeddings.vectorSearch(query, new Set(visible.map((d) => d._id)), VECTOR_CANDIDATES);
     const fused = new Map<string, Ranked>();
     textRanked.forEach(({ id }, rank) => fused.set(id, { id, score: 1 / (RRF_K + rank + 1) }));
     vectorHits.forEach((hit, rank) => {
