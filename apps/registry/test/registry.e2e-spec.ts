@@ -349,6 +349,11 @@ describe('registry (e2e)', () => {
       readKey: () => ownerReadKey,
     };
     let n = 0;
+    // Every read route: anyone signed in sees a public tool; a private one only its owner, admins and the owner's key.
+    const READ_ROUTE: Record<'public' | 'private', Record<Caller, number>> = {
+      public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
+      private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
+    };
     const routes: {
       name: string;
       call: (c: ApiClient, id: string) => Promise<{ status: number }>;
@@ -357,42 +362,27 @@ describe('registry (e2e)', () => {
       {
         name: 'GET tool',
         call: (c, id) => c.get(`/api/v1/mcps/${id}`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         name: 'GET versions',
         call: (c, id) => c.get(`/api/v1/mcps/${id}/versions`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         name: 'GET version',
         call: (c, id) => c.get(`/api/v1/mcps/${id}/versions/1.0.0`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         name: 'GET diff',
         call: (c, id) => c.get(`/api/v1/mcps/${id}/diff?from=1.0.0&to=1.0.0`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         name: 'GET history',
         call: (c, id) => c.get(`/api/v1/mcps/${id}/history`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         name: 'PUT tool',
@@ -429,10 +419,7 @@ describe('registry (e2e)', () => {
       {
         name: 'GET export',
         call: (c, id) => c.get(`/api/v1/mcps/${id}/export?format=server-json`),
-        expect: {
-          public: { anon: 401, viewer: 200, other: 200, owner: 200, admin: 200, readKey: 200 },
-          private: { anon: 401, viewer: 404, other: 404, owner: 200, admin: 200, readKey: 200 },
-        },
+        expect: READ_ROUTE,
       },
       {
         // The owner yanks first; the admin then finds it already yanked.

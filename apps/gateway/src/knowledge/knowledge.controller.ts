@@ -36,20 +36,21 @@ const uploadFormSchema = z.object({
 /** Reads a multipart upload (one file plus optional fields) into the same shape as the JSON body. */
 async function readUpload(req: FastifyRequest): Promise<z.output<typeof createDocumentSchema> & { file_name: string }> {
   const fields: Record<string, string> = {};
-  let file: { name: string; content: Buffer } | undefined;
+  let file: { name: string; contentType: (typeof UPLOAD_EXTENSIONS)[string]; content: Buffer } | undefined;
   try {
     for await (const part of req.parts()) {
       if (part.type === 'file') {
         if (file) throw new DomainError(ErrorCode.VALIDATION_FAILED, 'send exactly one file per upload');
         const extension = extname(part.filename).toLowerCase();
-        if (!UPLOAD_EXTENSIONS[extension]) {
+        const contentType = UPLOAD_EXTENSIONS[extension];
+        if (!contentType) {
           part.file.resume();
           throw new DomainError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
             `files of type '${extension || part.filename}' are not accepted: upload ${ACCEPTED}`,
           );
         }
-        file = { name: part.filename, content: await part.toBuffer() };
+        file = { name: part.filename, contentType, content: await part.toBuffer() };
       } else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
     }
   } catch (err) {
@@ -79,7 +80,7 @@ async function readUpload(req: FastifyRequest): Promise<z.output<typeof createDo
     {
       title: fields.title ?? documentTitleFrom(body, stem),
       body,
-      content_type: UPLOAD_EXTENSIONS[extname(file.name).toLowerCase()],
+      content_type: file.contentType,
       tags: list(fields.tags),
       tool_ids: list(fields.tool_ids),
       visibility: fields.visibility,

@@ -45,7 +45,8 @@ export class SearchService {
     if (req.filters.tags?.length) and.push({ tags: { $all: req.filters.tags } });
     if (req.filters.tool_ids?.length) and.push({ toolIds: { $in: req.filters.tool_ids } });
     if (req.filters.source?.length) and.push({ source: { $in: req.filters.source } });
-    return { $and: and.filter((f) => Object.keys(f).length > 0) };
+    const clauses = and.filter((f) => Object.keys(f).length > 0);
+    return clauses.length ? { $and: clauses } : {};
   }
 
   async search(req: SearchRequest, actor: Actor): Promise<SearchResponse> {
@@ -56,7 +57,6 @@ export class SearchService {
         [{ path: 'query', message: 'too long' }],
       );
     const filter = this.filterFor(req, actor);
-    if ((filter.$and as unknown[]).length === 0) delete filter.$and;
     const warnings: string[] = [];
 
     // Ranking reads ids and scores only; the page's documents are read in full afterwards.

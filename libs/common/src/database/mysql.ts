@@ -100,7 +100,7 @@ export async function runMigrationCli(service: string, options: (config: AppConf
  * wasted round trip when the row is fully given, as ours always are.
  */
 export async function insertRow<E extends ObjectLiteral>(manager: EntityManager, entity: EntityTarget<E>, row: E): Promise<void> {
-  await manager.createQueryBuilder().insert().into(entity).values(row).updateEntity(false).execute();
+  await new StatementBatch(manager).insert(entity, row).flush();
 }
 
 /**
