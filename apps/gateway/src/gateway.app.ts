@@ -13,7 +13,10 @@ import {
   sanitizeRequestId,
   type AppConfig,
 } from '#common';
+import { GatewayAuthGuard } from './auth/auth.guard';
 import { GatewayModule } from './gateway.module';
+import { RegistryCacheService } from './registry/registry-cache.service';
+import { attachFastToolRead } from './registry/tool-read.fast-path';
 import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
 
 const REQUEST_ID = Symbol('requestId');
@@ -48,6 +51,7 @@ export async function createGateway(
   fastify.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api/v1/knowledge/documents')) route.bodyLimit = documentBodyLimit;
   });
+  attachFastToolRead(fastify, app.get(GatewayAuthGuard), app.get(RegistryCacheService));
   // Uploads stream through @fastify/multipart with their own limits (one file, document size).
   await app.register(multipart, {
     limits: { fileSize: config.knowledge.maxDocumentBytes, files: 1, fields: 10, fieldSize: 65_536, parts: 12 },

@@ -90,7 +90,9 @@ export class GatewayModule {
         ApiKeyService,
         UsersService,
         RegistryCacheService,
-        { provide: APP_GUARD, useClass: GatewayAuthGuard },
+        // One instance: the global guard, also used by fast paths that answer before Nest (preAuthenticate).
+        GatewayAuthGuard,
+        { provide: APP_GUARD, useExisting: GatewayAuthGuard },
         { provide: APP_FILTER, useClass: HttpErrorFilter },
       ],
     };

@@ -326,6 +326,54 @@ describe('registry (e2e)', () => {
     expect((await owner.get('/api/v1/mcps?q=cached')).body.total).toBe(0);
   });
 
+  it('answers cache hits before Nest exactly as the controller would, with the same checks', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'fast-path', description: 'v1', visibility: 'private' })).body;
+    const fastCount = async () => {
+      const m = /gateway_fast_path_responses_total\{[^}]*\} (\d+)/.exec((await admin.get('/metrics')).text);
+      return m ? Number(m[1]) : 0;
+    };
+    // A login of its own, so that logging it out does not affect the other tests.
+    const session = await api.post('/api/v1/auth/login', { username: 'olivia', password: 'long-enough-secret-1' });
+    const mine = api.withToken(session.body.access_token);
+    // Until a read hits, reads are answered by the controller (misses); then by the fast path.
+    const first = await mine.get(`/api/v1/mcps/${tool.id}`, { 'x-request-id': 'fast-path-miss' });
+    let hit = first;
+    let answeredFast = false;
+    for (let i = 0; i < 40 && !answeredFast; i++) {
+      const before = await fastCount();
+      hit = await mine.get(`/api/v1/mcps/${tool.id}`, { 'x-request-id': 'fast-path-hit' });
+      answeredFast = (await fastCount()) > before;
+      if (!answeredFast) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(answeredFast).toBe(true);
+    expect(hit.status).toBe(200);
+    expect(hit.text).toBe(first.text);
+    expect(hit.headers.get('x-request-id')).toBe('fast-path-hit');
+    const headerNames = (r: { headers: Headers }) => [...r.headers.keys()].filter((k) => k !== 'date').sort();
+    expect(headerNames(hit)).toEqual(headerNames(first));
+    for (const h of ['content-type', 'cache-control', 'content-security-policy', 'strict-transport-security', 'x-content-type-options']) {
+      expect(hit.headers.get(h)).toBe(first.headers.get(h));
+    }
+
+    // The same cached entry, other callers: the owner's read-only key sees it, another maintainer
+    // and a viewer get the controller's 404, an invalid id its 400, no credentials a 401.
+    expect((await ownerReadKey.get(`/api/v1/mcps/${tool.id}`)).body.id).toBe(tool.id);
+    expect((await other.get(`/api/v1/mcps/${tool.id}`)).body.error.code).toBe('NOT_FOUND');
+    expect((await viewer.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+    expect((await mine.get('/api/v1/mcps/not-a-uuid')).body.error.message).toMatch(/tool_id must be a UUID/);
+    expect((await anon().get(`/api/v1/mcps/${tool.id}`)).status).toBe(401);
+
+    // A revoked login is refused on the fast path too, with the error body the guard gives.
+    expect((await mine.post('/api/v1/auth/logout', {})).status).toBe(204);
+    const revoked = await mine.get(`/api/v1/mcps/${tool.id}`, { 'x-request-id': 'after-logout' });
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.error).toMatchObject({ code: 'INVALID_TOKEN', request_id: 'after-logout' });
+    expect(revoked.headers.get('x-content-type-options')).toBe('nosniff');
+    // And a write is seen by the very next read (the generation is asked for on every read).
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v2' })).status).toBe(200);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v2');
+  });
+
   it('exposes mcp_tools_total from the registry service', async () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const count = [...text.matchAll(/^mcp_tools_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);

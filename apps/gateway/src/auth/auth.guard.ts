@@ -36,12 +36,18 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       return true;
     }
     let principal: Principal;
-    try {
-      principal = await this.authenticate(context, request, ipLimit);
-    } catch (err) {
-      // Failed attempts count against the IP (and may turn into 429).
-      if (!request.rateLimited) await this.limiter.hit(ipLimit);
-      throw err;
+    if (request.preAuthenticated) {
+      // Authenticated (and counted) before Nest by a fast path (see preAuthenticate).
+      if (request.preAuthenticated.error) throw request.preAuthenticated.error;
+      principal = request.preAuthenticated.principal!;
+    } else {
+      try {
+        principal = await this.authenticate(context, request, ipLimit);
+      } catch (err) {
+        // Failed attempts count against the IP (and may turn into 429).
+        if (!request.rateLimited) await this.limiter.hit(ipLimit);
+        throw err;
+      }
     }
     request.principal = principal;
 
@@ -62,6 +68,41 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     return true;
   }
 
+  /**
+   * For fast paths that answer before Nest's pipeline (see tool-read.fast-path.ts): authenticates
+   * a request whose credentials need no passport round — an API key, or an access token verified
+   * before — with the same checks and rate limits as canActivate, and records the outcome on the
+   * request so that, if the fast path cannot answer, canActivate uses it instead of counting the
+   * request twice. Returns undefined, having recorded nothing, for anything else (no credentials,
+   * a token seen for the first time, a malformed header): canActivate then does all of it.
+   */
+  async preAuthenticate(request: AuthedRequest): Promise<Principal | undefined> {
+    const headerKey = request.headers['x-api-key'];
+    const auth = request.headers.authorization;
+    const bearer = typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
+    const known = bearer && headerKey === undefined && !looksLikeApiKey(bearer) ? this.jwt.verifiedClaims(bearer) : undefined;
+    const apiKey = typeof headerKey === 'string' ? headerKey.trim() : bearer && looksLikeApiKey(bearer) ? bearer : undefined;
+    if (!known && apiKey === undefined) return undefined;
+    try {
+      const principal = known
+        ? await this.jwt.check(request, known)
+        : await this.apiKeys.authenticate(apiKey!, [this.limiter.ip(request.ip)]);
+      request.rateLimited = true;
+      request.preAuthenticated = { principal };
+      return principal;
+    } catch (err) {
+      // As in canActivate: a failed attempt counts against the IP, and a 429 from that wins.
+      const error: unknown = request.rateLimited
+        ? err
+        : await this.limiter.hit(this.limiter.ip(request.ip)).then(
+            () => err,
+            (limited: unknown) => limited,
+          );
+      request.preAuthenticated = { error: error instanceof Error ? error : new Error(String(error)) };
+      return undefined;
+    }
+  }
+
   /** Authenticates and counts the request against the IP and principal limits (one Redis round trip). */
   private async authenticate(context: ExecutionContext, request: AuthedRequest, ipLimit: Limit): Promise<Principal> {
     const headerKey = request.headers['x-api-key'];
@@ -77,7 +118,7 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       throw new DomainError(ErrorCode.UNAUTHENTICATED, 'Authorization header must use the Bearer scheme');
     }
     const known = bearer ? this.jwt.verifiedClaims(bearer) : undefined;
-    if (known) return this.jwt.validate(request, known);
+    if (known) return this.jwt.check(request, known);
     await super.canActivate(context);
     return (request as AuthedRequest & { user: Principal }).user;
   }

@@ -47,7 +47,16 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     return undefined;
   }
 
+  /** passport's callback, after it verified the signature: checks the login and remembers the token's claims. */
   async validate(request: AuthedRequest, claims: Partial<AccessClaims> & { exp?: number }): Promise<Principal> {
+    const principal = await this.check(request, claims);
+    const token = request.headers.authorization?.slice(7).trim();
+    if (token && typeof claims.exp === 'number') this.verified.set(token, claims, Math.min(60_000, claims.exp * 1000 - Date.now()));
+    return principal;
+  }
+
+  /** Everything but the signature, for every request: token type, rate limits, user, session, token version. */
+  async check(request: AuthedRequest, claims: Partial<AccessClaims>): Promise<Principal> {
     if (claims.typ !== ACCESS_TOKEN_TYPE || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
       throw new DomainError(ErrorCode.INVALID_TOKEN, 'Bearer token is not an access token');
     }
@@ -60,8 +69,6 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (sessionRevoked || user.token_version !== claims.ver) {
       throw new DomainError(ErrorCode.INVALID_TOKEN, 'This access token has been revoked; log in again');
     }
-    const token = request.headers.authorization?.slice(7).trim();
-    if (token && typeof claims.exp === 'number') this.verified.set(token, claims, Math.min(60_000, claims.exp * 1000 - Date.now()));
     return { userId: user.id, username: user.username, role: user.role, via: 'jwt', sessionId: claims.sid, user };
   }
 }

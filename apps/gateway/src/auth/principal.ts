@@ -19,8 +19,15 @@ export interface Principal {
   user: UserState;
 }
 
-/** `rateLimited`: the request was already counted against its limits during authentication. */
-export type AuthedRequest = FastifyRequest & { principal?: Principal; rateLimited?: boolean };
+/**
+ * `rateLimited`: the request was already counted against its limits during authentication.
+ * `preAuthenticated`: the outcome of authenticating before Nest's pipeline (GatewayAuthGuard.preAuthenticate).
+ */
+export type AuthedRequest = FastifyRequest & {
+  principal?: Principal;
+  rateLimited?: boolean;
+  preAuthenticated?: { principal?: Principal; error?: Error };
+};
 
 export const IS_PUBLIC = 'auth:public';
 export const REQUIRED_PERMISSION = 'auth:permission';

@@ -9,6 +9,7 @@ import {
   EventBus,
   isAdmin,
   JsonLogger,
+  LocalCache,
   metricsRegistry,
   REDIS,
   registryListKey,
@@ -23,6 +24,8 @@ const cacheRequests = new Counter({
   labelNames: ['kind', 'result'] as const,
   registers: [metricsRegistry],
 });
+const HIT_DETAIL = { kind: 'detail', result: 'hit' } as const;
+const MISS_DETAIL = { kind: 'detail', result: 'miss' } as const;
 
 // Reads the generation and the entry stored under it in one round trip.
 const GET_CURRENT = `
@@ -30,6 +33,13 @@ local gen = redis.call('GET', KEYS[1]) or '0'
 return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}`;
 
 type CacheCommand = { registryCacheGet(key: string, prefix: string, suffix: string): Promise<[string, string | null]> };
+
+/** A tool detail entry as served: the view (for the visibility check) and its JSON text. */
+export interface CachedTool {
+  gen: string;
+  view: ToolView;
+  body: string;
+}
 
 /**
  * The registry's hot reads (tool detail, list pages) served from Redis at the gateway, so they do
@@ -43,6 +53,12 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   static readonly DETAIL_TTL_S = 300;
   static readonly LIST_TTL_S = 60;
   private readonly prefix: string;
+  /**
+   * Detail entries this process has parsed, with the generation they belong to: a hit whose
+   * generation is still current skips transferring and parsing the entry. Redis is still asked
+   * for the current generation on every read, so a write elsewhere is seen at once.
+   */
+  private readonly parsed = new LocalCache<CachedTool>(RegistryCacheService.DETAIL_TTL_S * 1000, 10_000);
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -83,24 +99,52 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     return { gen, value };
   }
 
+  /**
+   * The cached detail entry of a tool, if there is one for the current generation (a hit, counted
+   * in the metrics), or the generation to store a fetched entry under (a miss). No visibility
+   * check: callers decide with canRead.
+   */
+  async lookup(toolId: string): Promise<{ hit: CachedTool } | { miss: string }> {
+    const held = this.parsed.get(toolId);
+    // Usually the generation has not moved since this process parsed the entry: one GET of a
+    // short key. Entries under a generation are only ever written from reads made after that
+    // generation was current, so reading the entry in a second step is safe.
+    const gen = held ? ((await this.redis.get(REGISTRY_CACHE_GENERATION_KEY)) ?? '0') : undefined;
+    if (held && gen === held.gen) {
+      cacheRequests.inc(HIT_DETAIL);
+      return { hit: held };
+    }
+    const current = await this.current((g) => registryToolKey(g, toolId));
+    if (!current.value) {
+      cacheRequests.inc(MISS_DETAIL);
+      return { miss: current.gen };
+    }
+    cacheRequests.inc(HIT_DETAIL);
+    const hit = { gen: current.gen, view: JSON.parse(current.value) as ToolView, body: current.value };
+    this.parsed.set(toolId, hit);
+    return { hit };
+  }
+
+  /** Whether the caller may see a cached tool (the registry's rules: not deleted, visible to them). */
+  static visible(tool: ToolView, actor: Actor): boolean {
+    return !tool.deleted_at && canRead({ ownerId: tool.owner_id, visibility: tool.visibility }, actor);
+  }
+
   private store(key: string, value: unknown, ttl: number): void {
     this.redis
       .set(key, JSON.stringify(value), 'EX', ttl)
       .catch((err: unknown) => this.logger.warn({ msg: 'registry cache write failed', err: String(err) }, 'RegistryCache'));
   }
 
-  async tool(toolId: string, actor: Actor): Promise<ToolView> {
-    const { gen, value } = await this.current((g) => registryToolKey(g, toolId));
-    if (value) {
-      cacheRequests.inc({ kind: 'detail', result: 'hit' });
-      const tool = JSON.parse(value) as ToolView;
-      if (tool.deleted_at || !canRead({ ownerId: tool.owner_id, visibility: tool.visibility }, actor))
-        throw DomainError.notFound('Tool', toolId);
-      return tool;
+  /** A tool as the caller may see it: cached, or fetched from the registry and cached. `prior`: a lookup already made for this request. */
+  async tool(toolId: string, actor: Actor, prior?: { hit: CachedTool } | { miss: string }): Promise<ToolView> {
+    const found = prior ?? (await this.lookup(toolId));
+    if ('hit' in found) {
+      if (!RegistryCacheService.visible(found.hit.view, actor)) throw DomainError.notFound('Tool', toolId);
+      return found.hit.view;
     }
-    cacheRequests.inc({ kind: 'detail', result: 'miss' });
     const tool = await this.rpc.send(RpcPattern.REGISTRY_TOOL_GET, { tool_id: toolId }, { actor });
-    this.store(registryToolKey(gen, toolId), tool, RegistryCacheService.DETAIL_TTL_S);
+    this.store(registryToolKey(found.miss, toolId), tool, RegistryCacheService.DETAIL_TTL_S);
     return tool;
   }
 

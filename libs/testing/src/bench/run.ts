@@ -12,6 +12,7 @@ import { ApiClient } from '../http-client';
 import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
+import { paced, type PacedOptions } from './paced';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
 const KNOWLEDGE_DOCS = Number(process.env.BENCH_KNOWLEDGE_DOCS ?? 1050);
@@ -88,6 +89,20 @@ async function once(
   return { name: t.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
 
+/** Latency at a fixed, evenly paced rate (see paced.ts for why not autocannon's overallRate). */
+async function atRate(t: Target, rate: number, name = `${t.name} at ${rate}/s`): Promise<Measured & { maxLagMs: number }> {
+  const opts: PacedOptions = {
+    url: t.url,
+    rate,
+    durationS: DURATION_S,
+    method: t.method,
+    headers: { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers },
+    request: t.request,
+  };
+  const r = await paced(opts);
+  return { name, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx, maxLagMs: r.maxLagMs };
+}
+
 /** Warms every target up (JIT, pools, caches), then runs them interleaved; returns each one's median round by req/s. */
 async function measureAll(targets: Target[]): Promise<Measured[]> {
   for (const t of targets) await once(t, 2);
@@ -115,7 +130,7 @@ async function startReference(name: 'raw-fastify' | 'bare-nest'): Promise<{ url:
 
 function row(m: Measured, baseline?: Measured): string {
   const ratio = baseline ? (m.rps / baseline.rps).toFixed(2) : '1.00';
-  return `| ${m.name.padEnd(44)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
+  return `| ${m.name.padEnd(52)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
 }
 
 interface Check {
@@ -180,8 +195,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nMCP Platform benchmarks — ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, no pipelining, Node ${process.version}\n\n`,
     );
-    process.stdout.write('| scenario                                     |    req/s | p50 ms | p99 ms | ratio | errors |\n');
-    process.stdout.write('|----------------------------------------------|----------|--------|--------|-------|--------|\n');
+    process.stdout.write('| scenario                                             |    req/s | p50 ms | p99 ms | ratio | errors |\n');
+    process.stdout.write('|------------------------------------------------------|----------|--------|--------|-------|--------|\n');
 
     // Reads first: writes leave an outbox backlog whose relaying would load the machine during later runs.
     const [baseline, bareNest, me, cached, uncached] = await measureAll([
@@ -192,12 +207,15 @@ async function main(): Promise<void> {
       { name: 'GET …/versions/{v} (uncached, RPC)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}/versions/1.0.0`, headers: auth },
     ]);
     for (const m of [baseline, bareNest, me, cached, uncached]) process.stdout.write(row(m, baseline) + '\n');
-    // Latency at a fixed load: cached reads at half their max throughput.
-    const cachedAtHalf = await once(
-      { name: 'GET /api/v1/mcps/{id} (cached) at ½ max', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
-      DURATION_S,
-      Math.round(cached.rps / 2),
+    // Latency at a fixed load: cached reads at half their max throughput, next to raw Fastify at the same rate.
+    const half = Math.round(cached.rps / 2);
+    const baselineAtHalf = await atRate({ name: 'raw Fastify', url: raw.url }, half, `raw Fastify at ${half}/s (paced)`);
+    const cachedAtHalf = await atRate(
+      { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+      half,
+      `GET /api/v1/mcps/{id} at ½ max = ${half}/s (paced)`,
     );
+    process.stdout.write(row(baselineAtHalf, baseline) + '\n');
     process.stdout.write(row(cachedAtHalf, baseline) + '\n');
     // Knowledge before the registry writes: their outbox backlog keeps the machine busy for a while after.
     // Knowledge: ingest a corpus of ≥ 1,000 documents through the gateway, then search it.
@@ -234,16 +252,16 @@ async function main(): Promise<void> {
       },
     ]);
     process.stdout.write(row(searched, baseline) + '\n');
-    const searchedLight = await once(
+    const searchedLight = await atRate(
       {
-        name: 'POST knowledge search at 50/s',
+        name: 'POST knowledge search',
         url: `${platform.baseUrl}/api/v1/knowledge/search`,
         method: 'POST',
         headers: auth,
         request: () => ({ body: JSON.stringify({ query: SEARCH_QUERIES[queryNo++ % SEARCH_QUERIES.length], page_size: 10 }) }),
       },
-      DURATION_S,
       50,
+      'POST knowledge search at 50/s (paced)',
     );
     process.stdout.write(row(searchedLight, baseline) + '\n');
     process.stdout.write(
@@ -253,7 +271,7 @@ async function main(): Promise<void> {
 
     const [writes] = await measureAll([publish]);
     process.stdout.write(row(writes, baseline) + '\n');
-    const writesAt500 = { ...(await once(publish, DURATION_S, 500)), name: 'POST version at 500/s' };
+    const writesAt500 = await atRate(publish, 500, 'POST version at 500/s (paced)');
     process.stdout.write(row(writesAt500, baseline) + '\n');
 
     const clean = (m: Measured) => m.errors + m.non2xx === 0;
@@ -295,7 +313,20 @@ async function main(): Promise<void> {
         {
           at: new Date().toISOString(),
           node: process.version,
-          measured: { baseline, bareNest, me, cached, uncached, writes, cachedAtHalf, writesAt500, ingested, searched, searchedLight },
+          measured: {
+            baseline,
+            bareNest,
+            me,
+            cached,
+            uncached,
+            writes,
+            baselineAtHalf,
+            cachedAtHalf,
+            writesAt500,
+            ingested,
+            searched,
+            searchedLight,
+          },
           checks,
         },
         null,

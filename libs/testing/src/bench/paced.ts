@@ -1,0 +1,181 @@
+/**
+ * A fixed-rate HTTP/1.1 load generator for latency-at-a-given-load figures.
+ *
+ * autocannon's `overallRate` is a per-second quota per connection: every connection sends back to
+ * back until its share of the second is used, then waits for the next second. Half the maximum
+ * rate is then full saturation for half of every second, and the latency it reports is the
+ * latency at saturation. Here request i is due at start + i / rate, evenly spaced; it goes out on
+ * an idle keep-alive connection, or waits for one when all are busy. Its latency is counted from
+ * the moment the generator handed it out (sent or queued), so time spent waiting for a busy
+ * connection counts (no coordinated omission); the generator's own timer lag (≥ 1 ms timers on a
+ * shared machine) does not, and is reported separately.
+ */
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+export interface PacedOptions {
+  url: string;
+  rate: number;
+  durationS: number;
+  /** Keep-alive connections available; a request waits when all of them are busy. */
+  connections?: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** Path and body of each request (e.g. a fresh version number); default: the URL's path, no body. */
+  request?: () => { path?: string; body: string };
+}
+
+export interface PacedResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Transport failures: refused or reset connections, unparsable answers. */
+  errors: number;
+  non2xx: number;
+  /** How far (ms) the generator itself fell behind its schedule at worst; above ~2 ms the figures are suspect. */
+  maxLagMs: number;
+}
+
+interface Pending {
+  /** When the generator handed the request out. */
+  at: number;
+  head: Buffer;
+  body: string;
+}
+
+/** One keep-alive connection with at most one request in flight. */
+class Connection {
+  private buffer: Buffer = Buffer.alloc(0);
+  private current?: Pending;
+  private socket!: Socket;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly done: (conn: Connection, status: number | undefined, p: Pending) => void,
+  ) {
+    this.open();
+  }
+
+  private open(): void {
+    this.buffer = Buffer.alloc(0);
+    this.socket = connect({ host: this.host, port: this.port, noDelay: true });
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => {
+      const lost = this.current;
+      this.current = undefined;
+      if (lost) this.done(this, undefined, lost);
+      if (!this.closing) this.open();
+    });
+  }
+
+  closing = false;
+
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  send(p: Pending): void {
+    this.current = p;
+    this.socket.write(p.body ? Buffer.concat([p.head, Buffer.from(p.body)]) : p.head);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = this.buffer.subarray(0, end).toString('latin1');
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    if (!length) {
+      // Every server measured here sends Content-Length; anything else is a failed request.
+      this.socket.destroy();
+      return;
+    }
+    const total = end + 4 + Number(length[1]);
+    if (this.buffer.length < total) return;
+    this.buffer = this.buffer.subarray(total);
+    const p = this.current;
+    this.current = undefined;
+    if (p) this.done(this, Number(head.slice(9, 12)), p);
+  }
+
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+}
+
+export async function paced(opts: PacedOptions): Promise<PacedResult> {
+  const url = new URL(opts.url);
+  const method = opts.method ?? 'GET';
+  const headerLines = Object.entries({ host: url.host, ...opts.headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  const build = (): { head: Buffer; body: string } => {
+    const { path, body } = opts.request ? opts.request() : { path: undefined, body: '' };
+    const lengthLine = method === 'POST' || body ? `content-length: ${Buffer.byteLength(body)}\r\n` : '';
+    return { head: Buffer.from(`${method} ${path ?? url.pathname + url.search} HTTP/1.1\r\n${headerLines}${lengthLine}\r\n`), body };
+  };
+
+  const total = Math.round(opts.rate * opts.durationS);
+  const interval = 1000 / opts.rate;
+  const latencies = new Float64Array(total);
+  let completed = 0;
+  let errors = 0;
+  let non2xx = 0;
+  let maxLag = 0;
+  const waiting: Pending[] = [];
+  const idle: Connection[] = [];
+  let finish!: () => void;
+  const finished = new Promise<void>((ok) => (finish = ok));
+
+  const onDone = (conn: Connection, status: number | undefined, p: Pending) => {
+    latencies[completed++] = performance.now() - p.at;
+    if (status === undefined) errors++;
+    else if (status < 200 || status >= 300) non2xx++;
+    const next = waiting.shift();
+    if (next) conn.send(next);
+    else if (!conn.closing) idle.push(conn);
+    if (completed === total) finish();
+  };
+  const connections = Array.from(
+    { length: opts.connections ?? 64 },
+    () => new Connection(url.hostname, Number(url.port || 80), (c, s, p) => onDone(c, s, p)),
+  );
+  idle.push(...connections);
+
+  const start = performance.now() + 5;
+  let next = 0;
+  const tick = () => {
+    const now = performance.now();
+    while (next < total && start + next * interval <= now) {
+      maxLag = Math.max(maxLag, now - (start + next * interval));
+      const p = { at: now, ...build() };
+      const conn = idle.pop();
+      if (conn) conn.send(p);
+      else waiting.push(p);
+      next++;
+    }
+    if (next < total) setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
+  };
+  setTimeout(tick, 5);
+  const deadline = setTimeout(finish, (opts.durationS + 30) * 1000);
+  await finished;
+  clearTimeout(deadline);
+  for (const c of connections) c.close();
+
+  const sorted = latencies.subarray(0, completed).sort();
+  const pick = (q: number) =>
+    sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : NaN;
+  return {
+    rps: completed / ((performance.now() - start) / 1000),
+    p50: pick(0.5),
+    p99: pick(0.99),
+    max: pick(1),
+    errors: errors + (total - completed),
+    non2xx,
+    maxLagMs: Math.round(maxLag * 10) / 10,
+  };
+}
