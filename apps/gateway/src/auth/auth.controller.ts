@@ -24,6 +24,8 @@ import { UsersService, userView } from '../users/users.service';
 import { APP_CONFIG, DomainError, type AppConfig } from '#common';
 import { ErrorCode } from '#contracts';
 
+const keyIdSchema = uuidParam('key_id');
+
 @ApiTags('auth')
 @Controller('api/v1/auth')
 export class AuthController {
@@ -125,6 +127,6 @@ export class AuthController {
   @ApiReply(204)
   @ApiErrors(400, 404)
   async revokeApiKey(@Param('key_id') keyId: string, @CurrentPrincipal() principal: Principal) {
-    await this.apiKeys.revoke(principal, parseOrThrow(uuidParam('key_id'), keyId, 'key_id'));
+    await this.apiKeys.revoke(principal, parseOrThrow(keyIdSchema, keyId, 'key_id'));
   }
 }

@@ -21,7 +21,8 @@ import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '..
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { openApiSchema, uuidParam, ValidBody, ValidQuery } from '../http/validation';
 
-const documentId = (id: string) => parseOrThrow(uuidParam('doc_id'), id, 'doc_id');
+const documentIdSchema = uuidParam('doc_id');
+const documentId = (id: string) => parseOrThrow(documentIdSchema, id, 'doc_id');
 const WRITE_TIMEOUT_MS = 30_000;
 const ACCEPTED = Object.keys(UPLOAD_EXTENSIONS).join(', ');
 

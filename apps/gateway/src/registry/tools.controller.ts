@@ -23,8 +23,11 @@ import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
 import { RegistryCacheService } from './registry-cache.service';
 import type { ToolReadRequest } from './tool-read.fast-path';
 
-const toolId = (id: string) => parseOrThrow(uuidParam('tool_id'), id, 'tool_id');
-const versionParam = (v: string) => parseOrThrow(z.string().min(1).max(100), v, 'version');
+// Schemas built once: building a zod schema costs more than using it.
+const toolIdSchema = uuidParam('tool_id');
+const versionParamSchema = z.string().min(1).max(100);
+const toolId = (id: string) => parseOrThrow(toolIdSchema, id, 'tool_id');
+const versionParam = (v: string) => parseOrThrow(versionParamSchema, v, 'version');
 const diffQuery = z.strictObject({
   from: z.string().min(1).max(100).describe('older version (or "latest")'),
   to: z.string().min(1).max(100).describe('newer version (or "latest")'),

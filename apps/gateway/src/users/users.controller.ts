@@ -9,6 +9,8 @@ import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { paginatedSchema, paginationQuery, uuidParam, ValidBody, ValidQuery } from '../http/validation';
 import { UsersService } from './users.service';
 
+const userIdSchema = uuidParam('user_id');
+
 const listUsersQuery = paginationQuery.extend({
   role: roleSchema.optional(),
   q: z.string().max(100).optional().describe('substring of username or email'),
@@ -52,7 +54,7 @@ export class UsersController {
   @ApiReply(200, userSchema)
   @ApiErrors(400, 404)
   get(@Param('user_id') id: string) {
-    return this.users.get(parseOrThrow(uuidParam('user_id'), id, 'user_id'));
+    return this.users.get(parseOrThrow(userIdSchema, id, 'user_id'));
   }
 
   @Patch(':user_id')
@@ -65,6 +67,6 @@ export class UsersController {
     @ValidBody(updateUserSchema) body: z.output<typeof updateUserSchema>,
     @CurrentPrincipal() actor: Principal,
   ) {
-    return this.users.update(parseOrThrow(uuidParam('user_id'), id, 'user_id'), body, actor);
+    return this.users.update(parseOrThrow(userIdSchema, id, 'user_id'), body, actor);
   }
 }
