@@ -10,6 +10,15 @@ import { IS_PUBLIC, JWT_ONLY, REQUIRED_PERMISSION, type AuthedRequest, type Prin
 import { hasPermission, type Permission } from './rbac';
 import { looksLikeApiKey } from './secrets';
 
+/** What a request presents: the Authorization header, its Bearer token, and an API key (X-API-Key, or a Bearer token shaped like a key). */
+function credentials(request: AuthedRequest): { auth?: string; bearer?: string; apiKey?: string } {
+  const headerKey = request.headers['x-api-key'];
+  const auth = request.headers.authorization;
+  const bearer = typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
+  const apiKey = typeof headerKey === 'string' ? headerKey.trim() : bearer && looksLikeApiKey(bearer) ? bearer : undefined;
+  return { auth, bearer, apiKey };
+}
+
 /**
  * The global gate: every route is authenticated unless marked @Public, and every authenticated
  * route must declare the permission it needs (a route without one is refused, never open).
@@ -44,9 +53,7 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       try {
         principal = await this.authenticate(context, request, ipLimit);
       } catch (err) {
-        // Failed attempts count against the IP (and may turn into 429).
-        if (!request.rateLimited) await this.limiter.hit(ipLimit);
-        throw err;
+        throw await this.failedAttempt(request, err);
       }
     }
     request.principal = principal;
@@ -77,11 +84,8 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
    * a token seen for the first time, a malformed header): canActivate then does all of it.
    */
   async preAuthenticate(request: AuthedRequest): Promise<Principal | undefined> {
-    const headerKey = request.headers['x-api-key'];
-    const auth = request.headers.authorization;
-    const bearer = typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
-    const known = bearer && headerKey === undefined && !looksLikeApiKey(bearer) ? this.jwt.verifiedClaims(bearer) : undefined;
-    const apiKey = typeof headerKey === 'string' ? headerKey.trim() : bearer && looksLikeApiKey(bearer) ? bearer : undefined;
+    const { apiKey, bearer } = credentials(request);
+    const known = apiKey === undefined && bearer ? this.jwt.verifiedClaims(bearer) : undefined;
     if (!known && apiKey === undefined) return undefined;
     try {
       const principal = known
@@ -91,24 +95,24 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       request.preAuthenticated = { principal };
       return principal;
     } catch (err) {
-      // As in canActivate: a failed attempt counts against the IP, and a 429 from that wins.
-      const error: unknown = request.rateLimited
-        ? err
-        : await this.limiter.hit(this.limiter.ip(request.ip)).then(
-            () => err,
-            (limited: unknown) => limited,
-          );
+      const error = await this.failedAttempt(request, err);
       request.preAuthenticated = { error: error instanceof Error ? error : new Error(String(error)) };
       return undefined;
     }
   }
 
+  /** A failed attempt counts against the IP unless already counted; returns what to throw (a 429 from that count wins). */
+  private failedAttempt(request: AuthedRequest, err: unknown): Promise<unknown> {
+    if (request.rateLimited) return Promise.resolve(err);
+    return this.limiter.hit(this.limiter.ip(request.ip)).then(
+      () => err,
+      (limited: unknown) => limited,
+    );
+  }
+
   /** Authenticates and counts the request against the IP and principal limits (one Redis round trip). */
   private async authenticate(context: ExecutionContext, request: AuthedRequest, ipLimit: Limit): Promise<Principal> {
-    const headerKey = request.headers['x-api-key'];
-    const auth = request.headers.authorization;
-    const bearer = typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined;
-    const apiKey = typeof headerKey === 'string' ? headerKey.trim() : bearer && looksLikeApiKey(bearer) ? bearer : undefined;
+    const { auth, bearer, apiKey } = credentials(request);
     if (apiKey !== undefined) {
       const principal = await this.apiKeys.authenticate(apiKey, [ipLimit]);
       request.rateLimited = true;

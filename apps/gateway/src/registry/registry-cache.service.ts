@@ -41,6 +41,9 @@ export interface CachedTool {
   body: string;
 }
 
+/** A detail lookup: the entry (hit), or the generation to store a fetched entry under (miss). */
+export type ToolLookup = { hit: CachedTool } | { miss: string };
+
 /**
  * The registry's hot reads (tool detail, list pages) served from Redis at the gateway, so they do
  * not cross RabbitMQ. A hit is checked against the caller with the same visibility rules as the
@@ -104,7 +107,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
    * in the metrics), or the generation to store a fetched entry under (a miss). No visibility
    * check: callers decide with canRead.
    */
-  async lookup(toolId: string): Promise<{ hit: CachedTool } | { miss: string }> {
+  async lookup(toolId: string): Promise<ToolLookup> {
     const held = this.parsed.get(toolId);
     // Usually the generation has not moved since this process parsed the entry: one GET of a
     // short key. Entries under a generation are only ever written from reads made after that
@@ -137,7 +140,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   }
 
   /** A tool as the caller may see it: cached, or fetched from the registry and cached. `prior`: a lookup already made for this request. */
-  async tool(toolId: string, actor: Actor, prior?: { hit: CachedTool } | { miss: string }): Promise<ToolView> {
+  async tool(toolId: string, actor: Actor, prior?: ToolLookup): Promise<ToolView> {
     const found = prior ?? (await this.lookup(toolId));
     if ('hit' in found) {
       if (!RegistryCacheService.visible(found.hit.view, actor)) throw DomainError.notFound('Tool', toolId);

@@ -5,11 +5,10 @@ import type { GatewayAuthGuard } from '../auth/auth.guard';
 import { REQUIRED_PERMISSION, toActor, type AuthedRequest } from '../auth/principal';
 import { hasPermission, type Permission } from '../auth/rbac';
 import { uuidParam } from '../http/validation';
-import { RegistryCacheService, type CachedTool } from './registry-cache.service';
+import { RegistryCacheService, type ToolLookup } from './registry-cache.service';
 import { ToolsController } from './tools.controller';
 
-/** What the fast path learned about the tool, handed to the controller when it does not answer itself. */
-export type ToolLookup = { toolId: string; found: { hit: CachedTool } | { miss: string } };
+/** `toolLookup`: the cache lookup the fast path made for this request's tool, for the controller to reuse when it answers instead. */
 export type ToolReadRequest = AuthedRequest & { toolLookup?: ToolLookup };
 
 const ROUTE = '/api/v1/mcps/:tool_id';
@@ -44,7 +43,7 @@ export function attachFastToolRead(fastify: FastifyInstance, guard: GatewayAuthG
     const principal = await guard.preAuthenticate(request);
     if (!principal || !hasPermission(principal.role, permission, principal.scopes)) return;
     const found = await cache.lookup(parsed.data);
-    request.toolLookup = { toolId: parsed.data, found };
+    request.toolLookup = found;
     if (!('hit' in found) || !RegistryCacheService.visible(found.hit.view, toActor(principal))) return;
     fastAnswers.inc();
     return reply.type('application/json; charset=utf-8').send(found.hit.body);

@@ -102,10 +102,8 @@ export class ToolsController {
   @ApiReply(200, toolSchema)
   @ApiErrors(400, 404, 504)
   get(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal, @Req() request: ToolReadRequest) {
-    // Hits the caller may see are answered by the fast path (tool-read.fast-path.ts); its lookup is reused here.
-    const prior = request.toolLookup;
-    const tool = toolId(id);
-    return this.cache.tool(tool, toActor(p), prior?.toolId === tool ? prior.found : undefined);
+    // Hits the caller may see are answered by the fast path (tool-read.fast-path.ts); its lookup of this same tool is reused here.
+    return this.cache.tool(toolId(id), toActor(p), request.toolLookup);
   }
 
   @Put(':tool_id')

@@ -49,6 +49,7 @@ class Connection {
   private buffer: Buffer = Buffer.alloc(0);
   private current?: Pending;
   private socket!: Socket;
+  closing = false;
 
   constructor(
     private readonly host: string,
@@ -69,12 +70,6 @@ class Connection {
       if (lost) this.done(this, undefined, lost);
       if (!this.closing) this.open();
     });
-  }
-
-  closing = false;
-
-  get busy(): boolean {
-    return this.current !== undefined;
   }
 
   send(p: Pending): void {
@@ -119,6 +114,8 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     return { head: Buffer.from(`${method} ${path ?? url.pathname + url.search} HTTP/1.1\r\n${headerLines}${lengthLine}\r\n`), body };
   };
 
+  // Without a request function every request is the same bytes: build them once.
+  const fixed = opts.request ? undefined : build();
   const total = Math.round(opts.rate * opts.durationS);
   const interval = 1000 / opts.rate;
   const latencies = new Float64Array(total);
@@ -140,10 +137,7 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     else if (!conn.closing) idle.push(conn);
     if (completed === total) finish();
   };
-  const connections = Array.from(
-    { length: opts.connections ?? 64 },
-    () => new Connection(url.hostname, Number(url.port || 80), (c, s, p) => onDone(c, s, p)),
-  );
+  const connections = Array.from({ length: opts.connections ?? 64 }, () => new Connection(url.hostname, Number(url.port || 80), onDone));
   idle.push(...connections);
 
   const start = performance.now() + 5;
@@ -152,7 +146,7 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     const now = performance.now();
     while (next < total && start + next * interval <= now) {
       maxLag = Math.max(maxLag, now - (start + next * interval));
-      const p = { at: now, ...build() };
+      const p = { at: now, ...(fixed ?? build()) };
       const conn = idle.pop();
       if (conn) conn.send(p);
       else waiting.push(p);

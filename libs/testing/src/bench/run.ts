@@ -57,6 +57,10 @@ interface Target {
   request?: () => { path?: string; body: string };
 }
 
+function headersOf(t: Target): Record<string, string> {
+  return { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers };
+}
+
 async function once(
   t: Target,
   duration: number,
@@ -66,7 +70,7 @@ async function once(
   const r = await autocannon({
     url: t.url,
     method: t.method ?? 'GET',
-    headers: { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers },
+    headers: headersOf(t),
     connections: opts.connections ?? CONNECTIONS,
     ...(opts.amount ? { amount: opts.amount } : { duration }),
     pipelining: 1,
@@ -96,7 +100,7 @@ async function atRate(t: Target, rate: number, name = `${t.name} at ${rate}/s`):
     rate,
     durationS: DURATION_S,
     method: t.method,
-    headers: { ...(t.request ? { 'content-type': 'application/json' } : {}), ...t.headers },
+    headers: headersOf(t),
     request: t.request,
   };
   const r = await paced(opts);
