@@ -59,13 +59,30 @@ export async function createGateway(
   // API answers are per-caller: no shared cache may keep them.
   const apiHeaders = { ...securityHeaders(API_HELMET_OPTIONS), 'cache-control': 'no-store' };
   const docsHeaders = securityHeaders(DOCS_HELMET_OPTIONS);
-  fastify.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: an async hook costs a promise per request, and with request contexts
+  // (AsyncLocalStorage) every promise runs the async hooks too.
+  fastify.addHook('onRequest', (request, reply, done) => {
     void reply.headers(request.url.startsWith('/api/docs') ? docsHeaders : apiHeaders).header('x-request-id', request.id);
+    done();
   });
-  fastify.addHook('onResponse', async (request, reply) => {
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
-    httpRequestsTotal.inc(labels);
-    httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+  // prom-client hashes the label set on every call: keep each method × route × status's children
+  // (as bounded as the series themselves: route templates, not URLs).
+  const series = new Map<
+    string,
+    { count: ReturnType<typeof httpRequestsTotal.labels>; duration: ReturnType<typeof httpRequestDuration.labels> }
+  >();
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const key = `${request.method} ${route} ${reply.statusCode}`;
+    let s = series.get(key);
+    if (!s) {
+      const labels = { method: request.method, route, status: String(reply.statusCode) };
+      s = { count: httpRequestsTotal.labels(labels), duration: httpRequestDuration.labels(labels) };
+      series.set(key, s);
+    }
+    s.count.inc();
+    s.duration.observe(reply.elapsedTime / 1000);
+    done();
   });
   app.enableCors({ origin: config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
   app.enableShutdownHooks();
