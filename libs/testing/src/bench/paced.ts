@@ -147,7 +147,9 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     while (next < total && start + next * interval <= now) {
       maxLag = Math.max(maxLag, now - (start + next * interval));
       const p = { at: now, ...(fixed ?? build()) };
-      const conn = idle.pop();
+      // Oldest idle connection first: every connection stays in use, so none sits idle past the
+      // server's keep-alive timeout and gets closed under a request.
+      const conn = idle.shift();
       if (conn) conn.send(p);
       else waiting.push(p);
       next++;
