@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ConfigError, JsonLogger, loadConfig, type AppConfig } from '#common';
+import { ConfigError, installAmqpWriteCoalescing, JsonLogger, loadConfig, type AppConfig } from '#common';
 import { createGateway } from './gateway.app';
 
 function readConfig(): AppConfig {
@@ -20,6 +20,8 @@ function readConfig(): AppConfig {
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = new JsonLogger('gateway', config.logLevel);
+  if (!installAmqpWriteCoalescing())
+    logger.warn({ msg: 'amqplib layout not recognised: RabbitMQ frames are written one by one' }, 'Bootstrap');
   if (config.env === 'production' && /insecure|change-me/.test(config.auth.jwtSecret ?? '')) {
     logger.warn({ msg: 'JWT_SECRET is a development default: set a random secret before exposing this gateway' }, 'Bootstrap');
   }

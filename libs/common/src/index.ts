@@ -5,6 +5,7 @@ export * from './logging/json-logger';
 export * from './errors/domain-error';
 export * from './errors/zod-error';
 export * from './messaging/rmq-options';
+export * from './messaging/amqp-write-coalescing';
 export * from './messaging/rpc-client';
 export * from './messaging/rpc-server';
 export * from './messaging/event-bus';

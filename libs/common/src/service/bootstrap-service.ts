@@ -4,6 +4,7 @@ import type { MicroserviceOptions } from '@nestjs/microservices';
 import { rpcQueueName, type ServiceName } from '#contracts';
 import { ConfigError, loadConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
+import { installAmqpWriteCoalescing } from '../messaging/amqp-write-coalescing';
 import { rmqRpcOptions } from '../messaging/rmq-options';
 import { initMetrics, startMetricsServer } from '../metrics/metrics';
 
@@ -24,6 +25,8 @@ export async function bootstrapService(service: ServiceName, rootModule: Type | 
     throw err;
   }
   const logger = new JsonLogger(service, config.logLevel);
+  if (!installAmqpWriteCoalescing())
+    logger.warn({ msg: 'amqplib layout not recognised: RabbitMQ frames are written one by one' }, 'Bootstrap');
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, {
     ...rmqRpcOptions(config, service),
     logger,
