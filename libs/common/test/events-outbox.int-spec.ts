@@ -14,6 +14,8 @@ import {
   migrateDatabase,
   OutboxMessage,
   OutboxService,
+  outboxEventsPublishedTotal,
+  outboxRelayPassesTotal,
   ProcessedMessageStore,
   lockedWrite,
   StatementBatch,
@@ -151,6 +153,36 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(await outbox.pendingCount()).toBe(0);
     await new Promise((r) => setTimeout(r, 200));
     expect(seen).toHaveLength(3);
+  });
+
+  it('relays the commits nudged within the coalescing window in one pass', async () => {
+    const seen: string[] = [];
+    await subscribe('coalesce-check', async (m) => {
+      seen.push((m.payload as { username: string }).username);
+    });
+    const counter = async (c: typeof outboxRelayPassesTotal) => (await c.get()).values[0]?.value ?? 0;
+    const [passes, published] = [await counter(outboxRelayPassesTotal), await counter(outboxEventsPublishedTotal)];
+    const names = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    // Five writes commit one after the other and each nudges, as the services do. A wide window
+    // makes the test independent of how fast the machine commits; production uses OutboxService.COALESCE_MS.
+    outbox.coalesceMs = 1000;
+    const nudged = Date.now();
+    try {
+      for (const name of names) {
+        await ds.transaction((m) => outbox.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: name, role: 'viewer' }));
+        outbox.nudge();
+      }
+    } finally {
+      outbox.coalesceMs = OutboxService.COALESCE_MS;
+    }
+    await eventually(() => seen.length === names.length);
+    expect(Date.now() - nudged).toBeLessThan(3000);
+    expect([...seen].sort()).toEqual(names);
+    // The pass is counted once its rows are marked, which may be just after consumers got them.
+    await eventually(async () => (await counter(outboxRelayPassesTotal)) > passes);
+    expect(await outbox.pendingCount()).toBe(0);
+    expect(await counter(outboxRelayPassesTotal)).toBe(passes + 1);
+    expect(await counter(outboxEventsPublishedTotal)).toBe(published + names.length);
   });
 
   it('purges published rows after the retention period, never pending ones', async () => {

@@ -5,6 +5,7 @@ import type { EventKey, EventMessage, EventPayload } from '#contracts';
 import { EventBus } from '../messaging/event-bus';
 import { JsonLogger } from '../logging/json-logger';
 import { requestContext } from '../logging/request-context';
+import { outboxEventsPublishedTotal, outboxRelayPassesTotal } from '../metrics/metrics';
 import { hydrate, StatementBatch } from './mysql';
 import { OutboxMessage } from './outbox.entity';
 
@@ -18,10 +19,21 @@ import { OutboxMessage } from './outbox.entity';
 export class OutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
   private lastCreatedAt = 0;
   private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Timeout;
   private running = false;
   private again = false;
   private stopped = false;
   static readonly POLL_MS = 500;
+  /**
+   * How long a nudge waits for more commits to join it. A relay pass costs two MySQL round trips
+   * and a broker confirm whatever its size; relaying as soon as each commit nudged made one pass
+   * per 4 writes at 500 writes/s (measured), 25 ms makes one per ~12. Readers never wait for
+   * events (the registry bumps the cache generation before answering), so the delay costs
+   * nothing a client can see.
+   */
+  static readonly COALESCE_MS = 25;
+  /** COALESCE_MS, per instance (tests widen it to observe the coalescing). */
+  coalesceMs = OutboxService.COALESCE_MS;
   static readonly BATCH = 100;
   /** Published rows are kept a week (to trace what was sent), then deleted. */
   static readonly RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -60,14 +72,20 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
     return id;
   }
 
-  /** Asks the relay to run soon (call after committing a transaction that added events). */
+  /**
+   * Asks the relay to run soon (call after committing a transaction that added events): within
+   * COALESCE_MS, together with whatever else commits meanwhile.
+   */
   nudge(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    setImmediate(() => void this.relay());
+    this.soon ??= setTimeout(() => {
+      this.soon = undefined;
+      void this.relay();
+    }, this.coalesceMs);
   }
 
   onApplicationBootstrap(): void {
@@ -88,30 +106,33 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   onApplicationShutdown(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearTimeout(this.soon);
   }
 
-  /** Publishes pending rows until none are left. Returns how many were published. */
+  /**
+   * Publishes pending rows until none are left. Returns how many were published. Commits nudged
+   * while it runs are relayed by a coalesced pass after it (see nudge), not by an immediate one.
+   */
   async relay(): Promise<number> {
     if (this.running) {
       this.again = true;
       return 0;
     }
     this.running = true;
+    this.again = false;
     let total = 0;
     try {
+      let batch: number;
       do {
-        this.again = false;
-        let batch: number;
-        do {
-          batch = await this.relayBatch();
-          total += batch;
-        } while (batch === OutboxService.BATCH && !this.stopped);
-      } while (this.again && !this.stopped);
+        batch = await this.relayBatch();
+        total += batch;
+      } while (batch === OutboxService.BATCH && !this.stopped);
     } catch (err) {
       this.logger.warn({ msg: 'outbox relay failed; will retry', err: String(err) }, 'OutboxService');
     } finally {
       this.running = false;
     }
+    if (this.again) this.nudge();
     return total;
   }
 
@@ -164,6 +185,8 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
       // The marks and the lock's release in one round trip.
       await done.raw('SELECT RELEASE_LOCK(?)', [lock]).flush();
       held = false;
+      if (rows.length) outboxRelayPassesTotal.inc();
+      outboxEventsPublishedTotal.inc(published.length);
       return published.length;
     } finally {
       if (held) await runner.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => undefined);

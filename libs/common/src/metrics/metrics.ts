@@ -79,3 +79,15 @@ export function startMetricsServer(port: number, host = '0.0.0.0'): Promise<Serv
     server.listen(port, host, () => resolve(server));
   });
 }
+
+export const outboxRelayPassesTotal = new Counter({
+  name: 'outbox_relay_passes_total',
+  help: 'Outbox relay passes that published events (each: one read of pending rows, one broker confirm, one mark)',
+  registers: [metricsRegistry],
+});
+
+export const outboxEventsPublishedTotal = new Counter({
+  name: 'outbox_events_published_total',
+  help: 'Events the outbox relay published and the broker confirmed',
+  registers: [metricsRegistry],
+});
