@@ -20,6 +20,7 @@ export * from './queue/queue-defaults';
 export * from './service/service-core.module';
 export * from './service/bootstrap-service';
 export * from './database/mysql';
+export * from './database/grouped-write';
 export * from './cache/local-cache';
 export * from './queue/job-queue';
 export * from './registry/tool-access';

@@ -20,7 +20,7 @@ import {
   canWrite,
   DomainError,
   forbidden,
-  lockedWrite,
+  GroupedLockedWriter,
   StatementBatch,
   isAdmin,
   OutboxService,
@@ -98,11 +98,21 @@ function escapeLike(s: string): string {
  */
 @Injectable()
 export class ToolsService {
+  /** Version publishes, the hot write path: those arriving together share a transaction. */
+  private readonly publisher: GroupedLockedWriter<Tool, { id: string; input: PublishVersionInput; actor: Actor }, VersionView>;
+  /** The cache generation bump the writes finishing now will share (see afterWrite). */
+  private bump?: Promise<void>;
+
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(OutboxService) private readonly outbox: OutboxService,
     @Inject(REDIS) private readonly redis: Redis,
-  ) {}
+  ) {
+    this.publisher = new GroupedLockedWriter(this.dataSource, Tool, (tool, { id, input, actor }, batch, m) => {
+      const writable = this.checkWritable(tool, id, actor, 'publish versions');
+      return this.publishIn(m, writable, input, actor, batch);
+    });
+  }
 
   async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {
     return toolView(await this.write((m) => this.createIn(m, input, actor)));
@@ -247,11 +257,9 @@ export class ToolsService {
       );
     }
     if (input.manifest) validateManifest(input.manifest);
-    // The hot write path: lock + read, then every write and COMMIT, in two round trips.
-    const view = await lockedWrite(this.dataSource, Tool, id, async (tool, batch, m) => {
-      const writable = this.checkWritable(tool, id, actor, 'publish versions');
-      return this.publishIn(m, writable, { ...input, version }, actor, batch);
-    });
+    // Lock + read, then every write and COMMIT: two round trips, shared with the publishes that
+    // arrive in the same turn.
+    const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor });
     await this.afterWrite();
     return view;
   }
@@ -430,8 +438,19 @@ export class ToolsService {
     return result;
   }
 
-  private async afterWrite(): Promise<void> {
-    await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
+  /**
+   * One INCR serves every write that calls this before it is sent: each of them committed before
+   * it, so it still moves the generation past all of them (a group of publishes finishing
+   * together bumps once, not once per version).
+   */
+  private afterWrite(): Promise<void> {
+    this.bump ??= new Promise<void>((resolve, reject) =>
+      queueMicrotask(() => {
+        this.bump = undefined;
+        this.redis.incr(REGISTRY_CACHE_GENERATION_KEY).then(() => resolve(), reject);
+      }),
+    );
     this.outbox.nudge();
+    return this.bump;
   }
 }

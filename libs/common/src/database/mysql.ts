@@ -269,6 +269,17 @@ export class StatementBatch {
     return this;
   }
 
+  /** Moves another batch's queued statements (same transaction) to the end of this one. */
+  merge(other: StatementBatch): this {
+    for (const sql of other.statements.splice(0)) this.statements.push(sql);
+    for (const p of other.parameters.splice(0)) this.parameters.push(p);
+    return this;
+  }
+
+  get size(): number {
+    return this.statements.length;
+  }
+
   /** Any other statement (COMMIT, a named-lock call…), with placeholders for its values. */
   raw(sql: string, parameters: unknown[] = []): this {
     return this.add([sql, parameters]);
