@@ -215,6 +215,41 @@ describe('registry (e2e)', () => {
     expect((await owner.post('/api/v1/mcps', { name: 'ok', repository_url: 'https://a:b@github.com/x' })).status).toBe(400);
   });
 
+  it('publishes versions sent at the same moment each on its own: every valid one lands once, every invalid one is refused alone', async () => {
+    const tools: { id: string }[] = [];
+    for (let i = 0; i < 4; i++) tools.push((await owner.post('/api/v1/mcps', { name: `burst-${i}`, visibility: 'public' })).body);
+    const publish = (client: ApiClient, tool: { id: string }, version: string) =>
+      client.post(`/api/v1/mcps/${tool.id}/versions`, { version, config: stdio(version) });
+    const first = await Promise.all(tools.map((t) => publish(owner, t, '1.0.0')));
+    expect(first.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    // One burst: a new version for every tool, the same version twice for tool 0, a lower one for
+    // tool 1, and a publish by a maintainer who does not own tool 2.
+    const burst = await Promise.all([
+      ...tools.map((t) => publish(owner, t, '1.1.0')),
+      publish(owner, tools[0], '1.1.0'),
+      publish(owner, tools[1], '0.9.0'),
+      publish(other, tools[2], '1.2.0'),
+    ]);
+    const statuses = burst.map((r) => r.status);
+    // Either of the two identical publishes to tool 0 may come first; exactly one of them lands.
+    expect([statuses[0], statuses[4]].sort()).toEqual([201, 409]);
+    expect(statuses.slice(1, 4)).toEqual([201, 201, 201]);
+    expect(statuses.slice(5)).toEqual([409, 403]);
+    expect(burst[5].body.error.message).toMatch(/higher than the latest published version 1\.\d\.0/);
+    for (const t of tools) {
+      const versions = await owner.get(`/api/v1/mcps/${t.id}/versions`);
+      expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['1.1.0', '1.0.0']);
+      expect((await owner.get(`/api/v1/mcps/${t.id}`)).body.latest_version).toBe('1.1.0');
+      const history = await owner.get(`/api/v1/mcps/${t.id}/history`);
+      expect(history.body.items.filter((h: { action: string }) => h.action === 'version.published')).toHaveLength(2);
+    }
+    // One event per version that landed, none for the refused ones.
+    const published = () => events.filter((e) => e.key === 'tool.version.published' && tools.some((t) => t.id === e.payload.tool_id));
+    await waitFor(() => published().length === 8);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(published()).toHaveLength(8);
+  });
+
   it('yanks, pins (rollback) and unpins latest, recording each in history', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'lifecycle' })).body;
     for (const v of ['1.0.0', '1.1.0', '1.2.0'])
