@@ -35,6 +35,8 @@ export interface PacedResult {
   non2xx: number;
   /** How far (ms) the generator itself fell behind its schedule at worst; above ~2 ms the figures are suspect. */
   maxLagMs: number;
+  /** Every request's latency (ms), sorted: to pool several runs before taking percentiles. */
+  samples: Float64Array;
 }
 
 interface Pending {
@@ -173,5 +175,6 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     errors: errors + (total - completed),
     non2xx,
     maxLagMs: Math.round(maxLag * 10) / 10,
+    samples: sorted,
   };
 }

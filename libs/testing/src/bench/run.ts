@@ -12,7 +12,7 @@ import { ApiClient } from '../http-client';
 import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
-import { paced, type PacedOptions } from './paced';
+import { paced, type PacedOptions, type PacedResult } from './paced';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
 const KNOWLEDGE_DOCS = Number(process.env.BENCH_KNOWLEDGE_DOCS ?? 1050);
@@ -93,18 +93,49 @@ async function once(
   return { name: t.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
 
-/** Latency at a fixed, evenly paced rate (see paced.ts for why not autocannon's overallRate). */
-async function atRate(t: Target, rate: number, name = `${t.name} at ${rate}/s`): Promise<Measured & { maxLagMs: number }> {
-  const opts: PacedOptions = {
+/**
+ * Latency at a fixed, evenly paced rate (see paced.ts for why not autocannon's overallRate). One
+ * run's p99 swings widely on this shared 2-core box (the same scenario gave 12–33 ms in
+ * consecutive runs), so each target runs ROUNDS times, interleaved with the others, each run after
+ * a one-second pause, and the percentiles are taken over all the runs' requests together (never
+ * a chosen run). A short run at the rate warms each target up first.
+ */
+async function atRateAll(targets: { target: Target; name: string }[], rate: number): Promise<(Measured & { maxLagMs: number })[]> {
+  const options = (t: Target, durationS: number): PacedOptions => ({
     url: t.url,
     rate,
-    durationS: DURATION_S,
+    durationS,
     method: t.method,
     headers: headersOf(t),
     request: t.request,
-  };
-  const r = await paced(opts);
-  return { name, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx, maxLagMs: r.maxLagMs };
+  });
+  const pause = () => new Promise((r) => setTimeout(r, 1000));
+  for (const { target } of targets) await paced(options(target, 1));
+  const runs: PacedResult[][] = targets.map(() => []);
+  for (let r = 0; r < ROUNDS; r++)
+    for (const [i, { target }] of targets.entries()) {
+      await pause();
+      runs[i].push(await paced(options(target, DURATION_S)));
+    }
+  return targets.map(({ name }, i) => {
+    const all = new Float64Array(runs[i].reduce((n, run) => n + run.samples.length, 0));
+    let at = 0;
+    for (const run of runs[i]) {
+      all.set(run.samples, at);
+      at += run.samples.length;
+    }
+    all.sort();
+    const pick = (q: number) => (all.length ? Math.round(all[Math.min(all.length - 1, Math.floor(q * all.length))] * 10) / 10 : NaN);
+    return {
+      name: `${name} (paced, ${ROUNDS} × ${DURATION_S} s pooled)`,
+      rps: runs[i].reduce((n, run) => n + run.rps, 0) / runs[i].length,
+      p50: pick(0.5),
+      p99: pick(0.99),
+      errors: runs[i].reduce((n, run) => n + run.errors, 0),
+      non2xx: runs[i].reduce((n, run) => n + run.non2xx, 0),
+      maxLagMs: Math.max(...runs[i].map((run) => run.maxLagMs)),
+    };
+  });
 }
 
 /** Warms every target up (JIT, pools, caches), then runs them interleaved; returns each one's median round by req/s. */
@@ -132,9 +163,11 @@ async function startReference(name: 'raw-fastify' | 'bare-nest'): Promise<{ url:
   return { url: `http://127.0.0.1:${port}/hello`, child };
 }
 
+const NAME_WIDTH = 70;
+
 function row(m: Measured, baseline?: Measured): string {
   const ratio = baseline ? (m.rps / baseline.rps).toFixed(2) : '1.00';
-  return `| ${m.name.padEnd(52)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
+  return `| ${m.name.padEnd(NAME_WIDTH)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
 }
 
 interface Check {
@@ -197,12 +230,13 @@ async function main(): Promise<void> {
     };
 
     process.stdout.write(
-      `\nMCP Platform benchmarks — ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds, no pipelining, Node ${process.version}\n\n`,
+      `\nMCP Platform benchmarks — ${CONNECTIONS} connections, ${DURATION_S} s per run, median of ${ROUNDS} interleaved rounds (paced: ${ROUNDS} runs pooled), no pipelining, Node ${process.version}\n\n`,
     );
-    process.stdout.write('| scenario                                             |    req/s | p50 ms | p99 ms | ratio | errors |\n');
-    process.stdout.write('|------------------------------------------------------|----------|--------|--------|-------|--------|\n');
+    process.stdout.write(`| ${'scenario'.padEnd(NAME_WIDTH)} |    req/s | p50 ms | p99 ms | ratio | errors |\n`);
+    process.stdout.write(`|${'-'.repeat(NAME_WIDTH + 2)}|----------|--------|--------|-------|--------|\n`);
 
-    // Reads first: writes leave an outbox backlog whose relaying would load the machine during later runs.
+    // Reads first, then knowledge, then registry writes: each write run leaves work behind (outbox
+    // relaying, cache invalidations) that would load the machine during the runs after it.
     const [baseline, bareNest, me, cached, uncached] = await measureAll([
       { name: 'raw Fastify hello-world (baseline)', url: raw.url },
       { name: 'bare Nest 12 + Fastify hello-world', url: nest.url },
@@ -213,15 +247,18 @@ async function main(): Promise<void> {
     for (const m of [baseline, bareNest, me, cached, uncached]) process.stdout.write(row(m, baseline) + '\n');
     // Latency at a fixed load: cached reads at half their max throughput, next to raw Fastify at the same rate.
     const half = Math.round(cached.rps / 2);
-    const baselineAtHalf = await atRate({ name: 'raw Fastify', url: raw.url }, half, `raw Fastify at ${half}/s (paced)`);
-    const cachedAtHalf = await atRate(
-      { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+    const [baselineAtHalf, cachedAtHalf] = await atRateAll(
+      [
+        { target: { name: 'raw Fastify', url: raw.url }, name: `raw Fastify at ${half}/s` },
+        {
+          target: { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+          name: `GET /api/v1/mcps/{id} at ½ max = ${half}/s`,
+        },
+      ],
       half,
-      `GET /api/v1/mcps/{id} at ½ max = ${half}/s (paced)`,
     );
     process.stdout.write(row(baselineAtHalf, baseline) + '\n');
     process.stdout.write(row(cachedAtHalf, baseline) + '\n');
-    // Knowledge before the registry writes: their outbox backlog keeps the machine busy for a while after.
     // Knowledge: ingest a corpus of ≥ 1,000 documents through the gateway, then search it.
     const readmes = [...mcpReadmes().entries()];
     let docNo = 0;
@@ -256,16 +293,20 @@ async function main(): Promise<void> {
       },
     ]);
     process.stdout.write(row(searched, baseline) + '\n');
-    const searchedLight = await atRate(
-      {
-        name: 'POST knowledge search',
-        url: `${platform.baseUrl}/api/v1/knowledge/search`,
-        method: 'POST',
-        headers: auth,
-        request: () => ({ body: JSON.stringify({ query: SEARCH_QUERIES[queryNo++ % SEARCH_QUERIES.length], page_size: 10 }) }),
-      },
+    const [searchedLight] = await atRateAll(
+      [
+        {
+          target: {
+            name: 'POST knowledge search',
+            url: `${platform.baseUrl}/api/v1/knowledge/search`,
+            method: 'POST',
+            headers: auth,
+            request: () => ({ body: JSON.stringify({ query: SEARCH_QUERIES[queryNo++ % SEARCH_QUERIES.length], page_size: 10 }) }),
+          },
+          name: 'POST knowledge search at 50/s',
+        },
+      ],
       50,
-      'POST knowledge search at 50/s (paced)',
     );
     process.stdout.write(row(searchedLight, baseline) + '\n');
     process.stdout.write(
@@ -275,7 +316,7 @@ async function main(): Promise<void> {
 
     const [writes] = await measureAll([publish]);
     process.stdout.write(row(writes, baseline) + '\n');
-    const writesAt500 = await atRate(publish, 500, 'POST version at 500/s (paced)');
+    const [writesAt500] = await atRateAll([{ target: publish, name: 'POST version at 500/s' }], 500);
     process.stdout.write(row(writesAt500, baseline) + '\n');
 
     const clean = (m: Measured) => m.errors + m.non2xx === 0;
