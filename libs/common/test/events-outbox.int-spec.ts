@@ -263,6 +263,25 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(calls).toBe(1);
   });
 
+  it('runs an idempotent handler for every delivery and records nothing in Redis', async () => {
+    const seen: string[] = [];
+    consumers.push('idem-free');
+    await bus.subscribe('idem-free', [EventKey.USER_UPDATED], async (m) => void seen.push(m.id), { idempotent: true });
+    const message: EventMessage = {
+      id: randomUUID(),
+      key: EventKey.USER_UPDATED,
+      occurred_at: new Date().toISOString(),
+      payload: { user_id: randomUUID(), changes: { disabled: false } },
+    };
+    await bus.publish(message);
+    await bus.publish(message);
+    await eventually(() => seen.length === 2);
+    expect(seen).toEqual([message.id, message.id]);
+    expect(await redis.keys(`*processed:idem-free:*`)).toEqual([]);
+    // The same pattern finds the records of the de-duplicating consumer above.
+    expect((await redis.keys(`*processed:idem-check:*`)).length).toBeGreaterThan(0);
+  });
+
   it('dead-letters invalid events and events whose handler keeps failing, after bounded retries', async () => {
     let attempts = 0;
     await subscribe('dlq-check', async (m) => {

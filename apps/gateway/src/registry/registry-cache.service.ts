@@ -56,6 +56,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   static readonly DETAIL_TTL_S = 300;
   static readonly LIST_TTL_S = 60;
   private readonly prefix: string;
+  private bump?: Promise<void>;
   /**
    * Detail entries this process has parsed, with the generation they belong to: a hit whose
    * generation is still current skips transferring and parsing the entry. Redis is still asked
@@ -85,11 +86,25 @@ export class RegistryCacheService implements OnApplicationBootstrap {
       EventKey.TOOL_VERSION_YANKED,
       EventKey.TOOL_LATEST_CHANGED,
     ];
+    // Bumping the generation again for a redelivered event is harmless, so deliveries need no
+    // de-duplication; events delivered together share one bump (see bumpGeneration).
     this.bus
-      .subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, async () => {
-        await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY);
-      })
+      .subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, () => this.bumpGeneration(), { idempotent: true })
       .catch((err: unknown) => this.logger.error({ msg: 'registry cache consumer failed to start', err: String(err) }, 'RegistryCache'));
+  }
+
+  /**
+   * One INCR for every event handled before it is sent: each of those events arrived before it,
+   * so the bump still comes after all of them. An event is acknowledged only once its bump is done.
+   */
+  private bumpGeneration(): Promise<void> {
+    this.bump ??= new Promise<void>((resolve, reject) =>
+      queueMicrotask(() => {
+        this.bump = undefined;
+        this.redis.incr(REGISTRY_CACHE_GENERATION_KEY).then(() => resolve(), reject);
+      }),
+    );
+    return this.bump;
   }
 
   private async current(entryKey: (gen: string) => string): Promise<{ gen: string; value: string | null }> {

@@ -80,8 +80,13 @@ export class EventBus implements OnApplicationShutdown {
     });
   }
 
-  /** Starts consuming `keys` into the consumer's own durable queue. Resolves once the consumer is set up. */
-  async subscribe(consumer: string, keys: EventKey[], handler: EventHandler): Promise<void> {
+  /**
+   * Starts consuming `keys` into the consumer's own durable queue. Resolves once the consumer is set up.
+   * Deliveries are de-duplicated by event id (three Redis round trips per event, and a key per
+   * event kept a week) unless `options.idempotent` says the handler converges by itself — it sets
+   * state instead of adding to it, like a cache invalidation — so running it twice is harmless.
+   */
+  async subscribe(consumer: string, keys: EventKey[], handler: EventHandler, options: { idempotent?: boolean } = {}): Promise<void> {
     const t = eventTopology(this.config.namespace, consumer);
     const queue = t.queue!;
     const dlq = t.deadLetterQueue!;
@@ -99,7 +104,7 @@ export class EventBus implements OnApplicationShutdown {
     });
     this.consumers.push(channel);
     await channel.waitForConnect();
-    await channel.consume(queue, (msg) => void this.handle(consumer, channel, queue, msg, handler), {
+    await channel.consume(queue, (msg) => void this.handle(consumer, channel, queue, msg, handler, options.idempotent === true), {
       prefetch: this.config.amqp.prefetch,
       noAck: false,
     });
@@ -111,6 +116,7 @@ export class EventBus implements OnApplicationShutdown {
     queue: string,
     msg: ConsumeMessage,
     handler: EventHandler,
+    idempotent: boolean,
   ): Promise<void> {
     let message: EventMessage;
     try {
@@ -126,6 +132,11 @@ export class EventBus implements OnApplicationShutdown {
     await requestContext.run({ requestId: sanitizeRequestId(message.request_id) }, async () => {
       let claimed = false;
       try {
+        if (idempotent) {
+          await handler(message);
+          channel.ack(msg);
+          return;
+        }
         const claim = await this.processed.claim(consumer, message.id);
         if (claim === 'done') {
           channel.ack(msg);
