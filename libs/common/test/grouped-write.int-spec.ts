@@ -6,6 +6,8 @@ import {
   DomainError,
   ensureDatabase,
   GroupedLockedWriter,
+  isDeadlock,
+  transactionRetryingDeadlocks,
   groupedWritesTotal,
   mysqlOptions,
   type GroupedApply,
@@ -126,5 +128,50 @@ describe('grouped locked writes (group commit)', () => {
     for (const id of ids.slice(0, 3)) expect(await logged(id)).toEqual([1]);
     // No lock is left behind: the rows can be written again at once.
     await expect(Promise.all(ids.map((id) => writer.submit(id, { by: 1 })))).resolves.toEqual([2, 2, 2, 1]);
+  });
+});
+
+/** Real MariaDB: two transactions locking the same rows in opposite orders both complete. */
+describe('transactions retried when MySQL picks them as deadlock victims', () => {
+  let iso: TestIsolation;
+  let ds: DataSource;
+
+  beforeAll(async () => {
+    iso = isolate();
+    const db = databaseName(iso.config, 'deadlock');
+    await ensureDatabase(iso.config, db);
+    ds = await new DataSource(mysqlOptions(iso.config, db, [Counters])).initialize();
+    await ds.query('CREATE TABLE gw_counters (id char(36) PRIMARY KEY, value int NOT NULL)');
+  });
+
+  afterAll(async () => {
+    await ds?.destroy();
+    await iso?.cleanup();
+  });
+
+  it('runs the victim again, so both changes land exactly once', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    for (const id of [a, b]) await ds.query('INSERT INTO gw_counters (id, value) VALUES (?, 0)', [id]);
+    let bothHoldOne!: () => void;
+    const holding = new Promise<void>((r) => (bothHoldOne = r));
+    let held = 0;
+    const runs = { first: 0, second: 0 };
+    // Each locks one row, waits until the other holds its row too, then asks for the other's row.
+    const crosswise = (name: keyof typeof runs, mine: string, theirs: string) =>
+      transactionRetryingDeadlocks(ds, async (m) => {
+        runs[name]++;
+        await m.query('UPDATE gw_counters SET value = value + 1 WHERE id = ?', [mine]);
+        if (runs[name] === 1) {
+          if (++held === 2) bothHoldOne();
+          await holding;
+        }
+        await m.query('UPDATE gw_counters SET value = value + 10 WHERE id = ?', [theirs]);
+      });
+    await Promise.all([crosswise('first', a, b), crosswise('second', b, a)]);
+    // One of them was the victim and ran twice; every change counted once.
+    expect(runs.first + runs.second).toBe(3);
+    const rows = await ds.query<{ id: string; value: number }[]>('SELECT id, value FROM gw_counters WHERE id IN (?, ?)', [a, b]);
+    expect(rows.map((r) => r.value)).toEqual([11, 11]);
+    expect(isDeadlock(new Error('other'))).toBe(false);
   });
 });

@@ -21,6 +21,7 @@ import {
   DomainError,
   forbidden,
   GroupedLockedWriter,
+  transactionRetryingDeadlocks,
   StatementBatch,
   isAdmin,
   OutboxService,
@@ -429,11 +430,11 @@ export class ToolsService {
   }
 
   /**
-   * Runs a change in one transaction, then — before the caller gets an answer — bumps the read
+   * Runs a change in one transaction (again if MySQL picked it as a deadlock victim), then — before the caller gets an answer — bumps the read
    * cache generation, so no reader is served a cached tool or list from before this write.
    */
   async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
-    const result = await this.dataSource.transaction(fn);
+    const result = await transactionRetryingDeadlocks(this.dataSource, fn);
     await this.afterWrite();
     return result;
   }

@@ -338,6 +338,31 @@ export async function lockedWrite<E extends ObjectLiteral, T>(
   }
 }
 
+/** Whether MySQL chose this transaction as a deadlock victim (ER_LOCK_DEADLOCK): it was rolled back whole and may simply run again. */
+export function isDeadlock(err: unknown): boolean {
+  const e = err as { code?: string; driverError?: { code?: string } };
+  return (e.code ?? e.driverError?.code) === 'ER_LOCK_DEADLOCK';
+}
+
+/**
+ * Runs a transaction, and runs it again (up to `attempts` times in all) when MySQL picked it as a
+ * deadlock victim — two transactions locking the same rows in different orders (an import's
+ * tools by name, a group of publishes by id) — since a victim is rolled back entirely.
+ */
+export async function transactionRetryingDeadlocks<T>(
+  dataSource: DataSource,
+  fn: (m: EntityManager) => Promise<T>,
+  attempts = 3,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await dataSource.transaction(fn);
+    } catch (err) {
+      if (attempt >= attempts || !isDeadlock(err)) throw err;
+    }
+  }
+}
+
 /** The unique index a failed INSERT collided with (MySQL ER_DUP_ENTRY), or undefined for any other error. */
 export function duplicateKeyIndex(err: unknown): string | undefined {
   const e = err as { code?: string; sqlMessage?: string; driverError?: { code?: string; sqlMessage?: string } };
