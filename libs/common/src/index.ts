@@ -11,6 +11,7 @@ export * from './messaging/rpc-server';
 export * from './messaging/event-bus';
 export * from './messaging/processed-message.store';
 export * from './redis/redis.module';
+export * from './redis/coalesced';
 export * from './database/outbox.entity';
 export * from './database/outbox.service';
 export * from './health/indicators';

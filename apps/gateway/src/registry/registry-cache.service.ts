@@ -5,6 +5,7 @@ import { Counter } from 'prom-client';
 import { EventConsumer, EventKey, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
 import {
   canRead,
+  coalesced,
   DomainError,
   EventBus,
   isAdmin,
@@ -56,7 +57,8 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   static readonly DETAIL_TTL_S = 300;
   static readonly LIST_TTL_S = 60;
   private readonly prefix: string;
-  private bump?: Promise<void>;
+  /** One INCR for the events handled together (each arrived before it was sent); an event is acknowledged once its bump is done. */
+  private readonly bumpGeneration = coalesced(() => this.redis.incr(REGISTRY_CACHE_GENERATION_KEY));
   /**
    * Detail entries this process has parsed, with the generation they belong to: a hit whose
    * generation is still current skips transferring and parsing the entry. Redis is still asked
@@ -87,24 +89,10 @@ export class RegistryCacheService implements OnApplicationBootstrap {
       EventKey.TOOL_LATEST_CHANGED,
     ];
     // Bumping the generation again for a redelivered event is harmless, so deliveries need no
-    // de-duplication; events delivered together share one bump (see bumpGeneration).
+    // de-duplication; events delivered together share one bump.
     this.bus
       .subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, () => this.bumpGeneration(), { idempotent: true })
       .catch((err: unknown) => this.logger.error({ msg: 'registry cache consumer failed to start', err: String(err) }, 'RegistryCache'));
-  }
-
-  /**
-   * One INCR for every event handled before it is sent: each of those events arrived before it,
-   * so the bump still comes after all of them. An event is acknowledged only once its bump is done.
-   */
-  private bumpGeneration(): Promise<void> {
-    this.bump ??= new Promise<void>((resolve, reject) =>
-      queueMicrotask(() => {
-        this.bump = undefined;
-        this.redis.incr(REGISTRY_CACHE_GENERATION_KEY).then(() => resolve(), reject);
-      }),
-    );
-    return this.bump;
   }
 
   private async current(entryKey: (gen: string) => string): Promise<{ gen: string; value: string | null }> {

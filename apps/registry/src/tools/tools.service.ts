@@ -18,6 +18,7 @@ import {
 import {
   canRead,
   canWrite,
+  coalesced,
   DomainError,
   forbidden,
   GroupedLockedWriter,
@@ -101,8 +102,7 @@ function escapeLike(s: string): string {
 export class ToolsService {
   /** Version publishes, the hot write path: those arriving together share a transaction. */
   private readonly publisher: GroupedLockedWriter<Tool, { id: string; input: PublishVersionInput; actor: Actor }, VersionView>;
-  /** The cache generation bump the writes finishing now will share (see afterWrite). */
-  private bump?: Promise<void>;
+  private readonly bumpGeneration = coalesced(() => this.redis.incr(REGISTRY_CACHE_GENERATION_KEY));
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -440,18 +440,11 @@ export class ToolsService {
   }
 
   /**
-   * One INCR serves every write that calls this before it is sent: each of them committed before
-   * it, so it still moves the generation past all of them (a group of publishes finishing
-   * together bumps once, not once per version).
+   * Bumps the cache generation after a committed write (one INCR shared by the writes finishing
+   * together: each of them committed before it was sent) and nudges the outbox relay.
    */
   private afterWrite(): Promise<void> {
-    this.bump ??= new Promise<void>((resolve, reject) =>
-      queueMicrotask(() => {
-        this.bump = undefined;
-        this.redis.incr(REGISTRY_CACHE_GENERATION_KEY).then(() => resolve(), reject);
-      }),
-    );
     this.outbox.nudge();
-    return this.bump;
+    return this.bumpGeneration();
   }
 }
