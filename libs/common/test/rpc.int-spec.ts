@@ -1,9 +1,10 @@
 import 'reflect-metadata';
+import amqplib from 'amqplib';
 import { Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
-import { ErrorCode, RpcPattern } from '#contracts';
+import { ErrorCode, rpcQueueName, RpcPattern } from '#contracts';
 import { DomainError, JsonLogger, requestContext, rmqRpcOptions, RpcClient, ServiceCoreModule, startMetricsServer } from '#common';
 import { freePort, isolate, type TestIsolation } from '#testing';
 
@@ -63,6 +64,24 @@ describe('RPC over RabbitMQ', () => {
       message: expect.stringMatching(/deployer service did not answer within 300 ms/),
     });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("queues a request only for as long as its caller waits, and not on the broker's disk", async () => {
+    const conn = await amqplib.connect(iso.config.amqp.url);
+    try {
+      const ch = await conn.createChannel();
+      const queue = rpcQueueName(iso.config.namespace, 'deployer');
+      const pending = client.send(RpcPattern.DEPLOYER_HEALTH_CHECK, {}, { timeoutMs: 1500 }).catch((e: unknown) => e);
+      let msg: amqplib.GetMessage | false = false;
+      for (let i = 0; i < 40 && !msg; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        msg = await ch.get(queue, { noAck: true });
+      }
+      expect(msg && msg.properties).toMatchObject({ expiration: '1500', deliveryMode: 1 });
+      await pending;
+    } finally {
+      await conn.close();
+    }
   });
 
   it('counts calls and handling in Prometheus metrics, served on the metrics port', async () => {

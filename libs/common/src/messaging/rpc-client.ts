@@ -28,8 +28,9 @@ export interface RpcCallOptions {
 /**
  * Typed request/response over RabbitMQ: the pattern decides the service, the request type and the
  * response type. Errors come back as DomainErrors with the service's code; no answer within the
- * timeout is a SERVICE_TIMEOUT (504). Each message expires with the timeout, so a service that
- * comes back later does not work on requests nobody is waiting for.
+ * timeout is a SERVICE_TIMEOUT (504). Each message expires with the timeout, and is not kept
+ * across a broker restart (see rmqRpcOptions), so a service that comes back later does not work
+ * on requests nobody is waiting for.
  */
 @Injectable()
 export class RpcClient implements OnApplicationShutdown {
@@ -53,7 +54,7 @@ export class RpcClient implements OnApplicationShutdown {
       meta: { request_id: requestContext.requestId() ?? randomUUID(), actor: opts.actor },
       data,
     };
-    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: true }).build();
+    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: false }).build();
     const endTimer = rpcCallDuration.startTimer({ pattern });
     try {
       const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
