@@ -5,7 +5,16 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
 import { ErrorCode, rpcQueueName, RpcPattern } from '#contracts';
-import { DomainError, JsonLogger, requestContext, rmqRpcOptions, RpcClient, ServiceCoreModule, startMetricsServer } from '#common';
+import {
+  DomainError,
+  JsonLogger,
+  requestContext,
+  rmqRpcOptions,
+  RpcClient,
+  rpcServerStrategy,
+  ServiceCoreModule,
+  startMetricsServer,
+} from '#common';
 import { freePort, isolate, type TestIsolation } from '#testing';
 
 /** Real RabbitMQ: a service started like production answers typed RPCs from the gateway's client. */
@@ -21,7 +30,7 @@ describe('RPC over RabbitMQ', () => {
     @Module({ imports: [ServiceCoreModule.forService('registry', config)] })
     class TestRegistryModule {}
     service = await NestFactory.createMicroservice<MicroserviceOptions>(TestRegistryModule, {
-      ...rmqRpcOptions(config, 'registry'),
+      ...rpcServerStrategy(config, 'registry'),
       logger: false,
     });
     // Capture the service's own JSON log lines to check request id propagation.

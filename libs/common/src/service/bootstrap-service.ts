@@ -5,7 +5,7 @@ import { rpcQueueName, type ServiceName } from '#contracts';
 import { ConfigError, loadConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
 import { installAmqpWriteCoalescing } from '../messaging/amqp-write-coalescing';
-import { rmqRpcOptions } from '../messaging/rmq-options';
+import { rpcServerStrategy } from '../messaging/rmq-options';
 import { initMetrics, startMetricsServer } from '../metrics/metrics';
 
 /**
@@ -28,7 +28,7 @@ export async function bootstrapService(service: ServiceName, rootModule: Type | 
   if (!installAmqpWriteCoalescing())
     logger.warn({ msg: 'amqplib layout not recognised: RabbitMQ frames are written one by one' }, 'Bootstrap');
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, {
-    ...rmqRpcOptions(config, service),
+    ...rpcServerStrategy(config, service),
     logger,
   });
   app.enableShutdownHooks();
