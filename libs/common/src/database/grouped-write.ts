@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import { Counter } from 'prom-client';
 import { metricsRegistry } from '../metrics/metrics';
-import { hydrate, lockedWrite, rawQuery, StatementBatch } from './mysql';
+import { lockedWrite, rawQuery, startLockingRows, StatementBatch } from './mysql';
 
 export const groupedWritesTotal = new Counter({
   name: 'mysql_grouped_writes_total',
@@ -107,14 +107,11 @@ export class GroupedLockedWriter<E extends ObjectLiteral, I, R> {
     try {
       await runner.connect();
       const m = runner.manager;
-      const table = this.dataSource.getMetadata(this.entity).tableName;
-      const ids = group.map((p) => p.id).sort();
-      const [, rows] = (await rawQuery(
+      const byId = await startLockingRows(
         m,
-        `START TRANSACTION;\nSELECT * FROM \`${table}\` WHERE \`id\` IN (${ids.map(() => '?').join(', ')}) ORDER BY \`id\` FOR UPDATE`,
-        ids,
-      )) as [unknown, Record<string, unknown>[]];
-      const byId = new Map(rows.map((raw) => [String(raw.id), hydrate(m, this.entity, raw)]));
+        this.entity,
+        group.map((p) => p.id),
+      );
       const batch = new StatementBatch(m);
       for (const p of group) {
         // Each write queues into its own batch first: one that throws halfway leaves nothing behind.
@@ -127,8 +124,7 @@ export class GroupedLockedWriter<E extends ObjectLiteral, I, R> {
           p.reject(err);
         }
       }
-      if (batch.size) await batch.raw('COMMIT').flush();
-      else await rawQuery(m, 'COMMIT');
+      await batch.raw('COMMIT').flush();
     } catch {
       fallback = true;
       await rawQuery(runner.manager, 'ROLLBACK').catch(() => undefined);

@@ -276,10 +276,6 @@ export class StatementBatch {
     return this;
   }
 
-  get size(): number {
-    return this.statements.length;
-  }
-
   /** Any other statement (COMMIT, a named-lock call…), with placeholders for its values. */
   raw(sql: string, parameters: unknown[] = []): this {
     return this.add([sql, parameters]);
@@ -306,6 +302,25 @@ export function hydrate<E extends ObjectLiteral>(manager: EntityManager, entity:
 }
 
 /**
+ * `START TRANSACTION` and the locking read of the given rows, in one round trip, in key order (so
+ * two transactions locking overlapping sets never deadlock each other). Returns the rows by id.
+ */
+export async function startLockingRows<E extends ObjectLiteral>(
+  manager: EntityManager,
+  entity: EntityTarget<E>,
+  ids: string[],
+): Promise<Map<string, E>> {
+  const table = manager.connection.getMetadata(entity).tableName;
+  const sorted = [...ids].sort();
+  const [, rows] = (await rawQuery(
+    manager,
+    `START TRANSACTION;\nSELECT * FROM \`${table}\` WHERE \`id\` IN (${sorted.map(() => '?').join(', ')}) ORDER BY \`id\` FOR UPDATE`,
+    sorted,
+  )) as [unknown, Record<string, unknown>[]];
+  return new Map(rows.map((raw) => [String(raw.id), hydrate(manager, entity, raw)]));
+}
+
+/**
  * A short write transaction in two round trips: `START TRANSACTION` travels with the locking read
  * of the row to change, and `COMMIT` with the batched writes. `fn` gets the locked row (or null)
  * and a batch to queue its writes in; throwing rolls back. For hot paths only — everything else
@@ -320,13 +335,9 @@ export async function lockedWrite<E extends ObjectLiteral, T>(
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
-    const table = runner.manager.connection.getMetadata(entity).tableName;
-    const [, rows] = (await rawQuery(runner.manager, `START TRANSACTION;\nSELECT * FROM \`${table}\` WHERE \`id\` = ? FOR UPDATE`, [
-      id,
-    ])) as [unknown, Record<string, unknown>[]];
-    const row = rows[0] ? hydrate(runner.manager, entity, rows[0]) : null;
+    const rows = await startLockingRows(runner.manager, entity, [id]);
     const batch = new StatementBatch(runner.manager);
-    const result = await fn(row, batch, runner.manager);
+    const result = await fn(rows.get(id) ?? null, batch, runner.manager);
     await batch.raw('COMMIT').flush();
     return result;
   } catch (err) {
@@ -338,10 +349,16 @@ export async function lockedWrite<E extends ObjectLiteral, T>(
   }
 }
 
+/** The code of a failed call (`ER_…`, `ECONNREFUSED`…): as the driver gave it, or inside the QueryFailedError TypeORM wraps it in. */
+export function driverErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** Whether MySQL chose this transaction as a deadlock victim (ER_LOCK_DEADLOCK): it was rolled back whole and may simply run again. */
 export function isDeadlock(err: unknown): boolean {
-  const e = err as { code?: string; driverError?: { code?: string } };
-  return (e.code ?? e.driverError?.code) === 'ER_LOCK_DEADLOCK';
+  return driverErrorCode(err) === 'ER_LOCK_DEADLOCK';
 }
 
 /**
@@ -365,8 +382,8 @@ export async function transactionRetryingDeadlocks<T>(
 
 /** The unique index a failed INSERT collided with (MySQL ER_DUP_ENTRY), or undefined for any other error. */
 export function duplicateKeyIndex(err: unknown): string | undefined {
-  const e = err as { code?: string; sqlMessage?: string; driverError?: { code?: string; sqlMessage?: string } };
-  if ((e.code ?? e.driverError?.code) !== 'ER_DUP_ENTRY') return undefined;
+  if (driverErrorCode(err) !== 'ER_DUP_ENTRY') return undefined;
+  const e = err as { sqlMessage?: string; driverError?: { sqlMessage?: string } };
   const message = e.sqlMessage ?? e.driverError?.sqlMessage ?? '';
   return /for key '(?:[^.']*\.)?([^']+)'/.exec(message)?.[1] ?? '';
 }

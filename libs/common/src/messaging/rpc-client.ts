@@ -54,7 +54,7 @@ export class RpcClient implements OnApplicationShutdown {
       meta: { request_id: requestContext.requestId() ?? randomUUID(), actor: opts.actor },
       data,
     };
-    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs), persistent: false }).build();
+    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs) }).build();
     const endTimer = rpcCallDuration.startTimer({ pattern });
     try {
       const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));

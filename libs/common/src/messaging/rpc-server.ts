@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { Observable, throwError } from 'rxjs';
 import { ErrorCode, RpcContracts, rpcMetaSchema, type Actor, type RpcErrorPayload, type RpcData, type RpcPattern } from '#contracts';
 import { SERVICE_NAME } from '../config/config.module';
+import { driverErrorCode } from '../database/mysql';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { rpcHandleDuration, rpcHandledTotal } from '../metrics/metrics';
 import { parseOrThrow } from '../errors/zod-error';
@@ -79,7 +80,6 @@ export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unkno
   }
 }
 
-/** Sends domain errors back as typed payloads; anything else is logged and reported by id only. */
 const MONGO_UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed)Error$/;
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'PROTOCOL_CONNECTION_LOST']);
 
@@ -88,12 +88,12 @@ export function unreachableStore(err: unknown): string | undefined {
   if (!(err instanceof Error)) return undefined;
   if (MONGO_UNREACHABLE.test(err.name)) return 'MongoDB';
   if (err.name === 'MaxRetriesPerRequestError') return 'Redis';
-  const code =
-    (err as { code?: unknown; driverError?: { code?: unknown } }).code ?? (err as { driverError?: { code?: unknown } }).driverError?.code;
-  if (typeof code === 'string' && SOCKET_CODES.has(code)) return 'its database';
+  const code = driverErrorCode(err);
+  if (code && SOCKET_CODES.has(code)) return 'its database';
   return undefined;
 }
 
+/** Sends domain errors back as typed payloads; anything else is logged and reported by id only. */
 @Catch()
 export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
   constructor(

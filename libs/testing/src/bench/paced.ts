@@ -104,6 +104,11 @@ class Connection {
   }
 }
 
+/** The q-quantile (0–1) of sorted latencies, in ms rounded to 0.1; NaN when there are none. */
+export function percentile(sorted: Float64Array, q: number): number {
+  return sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : NaN;
+}
+
 export async function paced(opts: PacedOptions): Promise<PacedResult> {
   const url = new URL(opts.url);
   const method = opts.method ?? 'GET';
@@ -165,13 +170,11 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
   for (const c of connections) c.close();
 
   const sorted = latencies.subarray(0, completed).sort();
-  const pick = (q: number) =>
-    sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] * 10) / 10 : NaN;
   return {
     rps: completed / ((performance.now() - start) / 1000),
-    p50: pick(0.5),
-    p99: pick(0.99),
-    max: pick(1),
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: percentile(sorted, 1),
     errors: errors + (total - completed),
     non2xx,
     maxLagMs: Math.round(maxLag * 10) / 10,

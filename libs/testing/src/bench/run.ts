@@ -12,7 +12,7 @@ import { ApiClient } from '../http-client';
 import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
-import { paced, type PacedOptions, type PacedResult } from './paced';
+import { paced, percentile, type PacedOptions, type PacedResult } from './paced';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
 const KNOWLEDGE_DOCS = Number(process.env.BENCH_KNOWLEDGE_DOCS ?? 1050);
@@ -125,12 +125,11 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
       at += run.samples.length;
     }
     all.sort();
-    const pick = (q: number) => (all.length ? Math.round(all[Math.min(all.length - 1, Math.floor(q * all.length))] * 10) / 10 : NaN);
     return {
       name: `${name} (paced, ${ROUNDS} × ${DURATION_S} s pooled)`,
       rps: runs[i].reduce((n, run) => n + run.rps, 0) / runs[i].length,
-      p50: pick(0.5),
-      p99: pick(0.99),
+      p50: percentile(all, 0.5),
+      p99: percentile(all, 0.99),
       errors: runs[i].reduce((n, run) => n + run.errors, 0),
       non2xx: runs[i].reduce((n, run) => n + run.non2xx, 0),
       maxLagMs: Math.max(...runs[i].map((run) => run.maxLagMs)),
