@@ -102,7 +102,7 @@ function escapeLike(s: string): string {
 export class ToolsService {
   /** Version publishes, the hot write path: those arriving together share a transaction. */
   private readonly publisher: GroupedLockedWriter<Tool, { id: string; input: PublishVersionInput; actor: Actor }, VersionView>;
-  private readonly bumpGeneration = coalesced(() => this.redis.incr(REGISTRY_CACHE_GENERATION_KEY));
+  private readonly bumpGeneration = coalesced(async () => void (await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY)));
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
