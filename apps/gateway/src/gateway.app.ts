@@ -1,4 +1,3 @@
-import multipart from '@fastify/multipart';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -17,6 +16,7 @@ import { GatewayAuthGuard } from './auth/auth.guard';
 import { GatewayModule } from './gateway.module';
 import { RegistryCacheService } from './registry/registry-cache.service';
 import { attachFastToolRead } from './registry/tool-read.fast-path';
+import { streamingMultipart } from './http/multipart';
 import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
 
 const REQUEST_ID = Symbol('requestId');
@@ -52,8 +52,8 @@ export async function createGateway(
     if (route.url.startsWith('/api/v1/knowledge/documents')) route.bodyLimit = documentBodyLimit;
   });
   attachFastToolRead(fastify, app.get(GatewayAuthGuard), app.get(RegistryCacheService));
-  // Uploads stream through @fastify/multipart with their own limits (one file, document size).
-  await app.register(multipart, {
+  // Uploads stream through @fastify/multipart (stream mode only) with their own limits (one file, document size).
+  await app.register(streamingMultipart, {
     limits: { fileSize: config.knowledge.maxDocumentBytes, files: 1, fields: 10, fieldSize: 65_536, parts: 12 },
   });
   // API answers are per-caller: no shared cache may keep them.
@@ -84,7 +84,9 @@ export async function createGateway(
     s.duration.observe(reply.elapsedTime / 1000);
     done();
   });
-  app.enableCors({ origin: config.http.corsOrigins.length ? config.http.corsOrigins : false, credentials: true });
+  // Without allowed origins CORS stays off: @fastify/cors with `origin: false` adds no header, but
+  // its hook would still run (and copy every response header) on each request.
+  if (config.http.corsOrigins.length) app.enableCors({ origin: config.http.corsOrigins, credentials: true });
   app.enableShutdownHooks();
 
   // Swagger UI needs @fastify/static, which Jest's ESM loader cannot resolve through Nest's

@@ -58,6 +58,20 @@ export class EventBus implements OnApplicationShutdown {
     return this.connection;
   }
 
+  /**
+   * A channel whose setup fails (the connection closed under it, at shutdown or in a broker outage)
+   * emits 'error'; unheard, that would crash the process. The channel sets itself up again on the
+   * next connection, so the failure is only reported.
+   */
+  private reportChannelErrors(channel: ChannelWrapper, name: string): void {
+    channel.on('error', (err: Error) =>
+      this.logger.warn(
+        { msg: 'event channel setup failed; it is retried on the next connection', channel: name, err: err.message },
+        'EventBus',
+      ),
+    );
+  }
+
   private async assertExchanges(ch: Channel | ConfirmChannel): Promise<void> {
     const t = eventTopology(this.config.namespace);
     await ch.assertExchange(t.exchange, 'topic', { durable: true });
@@ -71,6 +85,7 @@ export class EventBus implements OnApplicationShutdown {
         publishTimeout: 5000,
         setup: (ch: ConfirmChannel) => this.assertExchanges(ch),
       });
+      this.reportChannelErrors(this.publisher, 'publisher');
     }
     await this.publisher.publish(eventTopology(this.config.namespace).exchange, message.key, Buffer.from(JSON.stringify(message)), {
       persistent: true,
@@ -102,6 +117,7 @@ export class EventBus implements OnApplicationShutdown {
         for (const key of keys) await ch.bindQueue(queue, t.exchange, key);
       },
     });
+    this.reportChannelErrors(channel, consumer);
     this.consumers.push(channel);
     await channel.waitForConnect();
     await channel.consume(queue, (msg) => void this.handle(consumer, channel, queue, msg, handler, options.idempotent === true), {
