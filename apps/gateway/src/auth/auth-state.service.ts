@@ -117,6 +117,8 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
    * and whether the session `sid` has been revoked.
    */
   async load(userId: string, sid?: string, limits: Limit[] = []): Promise<{ user?: UserState; sessionRevoked: boolean }> {
+    const local = this.loadLocally(userId, sid, limits);
+    if (local) return local;
     if (limits.length) await this.limiter.hit(...limits);
     let user = this.users.get(userId);
     const sessionKnownLive = !sid || this.liveSessions.get(sid) === true;
@@ -128,6 +130,18 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     const sessionRevoked = !!sid && revoked !== null;
     if (sid && !sessionRevoked) this.liveSessions.set(sid, true);
     return { user, sessionRevoked };
+  }
+
+  /**
+   * `load` without a round trip, when this instance knows the user and the session to be live and
+   * holds rate-limit blocks with room for `limits` (the usual case): the same answer and the same
+   * counting, synchronously. Undefined, having counted nothing, when anything needs Redis or MySQL.
+   */
+  loadLocally(userId: string, sid: string | undefined, limits: readonly Limit[]): { user: UserState; sessionRevoked: false } | undefined {
+    const user = this.users.get(userId);
+    if (!user || (sid && this.liveSessions.get(sid) !== true)) return undefined;
+    if (limits.length && !this.limiter.hitLocally(limits)) return undefined;
+    return { user, sessionRevoked: false };
   }
 
   async refresh(userId: string): Promise<UserState | undefined> {

@@ -4,9 +4,9 @@ import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { ErrorCode } from '#contracts';
 import { APP_CONFIG, DomainError, LocalCache, type AppConfig } from '#common';
-import { AuthStateService } from './auth-state.service';
+import { AuthStateService, type UserState } from './auth-state.service';
 import type { AuthedRequest, Principal } from './principal';
-import { RateLimiterService } from '../http/rate-limiter.service';
+import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
 import { ACCESS_TOKEN_TYPE, type AccessClaims } from './token.service';
 
 /**
@@ -57,20 +57,48 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
 
   /** Everything but the signature, for every request: token type, rate limits, user, session, token version. */
   async check(request: AuthedRequest, claims: Partial<AccessClaims>): Promise<Principal> {
-    if (claims.typ !== ACCESS_TOKEN_TYPE || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
-      throw new DomainError(ErrorCode.INVALID_TOKEN, 'Bearer token is not an access token');
-    }
+    const access = accessClaims(claims);
     // The signature is valid, so the subject is who it claims to be: count the request against
     // the IP and the user in the same Redis round trip as the session check.
-    const limits = [this.limiter.ip(request.ip), this.limiter.principal(`user:${claims.sub}`)];
+    const limits = this.limits(request, access);
     request.rateLimited = true;
-    const { user, sessionRevoked } = await this.authState.load(claims.sub, claims.sid, limits);
-    if (!user || user.disabled) throw new DomainError(ErrorCode.INVALID_TOKEN, 'The account of this token no longer exists or is disabled');
-    if (sessionRevoked || user.token_version !== claims.ver) {
-      throw new DomainError(ErrorCode.INVALID_TOKEN, 'This access token has been revoked; log in again');
-    }
-    return { userId: user.id, username: user.username, role: user.role, via: 'jwt', sessionId: claims.sid, user };
+    return principalOf(access, await this.authState.load(access.sub, access.sid, limits));
   }
+
+  /**
+   * `check` decided from this instance's caches alone (known user, live session, rate-limit blocks
+   * with room), synchronously; undefined, having counted nothing, when it needs a round trip. A
+   * refusal throws as `check` would.
+   */
+  checkLocally(request: AuthedRequest, claims: Partial<AccessClaims>): Principal | undefined {
+    const access = accessClaims(claims);
+    const state = this.authState.loadLocally(access.sub, access.sid, this.limits(request, access));
+    if (!state) return undefined;
+    request.rateLimited = true;
+    return principalOf(access, state);
+  }
+
+  private limits(request: AuthedRequest, claims: AccessClaimsShape): Limit[] {
+    return [this.limiter.ip(request.ip), this.limiter.principal(`user:${claims.sub}`)];
+  }
+}
+
+type AccessClaimsShape = Partial<AccessClaims> & { sub: string; sid: string };
+
+function accessClaims(claims: Partial<AccessClaims>): AccessClaimsShape {
+  if (claims.typ !== ACCESS_TOKEN_TYPE || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
+    throw new DomainError(ErrorCode.INVALID_TOKEN, 'Bearer token is not an access token');
+  }
+  return claims as AccessClaimsShape;
+}
+
+/** The principal of an access token whose login state was loaded, or the refusal. */
+function principalOf(claims: AccessClaimsShape, { user, sessionRevoked }: { user?: UserState; sessionRevoked: boolean }): Principal {
+  if (!user || user.disabled) throw new DomainError(ErrorCode.INVALID_TOKEN, 'The account of this token no longer exists or is disabled');
+  if (sessionRevoked || user.token_version !== claims.ver) {
+    throw new DomainError(ErrorCode.INVALID_TOKEN, 'This access token has been revoked; log in again');
+  }
+  return { userId: user.id, username: user.username, role: user.role, via: 'jwt', sessionId: claims.sid, user };
 }
 
 /** The HS256 signing key as a KeyObject (see the constructor above). */

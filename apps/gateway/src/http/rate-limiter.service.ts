@@ -56,8 +56,28 @@ export class RateLimiterService {
     return Math.max(1, Math.floor(limit / 50));
   }
 
+  /**
+   * Counts one request against each limit from the blocks this instance holds, if it holds a live
+   * block with room for every one of them: returns true, or throws RATE_LIMITED (429) if a limit's
+   * block says it is used up. Returns false, having counted nothing, when a limit needs Redis (no
+   * block, or an expired or spent one): `hit` does all of it then. Synchronous, because almost
+   * every request is decided here and the hot paths avoid a promise per step.
+   */
+  hitLocally(limits: readonly Limit[]): boolean {
+    const now = Date.now();
+    for (const l of limits) {
+      const lease = this.leases.get(l.key);
+      if (!lease || lease.windowEnd <= now) return false;
+      if (lease.exhausted) throw this.limited(l, lease.windowEnd - now);
+      if (lease.remaining <= 0) return false;
+    }
+    for (const l of limits) this.leases.get(l.key)!.remaining--;
+    return true;
+  }
+
   /** Counts one request against each limit; throws RATE_LIMITED (429) if any is used up. */
   async hit(...limits: Limit[]): Promise<void> {
+    if (this.hitLocally(limits)) return;
     const now = Date.now();
     const toReserve: Limit[] = [];
     for (const l of limits) {

@@ -40,7 +40,8 @@ export function attachFastToolRead(fastify: FastifyInstance, guard: GatewayAuthG
     const request = req as ToolReadRequest;
     const parsed = toolIdSchema.safeParse((request.params as { tool_id?: unknown }).tool_id);
     if (!parsed.success) return;
-    const principal = await guard.preAuthenticate(request);
+    const pre = guard.preAuthenticate(request);
+    const principal = pre instanceof Promise ? await pre : pre;
     if (!principal || !hasPermission(principal.role, permission, principal.scopes)) return;
     const found = await cache.lookup(parsed.data);
     request.toolLookup = found;
