@@ -65,13 +65,16 @@ export class RateLimiterService {
    */
   hitLocally(limits: readonly Limit[]): boolean {
     const now = Date.now();
+    // The leases are held from the check to the count: a second lookup could find one expired.
+    const held: Lease[] = [];
     for (const l of limits) {
       const lease = this.leases.get(l.key);
       if (!lease || lease.windowEnd <= now) return false;
       if (lease.exhausted) throw this.limited(l, lease.windowEnd - now);
       if (lease.remaining <= 0) return false;
+      held.push(lease);
     }
-    for (const l of limits) this.leases.get(l.key)!.remaining--;
+    for (const lease of held) lease.remaining--;
     return true;
   }
 

@@ -378,6 +378,12 @@ async function main(): Promise<void> {
       ),
     );
   } finally {
+    // The platform's own log, to find out why a scenario had errors (a crash, a refusal).
+    mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
+    writeFileSync(join(REPO_ROOT, '.bench/platform.log'), platform.logs.join('\n') + '\n');
+    const failed = checks.length === 0 || /errors|exited|stopping the platform/.test(platform.logs.slice(-20).join('\n'));
+    if (failed)
+      process.stderr.write('\nplatform log: .bench/platform.log (last lines below)\n' + platform.logs.slice(-20).join('\n') + '\n');
     await platform.stop();
     raw.child.kill();
     nest.child.kill();
