@@ -33,6 +33,8 @@ export interface PacedResult {
   /** Transport failures: refused or reset connections, unparsable answers. */
   errors: number;
   non2xx: number;
+  /** Why requests failed (socket error codes, answers without Content-Length), with counts. */
+  failures: Record<string, number>;
   /** How far (ms) the generator itself fell behind its schedule at worst; above ~2 ms the figures are suspect. */
   maxLagMs: number;
   /** Every request's latency (ms), sorted: to pool several runs before taking percentiles. */
@@ -57,6 +59,8 @@ class Connection {
     private readonly host: string,
     private readonly port: number,
     private readonly done: (conn: Connection, status: number | undefined, p: Pending) => void,
+    /** Why requests failed, by reason (socket error codes, answers without Content-Length): for the report. */
+    private readonly failures: Record<string, number>,
   ) {
     this.open();
   }
@@ -65,7 +69,10 @@ class Connection {
     this.buffer = Buffer.alloc(0);
     this.socket = connect({ host: this.host, port: this.port, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', () => undefined);
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      const reason = `socket ${err.code ?? err.message}`;
+      this.failures[reason] = (this.failures[reason] ?? 0) + 1;
+    });
     this.socket.on('close', () => {
       const lost = this.current;
       this.current = undefined;
@@ -87,6 +94,8 @@ class Connection {
     const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
     if (!length) {
       // Every server measured here sends Content-Length; anything else is a failed request.
+      const reason = `answer without Content-Length: ${head.split('\r\n')[0]}`;
+      this.failures[reason] = (this.failures[reason] ?? 0) + 1;
       this.socket.destroy();
       return;
     }
@@ -144,7 +153,11 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     else if (!conn.closing) idle.push(conn);
     if (completed === total) finish();
   };
-  const connections = Array.from({ length: opts.connections ?? 64 }, () => new Connection(url.hostname, Number(url.port || 80), onDone));
+  const failures: Record<string, number> = {};
+  const connections = Array.from(
+    { length: opts.connections ?? 64 },
+    () => new Connection(url.hostname, Number(url.port || 80), onDone, failures),
+  );
   idle.push(...connections);
 
   const start = performance.now() + 5;
@@ -178,6 +191,7 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
     errors: errors + (total - completed),
     non2xx,
     maxLagMs: Math.round(maxLag * 10) / 10,
+    failures,
     samples: sorted,
   };
 }

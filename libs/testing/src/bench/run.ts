@@ -117,6 +117,10 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
       await pause();
       runs[i].push(await paced(options(target, DURATION_S)));
     }
+  for (const [i, { name }] of targets.entries()) {
+    const failures = runs[i].filter((run) => Object.keys(run.failures).length).map((run) => run.failures);
+    if (failures.length) process.stderr.write(`${name}: failed requests by reason: ${JSON.stringify(failures)}\n`);
+  }
   return targets.map(({ name }, i) => {
     const all = new Float64Array(runs[i].reduce((n, run) => n + run.samples.length, 0));
     let at = 0;
