@@ -55,14 +55,23 @@ describe('cached reads under concurrent writes (e2e)', () => {
     return m ? Number(m[1]) : 0;
   };
 
+  const detailHits = () => metric('registry_cache_requests_total', 'kind="detail",result="hit"');
+
+  /** Reads until one read is a cache hit: from then on the gateway holds the parsed entry, and a hit reads only the generation. */
+  const readUntilHit = async (toolId: string) => {
+    for (let i = 0; i < 40; i++) {
+      const before = await detailHits();
+      await owner.get(`/api/v1/mcps/${toolId}`);
+      if ((await detailHits()) > before) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
   it('never answers a read sent after a write returned with the tool as it was before that write', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'raced', description: 'v0', visibility: 'private' })).body as { id: string };
     // Warm the cache (the tool.created event bumps the generation once more when it arrives).
-    for (let i = 0; i < 40 && (await owner.get(`/api/v1/mcps/${tool.id}`)).body.description === 'v0'; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      if ((await metric('gateway_fast_path_responses_total')) > 0) break;
-    }
-    const hitsBefore = await metric('registry_cache_requests_total', 'kind="detail",result="hit"');
+    await readUntilHit(tool.id);
+    const hitsBefore = await detailHits();
     const genReadsBefore = await metric('registry_cache_generation_reads_total');
 
     // writesReturned[k]: when write k (description `v${k}`) had returned to its caller.
@@ -90,7 +99,7 @@ describe('cached reads under concurrent writes (e2e)', () => {
     expect(stale).toEqual([]);
     expect(reads.length).toBeGreaterThan(200);
     // Reads were served from the cache between writes, through the shared generation read.
-    const hits = (await metric('registry_cache_requests_total', 'kind="detail",result="hit"')) - hitsBefore;
+    const hits = (await detailHits()) - hitsBefore;
     expect(hits).toBeGreaterThan(50);
     expect((await metric('registry_cache_generation_reads_total')) - genReadsBefore).toBeGreaterThan(0);
   });
@@ -124,24 +133,16 @@ describe('cached reads under concurrent writes (e2e)', () => {
         s.on('data', onData);
       });
     try {
+      await readUntilHit(tool.id);
       // Bursts written to all sockets in one go usually reach the gateway in the same event-loop
       // turn; whether one does is up to the scheduler, so up to 20 bursts are tried.
-      const hitsNow = () => metric('registry_cache_requests_total', 'kind="detail",result="hit"');
-      // Read until one read is a hit: from then on this gateway holds the parsed entry, and a hit
-      // reads only the generation.
-      for (let i = 0; i < 40; i++) {
-        const before = await hitsNow();
-        await owner.get(`/api/v1/mcps/${tool.id}`);
-        if ((await hitsNow()) > before) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
       let shared = false;
       for (let burst = 0; burst < 20 && !shared; burst++) {
-        const [readsBefore, hitsBefore] = [await metric('registry_cache_generation_reads_total'), await hitsNow()];
+        const [readsBefore, hitsBefore] = [await metric('registry_cache_generation_reads_total'), await detailHits()];
         const statuses = sockets.map(answered);
         for (const s of sockets) s.write(request);
         expect(await Promise.all(statuses)).toEqual(sockets.map(() => '200'));
-        const hits = (await hitsNow()) - hitsBefore;
+        const hits = (await detailHits()) - hitsBefore;
         const reads = (await metric('registry_cache_generation_reads_total')) - readsBefore;
         // Every request of the burst was a hit that read the generation, in fewer reads than requests.
         shared = hits === sockets.length && reads > 0 && reads < sockets.length;

@@ -139,7 +139,8 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       throw new DomainError(ErrorCode.UNAUTHENTICATED, 'Authorization header must use the Bearer scheme');
     }
     const known = bearer ? this.jwt.verifiedClaims(bearer) : undefined;
-    if (known) return this.jwt.checkLocally(request, known) ?? this.jwt.check(request, known);
+    // check() decides from this instance's caches when it can (AuthStateService.load).
+    if (known) return this.jwt.check(request, known);
     await super.canActivate(context);
     return (request as AuthedRequest & { user: Principal }).user;
   }

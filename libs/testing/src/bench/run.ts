@@ -168,7 +168,11 @@ async function startReference(name: 'raw-fastify' | 'bare-nest'): Promise<{ url:
 
 const NAME_WIDTH = 70;
 
+/** Set once any scenario reported a failed request: the platform's log is then worth reading. */
+let errorsSeen = false;
+
 function row(m: Measured, baseline?: Measured): string {
+  if (m.errors + m.non2xx > 0) errorsSeen = true;
   const ratio = baseline ? (m.rps / baseline.rps).toFixed(2) : '1.00';
   return `| ${m.name.padEnd(NAME_WIDTH)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
 }
@@ -382,11 +386,11 @@ async function main(): Promise<void> {
       ),
     );
   } finally {
-    // The platform's own log, to find out why a scenario had errors (a crash, a refusal).
+    // The platform's own log, to find out why a scenario had errors (a crash, a refusal); its last
+    // lines are printed when the run stopped early or a scenario had failed requests.
     mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
     writeFileSync(join(REPO_ROOT, '.bench/platform.log'), platform.logs.join('\n') + '\n');
-    const failed = checks.length === 0 || /errors|exited|stopping the platform/.test(platform.logs.slice(-20).join('\n'));
-    if (failed)
+    if (checks.length === 0 || errorsSeen)
       process.stderr.write('\nplatform log: .bench/platform.log (last lines below)\n' + platform.logs.slice(-20).join('\n') + '\n');
     await platform.stop();
     raw.child.kill();
