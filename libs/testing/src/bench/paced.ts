@@ -33,7 +33,7 @@ export interface PacedResult {
   /** Transport failures: refused or reset connections, unparsable answers. */
   errors: number;
   non2xx: number;
-  /** Why requests failed (socket error codes, answers without Content-Length), with counts. */
+  /** Why requests failed (socket error codes, answers without Content-Length, non-2xx statuses), with counts. */
   failures: Record<string, number>;
   /** How far (ms) the generator itself fell behind its schedule at worst; above ~2 ms the figures are suspect. */
   maxLagMs: number;
@@ -147,7 +147,10 @@ export async function paced(opts: PacedOptions): Promise<PacedResult> {
   const onDone = (conn: Connection, status: number | undefined, p: Pending) => {
     latencies[completed++] = performance.now() - p.at;
     if (status === undefined) errors++;
-    else if (status < 200 || status >= 300) non2xx++;
+    else if (status < 200 || status >= 300) {
+      non2xx++;
+      failures[`status ${status}`] = (failures[`status ${status}`] ?? 0) + 1;
+    }
     const next = waiting.shift();
     if (next) conn.send(next);
     else if (!conn.closing) idle.push(conn);

@@ -13,6 +13,8 @@ import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
 import { paced, percentile, type PacedOptions, type PacedResult } from './paced';
+import { settle, type SettleOptions, type SettleResult } from './settle';
+import { serverConnection } from '#common';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
 const KNOWLEDGE_DOCS = Number(process.env.BENCH_KNOWLEDGE_DOCS ?? 1050);
@@ -41,6 +43,8 @@ interface Measured {
   p99: number;
   errors: number;
   non2xx: number;
+  /** Why requests failed, with counts (non-2xx statuses, socket errors); empty when none did. */
+  failures?: Record<string, number>;
 }
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
@@ -90,7 +94,20 @@ async function once(
         }
       : {}),
   } as autocannon.Options);
-  return { name: t.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
+  const failures: Record<string, number> = {};
+  for (const [status, { count = 0 }] of Object.entries(r.statusCodeStats ?? {}))
+    if (count && !status.startsWith('2')) failures[`status ${status}`] = count;
+  if (r.errors) failures['socket errors'] = r.errors;
+  if (r.timeouts) failures.timeouts = r.timeouts;
+  return {
+    name: t.name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+    failures,
+  };
 }
 
 /**
@@ -137,8 +154,15 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
       errors: runs[i].reduce((n, run) => n + run.errors, 0),
       non2xx: runs[i].reduce((n, run) => n + run.non2xx, 0),
       maxLagMs: Math.max(...runs[i].map((run) => run.maxLagMs)),
+      failures: mergeCounts(runs[i].map((run) => run.failures)),
     };
   });
+}
+
+function mergeCounts(all: Record<string, number>[]): Record<string, number> {
+  const merged: Record<string, number> = {};
+  for (const counts of all) for (const [k, n] of Object.entries(counts)) merged[k] = (merged[k] ?? 0) + n;
+  return merged;
 }
 
 /** Warms every target up (JIT, pools, caches), then runs them interleaved; returns each one's median round by req/s. */
@@ -149,7 +173,12 @@ async function measureAll(targets: Target[]): Promise<Measured[]> {
   return rounds.map((runs) => {
     const sorted = [...runs].sort((a, b) => a.rps - b.rps);
     const median = sorted[Math.floor(sorted.length / 2)];
-    return { ...median, errors: runs.reduce((n, m) => n + m.errors, 0), non2xx: runs.reduce((n, m) => n + m.non2xx, 0) };
+    return {
+      ...median,
+      errors: runs.reduce((n, m) => n + m.errors, 0),
+      non2xx: runs.reduce((n, m) => n + m.non2xx, 0),
+      failures: mergeCounts(runs.map((m) => m.failures ?? {})),
+    };
   });
 }
 
@@ -172,7 +201,11 @@ const NAME_WIDTH = 70;
 let errorsSeen = false;
 
 function row(m: Measured, baseline?: Measured): string {
-  if (m.errors + m.non2xx > 0) errorsSeen = true;
+  if (m.errors + m.non2xx > 0) {
+    errorsSeen = true;
+    if (m.failures && Object.keys(m.failures).length)
+      process.stderr.write(`${m.name}: failed requests by reason: ${JSON.stringify(m.failures)}\n`);
+  }
   const ratio = baseline ? (m.rps / baseline.rps).toFixed(2) : '1.00';
   return `| ${m.name.padEnd(NAME_WIDTH)} | ${m.rps.toFixed(0).padStart(8)} | ${String(m.p50).padStart(6)} | ${String(m.p99).padStart(6)} | ${ratio.padStart(5)} | ${String(m.errors + m.non2xx).padStart(6)} |`;
 }
@@ -197,6 +230,10 @@ async function main(): Promise<void> {
   const nest = await startReference('bare-nest');
   const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
   const checks: Check[] = [];
+  const mysql = await serverConnection(iso.config);
+  // Before each group of scenarios: wait for a quiet machine (see settle.ts), and record the wait.
+  const settles: (SettleResult & { before: string })[] = [];
+  const quiet = async (before: string, opts?: SettleOptions) => void settles.push({ before, ...(await settle(mysql, opts)) });
   try {
     const api = new ApiClient(platform.baseUrl);
     const login = await api.post('/api/v1/auth/login', { username: 'bench-admin', password: 'load-test-secret-1' });
@@ -243,7 +280,9 @@ async function main(): Promise<void> {
     process.stdout.write(`|${'-'.repeat(NAME_WIDTH + 2)}|----------|--------|--------|-------|--------|\n`);
 
     // Reads first, then knowledge, then registry writes: each write run leaves work behind (outbox
-    // relaying, cache invalidations) that would load the machine during the runs after it.
+    // relaying, cache invalidations, InnoDB page flushing) that would load the machine during the
+    // runs after it; each group also starts on a quiet machine.
+    await quiet('reads');
     const [baseline, bareNest, me, cached, uncached] = await measureAll([
       { name: 'raw Fastify hello-world (baseline)', url: raw.url },
       { name: 'bare Nest 12 + Fastify hello-world', url: nest.url },
@@ -254,6 +293,7 @@ async function main(): Promise<void> {
     for (const m of [baseline, bareNest, me, cached, uncached]) process.stdout.write(row(m, baseline) + '\n');
     // Latency at a fixed load: cached reads at half their max throughput, next to raw Fastify at the same rate.
     const half = Math.round(cached.rps / 2);
+    await quiet('cached reads at ½ max');
     const [baselineAtHalf, cachedAtHalf] = await atRateAll(
       [
         { target: { name: 'raw Fastify', url: raw.url }, name: `raw Fastify at ${half}/s` },
@@ -287,6 +327,7 @@ async function main(): Promise<void> {
         };
       },
     };
+    await quiet('knowledge');
     const ingested = await once(ingest, 0, undefined, { amount: KNOWLEDGE_DOCS, connections: 8 });
     process.stdout.write(row(ingested, baseline) + '\n');
     let queryNo = 0;
@@ -321,8 +362,10 @@ async function main(): Promise<void> {
         `search p50/p99 ${searched.p50}/${searched.p99} ms at saturation, ${searchedLight.p50}/${searchedLight.p99} ms at 50/s\n`,
     );
 
+    await quiet('writes', { maxCheckpointFraction: 0.25 });
     const [writes] = await measureAll([publish]);
     process.stdout.write(row(writes, baseline) + '\n');
+    await quiet('writes at 500/s', { maxCheckpointFraction: 0.25 });
     const [writesAt500] = await atRateAll([{ target: publish, name: 'POST version at 500/s' }], 500);
     process.stdout.write(row(writesAt500, baseline) + '\n');
 
@@ -357,6 +400,14 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nauth-me vs bare Nest: ${(me.rps / bareNest.rps).toFixed(2)}; cached GET vs bare Nest: ${(cached.rps / bareNest.rps).toFixed(2)}; bare Nest vs raw Fastify: ${(bareNest.rps / baseline.rps).toFixed(2)}\n\n`,
     );
+    process.stdout.write(
+      `settled before: ${settles
+        .map(
+          (q) =>
+            `${q.before} ${(q.waitedMs / 1000).toFixed(0)} s${q.settled ? '' : ' (gave up)'} (cpu ${(q.busy * 100).toFixed(0)} %${q.checkpointFraction === undefined ? '' : `, redo ${(q.checkpointFraction * 100).toFixed(0)} %`})`,
+        )
+        .join('; ')}\n\n`,
+    );
     for (const c of checks) process.stdout.write(`${c.ok ? 'PASS' : 'MISS'} ${c.scenario}: ${c.value.toFixed(2)} (target ${c.target})\n`);
     mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
     writeFileSync(
@@ -380,6 +431,7 @@ async function main(): Promise<void> {
             searchedLight,
           },
           checks,
+          settles,
         },
         null,
         2,
@@ -392,6 +444,7 @@ async function main(): Promise<void> {
     writeFileSync(join(REPO_ROOT, '.bench/platform.log'), platform.logs.join('\n') + '\n');
     if (checks.length === 0 || errorsSeen)
       process.stderr.write('\nplatform log: .bench/platform.log (last lines below)\n' + platform.logs.slice(-20).join('\n') + '\n');
+    await mysql.end();
     await platform.stop();
     raw.child.kill();
     nest.child.kill();
