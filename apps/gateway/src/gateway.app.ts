@@ -10,7 +10,10 @@ import {
   PLATFORM_VERSION,
   requestContext,
   sanitizeRequestId,
+  SeriesCache,
   type AppConfig,
+  type CounterSeries,
+  type HistogramSeries,
 } from '#common';
 import { GatewayAuthGuard } from './auth/auth.guard';
 import { GatewayModule } from './gateway.module';
@@ -65,21 +68,15 @@ export async function createGateway(
     void reply.headers(request.url.startsWith('/api/docs') ? docsHeaders : apiHeaders).header('x-request-id', request.id);
     done();
   });
-  // prom-client hashes the label set on every call: keep each method × route × status's children
-  // (as bounded as the series themselves: route templates, not URLs).
-  const series = new Map<
-    string,
-    { count: ReturnType<typeof httpRequestsTotal.labels>; duration: ReturnType<typeof httpRequestDuration.labels> }
-  >();
+  // Bound series per method × route × status (as bounded as the series themselves: route
+  // templates, not URLs), so counting a request costs no label work.
+  const series = new SeriesCache<{ count: CounterSeries; duration: HistogramSeries }>();
   fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const key = `${request.method} ${route} ${reply.statusCode}`;
-    let s = series.get(key);
-    if (!s) {
+    const s = series.get(`${request.method} ${route} ${reply.statusCode}`, () => {
       const labels = { method: request.method, route, status: String(reply.statusCode) };
-      s = { count: httpRequestsTotal.labels(labels), duration: httpRequestDuration.labels(labels) };
-      series.set(key, s);
-    }
+      return { count: httpRequestsTotal.bind(labels), duration: httpRequestDuration.bind(labels) };
+    });
     s.count.inc();
     s.duration.observe(reply.elapsedTime / 1000);
     done();

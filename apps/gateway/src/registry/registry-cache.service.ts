@@ -1,9 +1,9 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
-import { Counter } from 'prom-client';
 import { EventConsumer, EventKey, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
 import {
+  BoundCounter,
   canRead,
   coalesced,
   DomainError,
@@ -19,19 +19,22 @@ import {
   RpcClient,
 } from '#common';
 
-const cacheRequests = new Counter({
+const cacheRequests = new BoundCounter({
   name: 'registry_cache_requests_total',
   help: 'Registry reads served by the gateway, by kind (detail, list) and result (hit, miss)',
   labelNames: ['kind', 'result'] as const,
   registers: [metricsRegistry],
 });
-const generationReads = new Counter({
+const generationReads = new BoundCounter({
   name: 'registry_cache_generation_reads_total',
   help: 'Reads of the cache generation from Redis; cache hits per read show how many requests shared one',
   registers: [metricsRegistry],
 });
-const HIT_DETAIL = { kind: 'detail', result: 'hit' } as const;
-const MISS_DETAIL = { kind: 'detail', result: 'miss' } as const;
+const GENERATION_READS = generationReads.bind({});
+const HIT_DETAIL = cacheRequests.bind({ kind: 'detail', result: 'hit' });
+const MISS_DETAIL = cacheRequests.bind({ kind: 'detail', result: 'miss' });
+const HIT_LIST = cacheRequests.bind({ kind: 'list', result: 'hit' });
+const MISS_LIST = cacheRequests.bind({ kind: 'list', result: 'miss' });
 
 // Reads the generation and the entry stored under it in one round trip.
 const GET_CURRENT = `
@@ -77,7 +80,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
    * of the cost under load (one Redis command per turn instead of one per request).
    */
   private readonly currentGeneration = coalesced(async () => {
-    generationReads.inc();
+    GENERATION_READS.inc();
     return (await this.redis.get(REGISTRY_CACHE_GENERATION_KEY)) ?? '0';
   }, 'io');
 
@@ -125,22 +128,28 @@ export class RegistryCacheService implements OnApplicationBootstrap {
    * in the metrics), or the generation to store a fetched entry under (a miss). No visibility
    * check: callers decide with canRead.
    */
-  async lookup(toolId: string): Promise<ToolLookup> {
+  lookup(toolId: string): Promise<ToolLookup> {
     const held = this.parsed.get(toolId);
     // Usually the generation has not moved since this process parsed the entry: one GET of a
-    // short key. Entries under a generation are only ever written from reads made after that
-    // generation was current, so reading the entry in a second step is safe.
-    const gen = held ? await this.currentGeneration() : undefined;
-    if (held && gen === held.gen) {
-      cacheRequests.inc(HIT_DETAIL);
+    // short key (shared by the requests of this turn). Entries under a generation are only ever
+    // written from reads made after that generation was current, so reading the entry in a
+    // second step is safe. No async function here: a hit costs the one promise of the shared read.
+    if (!held) return this.lookupEntry(toolId);
+    return this.currentGeneration().then((gen) => {
+      if (gen !== held.gen) return this.lookupEntry(toolId);
+      HIT_DETAIL.inc();
       return { hit: held };
-    }
+    });
+  }
+
+  /** The entry under the current generation, read with the generation in one round trip. */
+  private async lookupEntry(toolId: string): Promise<ToolLookup> {
     const current = await this.current((g) => registryToolKey(g, toolId));
     if (!current.value) {
-      cacheRequests.inc(MISS_DETAIL);
+      MISS_DETAIL.inc();
       return { miss: current.gen };
     }
-    cacheRequests.inc(HIT_DETAIL);
+    HIT_DETAIL.inc();
     const hit = { gen: current.gen, view: JSON.parse(current.value) as ToolView, body: current.value };
     this.parsed.set(toolId, hit);
     return { hit };
@@ -177,10 +186,10 @@ export class RegistryCacheService implements OnApplicationBootstrap {
       .digest('hex');
     const { gen, value } = await this.current((g) => registryListKey(g, scope, hash));
     if (value) {
-      cacheRequests.inc({ kind: 'list', result: 'hit' });
+      HIT_LIST.inc();
       return JSON.parse(value) as RpcResponse<typeof RpcPattern.REGISTRY_TOOL_LIST>;
     }
-    cacheRequests.inc({ kind: 'list', result: 'miss' });
+    MISS_LIST.inc();
     const page = await this.rpc.send(RpcPattern.REGISTRY_TOOL_LIST, query, { actor });
     this.store(registryListKey(gen, scope, hash), page, RegistryCacheService.LIST_TTL_S);
     return page;

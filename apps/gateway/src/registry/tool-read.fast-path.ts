@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyReply, onRequestAsyncHookHandler } from 'fastify';
-import { Counter } from 'prom-client';
-import { metricsRegistry } from '#common';
+import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify';
+import { BoundCounter, metricsRegistry } from '#common';
 import type { GatewayAuthGuard } from '../auth/auth.guard';
-import { REQUIRED_PERMISSION, toActor, type AuthedRequest } from '../auth/principal';
+import { REQUIRED_PERMISSION, toActor, type AuthedRequest, type Principal } from '../auth/principal';
 import { hasPermission, type Permission } from '../auth/rbac';
 import { uuidParam } from '../http/validation';
 import { RegistryCacheService, type ToolLookup } from './registry-cache.service';
@@ -12,12 +11,12 @@ import { ToolsController } from './tools.controller';
 export type ToolReadRequest = AuthedRequest & { toolLookup?: ToolLookup };
 
 const ROUTE = '/api/v1/mcps/:tool_id';
-const fastAnswers = new Counter({
+const fastAnswers = new BoundCounter({
   name: 'gateway_fast_path_responses_total',
   help: "Requests answered before Nest's pipeline (cache hits the caller may see), by route",
   labelNames: ['route'] as const,
   registers: [metricsRegistry],
-}).labels({ route: ROUTE });
+}).bind({ route: ROUTE });
 const toolIdSchema = uuidParam('tool_id');
 
 /**
@@ -36,18 +35,24 @@ export function attachFastToolRead(fastify: FastifyInstance, guard: GatewayAuthG
   const permission = Reflect.getMetadata(REQUIRED_PERMISSION, handler as object) as Permission | undefined;
   if (!permission) throw new Error(`${ROUTE}: the controller declares no permission; the fast path will not guess one`);
 
-  const serveCached: onRequestAsyncHookHandler = async (req, reply: FastifyReply) => {
+  // Callback style, without async functions: each promise costs the request-context hooks too,
+  // and a cache hit needs only the one of the shared generation read.
+  const serveCached: onRequestHookHandler = (req, reply: FastifyReply, done) => {
     const request = req as ToolReadRequest;
     const parsed = toolIdSchema.safeParse((request.params as { tool_id?: unknown }).tool_id);
-    if (!parsed.success) return;
+    if (!parsed.success) return done();
+    const answer = (principal: Principal | undefined) => {
+      if (!principal || !hasPermission(principal.role, permission, principal.scopes)) return done();
+      cache.lookup(parsed.data).then((found) => {
+        request.toolLookup = found;
+        if (!('hit' in found) || !RegistryCacheService.visible(found.hit.view, toActor(principal))) return done();
+        fastAnswers.inc();
+        void reply.type('application/json; charset=utf-8').send(found.hit.body);
+      }, done);
+    };
     const pre = guard.preAuthenticate(request);
-    const principal = pre instanceof Promise ? await pre : pre;
-    if (!principal || !hasPermission(principal.role, permission, principal.scopes)) return;
-    const found = await cache.lookup(parsed.data);
-    request.toolLookup = found;
-    if (!('hit' in found) || !RegistryCacheService.visible(found.hit.view, toActor(principal))) return;
-    fastAnswers.inc();
-    return reply.type('application/json; charset=utf-8').send(found.hit.body);
+    if (pre instanceof Promise) pre.then(answer, done);
+    else answer(pre);
   };
 
   fastify.addHook('onRoute', (route) => {

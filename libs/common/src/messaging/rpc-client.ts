@@ -17,7 +17,7 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { requestContext } from '../logging/request-context';
-import { rpcCallDuration, rpcCallsTotal } from '../metrics/metrics';
+import { rpcCallDuration, rpcCallsTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
 import { rmqRpcOptions } from './rmq-options';
 
 export interface RpcCallOptions {
@@ -35,6 +35,8 @@ export interface RpcCallOptions {
 @Injectable()
 export class RpcClient implements OnApplicationShutdown {
   private readonly clients = new Map<ServiceName, ClientProxy>();
+  private readonly durations = new SeriesCache<HistogramSeries>();
+  private readonly outcomes = new SeriesCache<CounterSeries>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     for (const service of SERVICE_NAMES) {
@@ -55,18 +57,22 @@ export class RpcClient implements OnApplicationShutdown {
       data,
     };
     const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs) }).build();
-    const endTimer = rpcCallDuration.startTimer({ pattern });
+    const started = performance.now();
     try {
       const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
-      rpcCallsTotal.inc({ pattern, outcome: 'ok' });
+      this.outcome(pattern, 'ok').inc();
       return contract.response.parse(reply) as RpcResponse<P>;
     } catch (err) {
       const failure = this.toDomainError(err, contract.service, timeoutMs);
-      rpcCallsTotal.inc({ pattern, outcome: failure.code });
+      this.outcome(pattern, failure.code).inc();
       throw failure;
     } finally {
-      endTimer();
+      this.durations.get(pattern, () => rpcCallDuration.bind({ pattern })).observe((performance.now() - started) / 1000);
     }
+  }
+
+  private outcome(pattern: string, outcome: string): CounterSeries {
+    return this.outcomes.get(`${pattern} ${outcome}`, () => rpcCallsTotal.bind({ pattern, outcome }));
   }
 
   private toDomainError(err: unknown, service: ServiceName, timeoutMs: number): DomainError {

@@ -18,7 +18,7 @@ import { ErrorCode, RpcContracts, rpcMetaSchema, type Actor, type RpcErrorPayloa
 import { SERVICE_NAME } from '../config/config.module';
 import { driverErrorCode } from '../database/mysql';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
-import { rpcHandleDuration, rpcHandledTotal } from '../metrics/metrics';
+import { rpcHandleDuration, rpcHandledTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
 import { parseOrThrow } from '../errors/zod-error';
 import { requestContext, sanitizeRequestId } from '../logging/request-context';
 import { JsonLogger } from '../logging/json-logger';
@@ -30,6 +30,9 @@ import { JsonLogger } from '../logging/json-logger';
  */
 @Injectable()
 export class RpcContextInterceptor implements NestInterceptor {
+  private readonly durations = new SeriesCache<HistogramSeries>();
+  private readonly outcomes = new SeriesCache<CounterSeries>();
+
   constructor(@Inject(JsonLogger) private readonly logger: JsonLogger) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -48,8 +51,8 @@ export class RpcContextInterceptor implements NestInterceptor {
       acked = true;
       const pattern = rmq.getPattern();
       const seconds = (performance.now() - started) / 1000;
-      rpcHandledTotal.inc({ pattern, outcome });
-      rpcHandleDuration.observe({ pattern }, seconds);
+      this.outcomes.get(`${pattern} ${outcome}`, () => rpcHandledTotal.bind({ pattern, outcome })).inc();
+      this.durations.get(pattern, () => rpcHandleDuration.bind({ pattern })).observe(seconds);
       this.logger.debug({ msg: 'rpc handled', pattern, outcome, duration_ms: Math.round(seconds * 1000) }, 'Rpc');
       (rmq.getChannelRef() as Channel).ack(rmq.getMessage() as Message);
     };

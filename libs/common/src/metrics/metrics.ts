@@ -1,5 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundCounter, BoundHistogram } from './bound-metrics';
+
+export * from './bound-metrics';
 
 /** One Prometheus registry per process; every service adds its own metrics to it. */
 export const metricsRegistry = new Registry();
@@ -14,14 +17,14 @@ export function initMetrics(service: string): Registry {
   return metricsRegistry;
 }
 
-export const httpRequestsTotal = new Counter({
+export const httpRequestsTotal = new BoundCounter({
   name: 'http_requests_total',
   help: 'HTTP requests answered, by method, route template and status',
   labelNames: ['method', 'route', 'status'] as const,
   registers: [metricsRegistry],
 });
 
-export const httpRequestDuration = new Histogram({
+export const httpRequestDuration = new BoundHistogram({
   name: 'http_request_duration_seconds',
   help: 'HTTP request duration in seconds, by method, route template and status',
   labelNames: ['method', 'route', 'status'] as const,
@@ -29,14 +32,14 @@ export const httpRequestDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
-export const rpcCallsTotal = new Counter({
+export const rpcCallsTotal = new BoundCounter({
   name: 'rpc_calls_total',
   help: 'RPC calls made by this process, by pattern and outcome (ok or the error code)',
   labelNames: ['pattern', 'outcome'] as const,
   registers: [metricsRegistry],
 });
 
-export const rpcCallDuration = new Histogram({
+export const rpcCallDuration = new BoundHistogram({
   name: 'rpc_call_duration_seconds',
   help: 'Duration of RPC calls made by this process, by pattern',
   labelNames: ['pattern'] as const,
@@ -44,14 +47,14 @@ export const rpcCallDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
-export const rpcHandledTotal = new Counter({
+export const rpcHandledTotal = new BoundCounter({
   name: 'rpc_handled_total',
   help: 'RPC requests handled by this service, by pattern and outcome',
   labelNames: ['pattern', 'outcome'] as const,
   registers: [metricsRegistry],
 });
 
-export const rpcHandleDuration = new Histogram({
+export const rpcHandleDuration = new BoundHistogram({
   name: 'rpc_handle_duration_seconds',
   help: 'Time this service spent handling RPC requests, by pattern',
   labelNames: ['pattern'] as const,
@@ -91,3 +94,20 @@ export const outboxEventsPublishedTotal = new Counter({
   help: 'Events the outbox relay published and the broker confirmed',
   registers: [metricsRegistry],
 });
+
+/**
+ * Bound series (or groups of them) kept by a key, made on first use: for hot paths whose label
+ * sets are bounded (route templates, RPC patterns, outcomes), so that counting costs no label
+ * work per call.
+ */
+export class SeriesCache<S> {
+  private readonly series = new Map<string, S>();
+  get(key: string, make: () => S): S {
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = make();
+      this.series.set(key, s);
+    }
+    return s;
+  }
+}
