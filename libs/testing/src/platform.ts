@@ -35,13 +35,15 @@ export async function startPlatform(
     timeoutMs?: number;
     /** Which health endpoint must answer 200: default /health, or /health/ready when `only` is given. */
     waitFor?: 'health' | 'ready' | 'live';
+    /** The built checkout to start (default: this one); bench:ab starts two. */
+    root?: string;
   } = {},
 ): Promise<RunningPlatform> {
   const port = await freePort();
   const args = ['deploy/local/start.mjs', '--no-build', '--json-logs'];
   if (opts.only) args.push('--only', opts.only.join(','));
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd: opts.root ?? REPO_ROOT,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

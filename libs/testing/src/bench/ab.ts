@@ -1,0 +1,218 @@
+/**
+ * `npm run bench:ab -- --a DIR --b DIR`: an A/B comparison of two built checkouts of the platform
+ * on this machine, for deciding whether a change is faster.
+ *
+ * One `npm run bench` run varies by ±30 % on this shared 2-core VM (its speed drifts within
+ * minutes), so comparing two runs made one after the other compares two moments, not two builds.
+ * Here both platforms run at once (each in its own namespace), idle but for the one under load,
+ * and the same scenarios alternate between them round by round (A B, then B A, …) with pooled
+ * percentiles. CPU per request is the services' on-CPU time from the scheduler
+ * (/proc/PID/task/TID/schedstat, every thread), which is exact, where the kernel's per-process
+ * tick counts (/proc/PID/stat) are samples and overstate short bursts at low rates.
+ *
+ * Scenarios: `cached`, `me`, `write` at maximum rate (autocannon, 32 connections), or `NAME@RATE`
+ * at a fixed rate (paced.ts), e.g. `cached@12000,write@500`.
+ */
+import autocannon from 'autocannon';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiClient } from '../http-client';
+import { isolate, type TestIsolation } from '../isolation';
+import { startPlatform, type RunningPlatform } from '../platform';
+import { paced, percentile } from './paced';
+
+interface Target {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers: Record<string, string>;
+  request?: () => { path?: string; body: string };
+}
+
+interface Side {
+  name: 'A' | 'B';
+  root: string;
+  iso: TestIsolation;
+  platform: RunningPlatform;
+  pids: number[];
+  targets: Record<'cached' | 'me' | 'write', Target>;
+}
+
+interface Run {
+  rps: number;
+  samples: Float64Array;
+  failed: number;
+  cpuUsPerRequest: number;
+}
+
+/** On-CPU milliseconds of every thread of these processes, from the scheduler's own accounting. */
+function cpuMs(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    try {
+      for (const tid of readdirSync(`/proc/${pid}/task`))
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the process (or thread) has exited
+    }
+  }
+  return ns / 1e6;
+}
+
+/** The platform's service processes started from `root` (their working directory). */
+function servicePids(root: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/cwd`) === root && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dist/apps/');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+async function setUp(name: 'A' | 'B', root: string): Promise<Side> {
+  const iso = isolate({
+    RATE_LIMIT_PER_IP: '1000000000',
+    RATE_LIMIT_PER_PRINCIPAL: '1000000000',
+    LOG_LEVEL: 'warn',
+    BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
+    BOOTSTRAP_ADMIN_EMAIL: 'bench-admin@example.com',
+    BOOTSTRAP_ADMIN_PASSWORD: 'load-test-secret-1',
+  });
+  const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'], root });
+  const api = new ApiClient(platform.baseUrl);
+  const login = await api.post('/api/v1/auth/login', { username: 'bench-admin', password: 'load-test-secret-1' });
+  if (login.status !== 200) throw new Error(`${name}: login failed: ${login.text}`);
+  const token = (login.body as { access_token: string }).access_token;
+  const admin = api.withToken(token);
+  const auth = { authorization: `Bearer ${token}` };
+  // As in run.ts: writes rotate over many tools, so each publish is a valid, strictly higher version.
+  const tools: string[] = [];
+  for (let i = 0; i < 128; i++) tools.push(((await admin.post('/api/v1/mcps', { name: `ab-write-${i}` })).body as { id: string }).id);
+  const read = (await admin.post('/api/v1/mcps', { name: 'ab-read', visibility: 'public' })).body as { id: string };
+  await admin.post(`/api/v1/mcps/${read.id}/versions`, { version: '1.0.0', config: { type: 'stdio', command: 'npx', args: ['-y', 'x'] } });
+  const versions = new Map<string, number>();
+  let next = 0;
+  const publish = () => {
+    const tool = tools[next++ % tools.length];
+    const n = (versions.get(tool) ?? 0) + 1;
+    versions.set(tool, n);
+    return {
+      path: `/api/v1/mcps/${tool}/versions`,
+      body: JSON.stringify({ version: `1.0.${n}`, config: { type: 'stdio', command: 'npx', args: ['-y', `srv@${n}`] } }),
+    };
+  };
+  return {
+    name,
+    root,
+    iso,
+    platform,
+    pids: servicePids(root),
+    targets: {
+      cached: { url: `${platform.baseUrl}/api/v1/mcps/${read.id}`, headers: auth },
+      me: { url: `${platform.baseUrl}/api/v1/auth/me`, headers: auth },
+      write: {
+        url: `${platform.baseUrl}/api/v1/mcps/${tools[0]}/versions`,
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        request: publish,
+      },
+    },
+  };
+}
+
+async function runOnce(side: Side, scenario: string, durationS: number): Promise<Run> {
+  const [kind, rate] = scenario.split('@');
+  const target = side.targets[kind as keyof Side['targets']];
+  if (!target) throw new Error(`unknown scenario '${scenario}': use cached, me or write, optionally @RATE`);
+  const before = cpuMs(side.pids);
+  if (rate) {
+    const r = await paced({ ...target, rate: Number(rate), durationS });
+    return {
+      rps: r.rps,
+      samples: r.samples,
+      failed: r.errors + r.non2xx,
+      cpuUsPerRequest: ((cpuMs(side.pids) - before) * 1000) / r.samples.length,
+    };
+  }
+  const request = target.request;
+  const r = await autocannon({
+    url: target.url,
+    method: target.method ?? 'GET',
+    headers: target.headers,
+    connections: 32,
+    duration: durationS,
+    ...(request
+      ? { requests: [{ method: target.method, setupRequest: (req: Record<string, unknown>) => ({ ...req, ...request() }) }] }
+      : {}),
+  } as autocannon.Options);
+  return {
+    rps: r.requests.average,
+    samples: new Float64Array(0),
+    failed: r.errors + r.timeouts + r.non2xx,
+    cpuUsPerRequest: ((cpuMs(side.pids) - before) * 1000) / Math.max(1, r.requests.total),
+  };
+}
+
+function report(scenario: string, side: Side, runs: Run[]): string {
+  const n = runs.reduce((s, r) => s + r.samples.length, 0);
+  const pooled = new Float64Array(n);
+  let at = 0;
+  for (const r of runs) {
+    pooled.set(r.samples, at);
+    at += r.samples.length;
+  }
+  pooled.sort();
+  const mean = (f: (r: Run) => number) => runs.reduce((s, r) => s + f(r), 0) / runs.length;
+  const latency = n ? ` p50 ${percentile(pooled, 0.5)} p99 ${percentile(pooled, 0.99)} ms` : '';
+  const perRun = runs.map((r) => (r.samples.length ? percentile(r.samples, 0.99) : Math.round(r.rps))).join(' ');
+  return `${scenario.padEnd(16)} ${side.name}: ${mean((r) => r.rps)
+    .toFixed(0)
+    .padStart(
+      7,
+    )} req/s${latency}, ${mean((r) => r.cpuUsPerRequest).toFixed(0)} µs CPU/request (services), ${runs.reduce((s, r) => s + r.failed, 0)} failed; per run [${perRun}]`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      a: { type: 'string' },
+      b: { type: 'string' },
+      scenarios: { type: 'string', default: 'cached,cached@10000,write@500' },
+      rounds: { type: 'string', default: '4' },
+      duration: { type: 'string', default: '5' },
+    },
+  });
+  if (!values.a || !values.b)
+    throw new Error('usage: bench:ab -- --a DIR --b DIR [--scenarios cached,write@500] [--rounds 4] [--duration 5]');
+  const scenarios = values.scenarios.split(',');
+  const rounds = Number(values.rounds);
+  const duration = Number(values.duration);
+  const sides: Side[] = [];
+  try {
+    sides.push(await setUp('A', resolve(values.a)));
+    sides.push(await setUp('B', resolve(values.b)));
+    for (const s of scenarios) for (const side of sides) await runOnce(side, s, 2); // warm-up
+    const runs = new Map(scenarios.map((s) => [s, { A: [] as Run[], B: [] as Run[] }]));
+    for (let round = 0; round < rounds; round++)
+      for (const s of scenarios)
+        for (const side of round % 2 ? [...sides].reverse() : sides) {
+          await new Promise((r) => setTimeout(r, 1000));
+          runs.get(s)![side.name].push(await runOnce(side, s, duration));
+        }
+    for (const s of scenarios) for (const side of sides) process.stdout.write(report(s, side, runs.get(s)![side.name]) + '\n');
+  } finally {
+    for (const side of sides) {
+      await side.platform.stop();
+      await side.iso.cleanup();
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:ab failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
