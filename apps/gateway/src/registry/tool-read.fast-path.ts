@@ -36,23 +36,38 @@ export function attachFastToolRead(fastify: FastifyInstance, guard: GatewayAuthG
   if (!permission) throw new Error(`${ROUTE}: the controller declares no permission; the fast path will not guess one`);
 
   // Callback style, without async functions: each promise costs the request-context hooks too,
-  // and a cache hit needs only the one of the shared generation read.
+  // and a cache hit needs only the one of the shared generation read. A throw of this hook's own
+  // code goes to done(err), as a rejected async hook's would (and never becomes an unhandled
+  // rejection); what done() runs after it is Fastify's, as before.
   const serveCached: onRequestHookHandler = (req, reply: FastifyReply, done) => {
     const request = req as ToolReadRequest;
     const parsed = toolIdSchema.safeParse((request.params as { tool_id?: unknown }).tool_id);
     if (!parsed.success) return done();
-    const answer = (principal: Principal | undefined) => {
-      if (!principal || !hasPermission(principal.role, permission, principal.scopes)) return done();
-      cache.lookup(parsed.data).then((found) => {
-        request.toolLookup = found;
-        if (!('hit' in found) || !RegistryCacheService.visible(found.hit.view, toActor(principal))) return done();
-        fastAnswers.inc();
-        void reply.type('application/json; charset=utf-8').send(found.hit.body);
-      }, done);
+    const found = (principal: Principal, lookup: ToolLookup) => {
+      let body: string | undefined;
+      try {
+        request.toolLookup = lookup;
+        if ('hit' in lookup && RegistryCacheService.visible(lookup.hit.view, toActor(principal))) body = lookup.hit.body;
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (body === undefined) return done();
+      fastAnswers.inc();
+      void reply.type('application/json; charset=utf-8').send(body);
+    };
+    const authenticated = (principal: Principal | undefined) => {
+      let lookup: Promise<ToolLookup> | undefined;
+      try {
+        if (principal && hasPermission(principal.role, permission, principal.scopes)) lookup = cache.lookup(parsed.data);
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (!lookup || !principal) return done();
+      lookup.then((l) => found(principal, l), done);
     };
     const pre = guard.preAuthenticate(request);
-    if (pre instanceof Promise) pre.then(answer, done);
-    else answer(pre);
+    if (pre instanceof Promise) pre.then(authenticated, done);
+    else authenticated(pre);
   };
 
   fastify.addHook('onRoute', (route) => {
