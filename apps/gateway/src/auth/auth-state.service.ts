@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, JsonLogger, LocalCache, REDIS, type AppConfig } from '#common';
+import { APP_CONFIG, JsonLogger, LocalCache, REDIS, reportRedisErrors, type AppConfig } from '#common';
 import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
 import { User } from '../users/user.entity';
 import type { Role } from './rbac';
@@ -65,7 +65,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    this.subscriber = this.redis.duplicate();
+    this.subscriber = reportRedisErrors(this.redis.duplicate(), this.logger, 'auth-invalidations');
     this.subscriber.on('message', (_channel: string, raw: string) => {
       try {
         this.apply(JSON.parse(raw) as Invalidation);

@@ -2,7 +2,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, type ErrorBody } from '#contracts';
-import { DomainError, httpStatusFor, JsonLogger } from '#common';
+import { DomainError, httpStatusFor, JsonLogger, unreachableStore } from '#common';
 
 /** The error code for a status from Nest/Fastify (which know statuses, not our codes). */
 function codeForStatus(status: number): ErrorCode {
@@ -86,6 +86,24 @@ export class HttpErrorFilter implements ExceptionFilter {
     if (typeof fst?.statusCode === 'number' && fst.statusCode >= 400 && fst.statusCode < 500) {
       const message = (fst.code && FASTIFY_MESSAGES[fst.code]) ?? fst.message ?? 'Bad request';
       return { status: fst.statusCode, body: { error: { code: codeForStatus(fst.statusCode), message, request_id: requestId } } };
+    }
+    const store = unreachableStore(exception);
+    if (store) {
+      // A store of the gateway's own (Redis, its database) is out of reach: not a bug of ours, so a
+      // 503 the client can retry (as the services answer) and one warning line, not a 500.
+      this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'HttpErrorFilter');
+      return {
+        status: 503,
+        body: {
+          error: {
+            code: ErrorCode.SERVICE_UNAVAILABLE,
+            message: `The gateway cannot reach ${store} right now; retry shortly`,
+            details: { dependency: store },
+            request_id: requestId,
+          },
+        },
+        headers: { 'retry-after': '1' },
+      };
     }
     const errorId = randomUUID();
     this.logger.error(

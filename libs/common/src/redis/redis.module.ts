@@ -1,7 +1,8 @@
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { APP_CONFIG } from '../config/config.module';
+import { APP_CONFIG, SERVICE_NAME } from '../config/config.module';
 import type { AppConfig } from '../config/config';
+import { JsonLogger } from '../logging/json-logger';
 
 export const REDIS = Symbol('REDIS');
 
@@ -23,6 +24,25 @@ export function createRedis(config: AppConfig, extra: { maxRetriesPerRequest?: n
   });
 }
 
+/** How often one client may report that its connection is failing (ioredis reconnects by itself). */
+const ERROR_REPORT_EVERY_MS = 10_000;
+
+/**
+ * Reports a client's connection errors as one warning every 10 s. Without an 'error' listener,
+ * ioredis prints "[ioredis] Unhandled error event" with a stack trace on every reconnect attempt
+ * while Redis is down (several a second, seen here), outside the JSON logs.
+ */
+export function reportRedisErrors(redis: Redis, logger: JsonLogger, client = 'main'): Redis {
+  let last = 0;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - last < ERROR_REPORT_EVERY_MS) return;
+    last = now;
+    logger.warn({ msg: 'Redis connection failing; retrying', client, err: err.message }, 'Redis');
+  });
+  return redis;
+}
+
 @Injectable()
 class RedisCloser implements OnApplicationShutdown {
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
@@ -33,7 +53,14 @@ class RedisCloser implements OnApplicationShutdown {
 
 @Global()
 @Module({
-  providers: [{ provide: REDIS, inject: [APP_CONFIG], useFactory: (c: AppConfig) => createRedis(c) }, RedisCloser],
+  providers: [
+    {
+      provide: REDIS,
+      inject: [APP_CONFIG, SERVICE_NAME],
+      useFactory: (c: AppConfig, service: string) => reportRedisErrors(createRedis(c), new JsonLogger(service, c.logLevel)),
+    },
+    RedisCloser,
+  ],
   exports: [REDIS],
 })
 export class RedisModule {}
