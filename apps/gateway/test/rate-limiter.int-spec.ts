@@ -60,4 +60,25 @@ describe('RateLimiterService', () => {
     expect((refusal as DomainError).details).toMatchObject({ limit: 6, window_s: iso.config.rateLimit.windowS });
     expect(() => limiter.hitLocally([user])).toThrow(/Too many requests/);
   });
+
+  it('lets concurrent requests share a block being reserved instead of each reserving one', async () => {
+    // 64 requests in flight when a window starts (or a lease ran out), as under load: with the
+    // limit of 100 (blocks of 2) they must all be admitted, from 32 blocks, not 64 blocks at once.
+    const ip = limiter.ip('10.0.0.4');
+    const outcomes = await Promise.allSettled(Array.from({ length: 64 }, () => limiter.hit(ip)));
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(await count(ip.key)).toBe(64);
+  });
+
+  it('spends one block for a burst smaller than the block, whatever the concurrency', async () => {
+    // The bench's limits (10⁹, blocks of 2·10⁷): 64 concurrent requests used to reserve 64 blocks,
+    // more than the whole limit, and every request after them was refused for the rest of the window.
+    const big = isolate({ RATE_LIMIT_PER_IP: '1000000000', RATE_LIMIT_PER_PRINCIPAL: '1000000000' });
+    const bigLimiter = new RateLimiterService(redis, big.config);
+    const user = bigLimiter.principal('user:burst');
+    const outcomes = await Promise.allSettled(Array.from({ length: 64 }, () => bigLimiter.hit(user)));
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(await count(user.key)).toBe(RateLimiterService.blockSize(1_000_000_000));
+    expect(bigLimiter.hitLocally([user])).toBe(true);
+  });
 });
