@@ -92,18 +92,10 @@ export class HttpErrorFilter implements ExceptionFilter {
       // A store of the gateway's own (Redis, its database) is out of reach: not a bug of ours, so a
       // 503 the client can retry (as the services answer) and one warning line, not a 500.
       this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'HttpErrorFilter');
-      return {
-        status: 503,
-        body: {
-          error: {
-            code: ErrorCode.SERVICE_UNAVAILABLE,
-            message: `The gateway cannot reach ${store} right now; retry shortly`,
-            details: { dependency: store },
-            request_id: requestId,
-          },
-        },
-        headers: { 'retry-after': '1' },
-      };
+      const unavailable = new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `The gateway cannot reach ${store} right now; retry shortly`, {
+        dependency: store,
+      });
+      return { ...this.toResponse(unavailable, requestId), headers: { 'retry-after': '1' } };
     }
     const errorId = randomUUID();
     this.logger.error(

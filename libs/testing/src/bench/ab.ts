@@ -17,9 +17,9 @@ import autocannon from 'autocannon';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ApiClient } from '../http-client';
-import { isolate, type TestIsolation } from '../isolation';
+import { type TestIsolation } from '../isolation';
 import { startPlatform, type RunningPlatform } from '../platform';
+import { benchIsolation, benchTools } from './fixtures';
 import { paced, percentile } from './paced';
 
 interface Target {
@@ -74,37 +74,9 @@ function servicePids(root: string): number[] {
 }
 
 async function setUp(name: 'A' | 'B', root: string): Promise<Side> {
-  const iso = isolate({
-    RATE_LIMIT_PER_IP: '1000000000',
-    RATE_LIMIT_PER_PRINCIPAL: '1000000000',
-    LOG_LEVEL: 'warn',
-    BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
-    BOOTSTRAP_ADMIN_EMAIL: 'bench-admin@example.com',
-    BOOTSTRAP_ADMIN_PASSWORD: 'load-test-secret-1',
-  });
+  const iso = benchIsolation();
   const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'], root });
-  const api = new ApiClient(platform.baseUrl);
-  const login = await api.post('/api/v1/auth/login', { username: 'bench-admin', password: 'load-test-secret-1' });
-  if (login.status !== 200) throw new Error(`${name}: login failed: ${login.text}`);
-  const token = (login.body as { access_token: string }).access_token;
-  const admin = api.withToken(token);
-  const auth = { authorization: `Bearer ${token}` };
-  // As in run.ts: writes rotate over many tools, so each publish is a valid, strictly higher version.
-  const tools: string[] = [];
-  for (let i = 0; i < 128; i++) tools.push(((await admin.post('/api/v1/mcps', { name: `ab-write-${i}` })).body as { id: string }).id);
-  const read = (await admin.post('/api/v1/mcps', { name: 'ab-read', visibility: 'public' })).body as { id: string };
-  await admin.post(`/api/v1/mcps/${read.id}/versions`, { version: '1.0.0', config: { type: 'stdio', command: 'npx', args: ['-y', 'x'] } });
-  const versions = new Map<string, number>();
-  let next = 0;
-  const publish = () => {
-    const tool = tools[next++ % tools.length];
-    const n = (versions.get(tool) ?? 0) + 1;
-    versions.set(tool, n);
-    return {
-      path: `/api/v1/mcps/${tool}/versions`,
-      body: JSON.stringify({ version: `1.0.${n}`, config: { type: 'stdio', command: 'npx', args: ['-y', `srv@${n}`] } }),
-    };
-  };
+  const { auth, readToolId, writeToolIds, nextPublish } = await benchTools(platform.baseUrl, 128, 'ab');
   return {
     name,
     root,
@@ -112,13 +84,13 @@ async function setUp(name: 'A' | 'B', root: string): Promise<Side> {
     platform,
     pids: servicePids(root),
     targets: {
-      cached: { url: `${platform.baseUrl}/api/v1/mcps/${read.id}`, headers: auth },
+      cached: { url: `${platform.baseUrl}/api/v1/mcps/${readToolId}`, headers: auth },
       me: { url: `${platform.baseUrl}/api/v1/auth/me`, headers: auth },
       write: {
-        url: `${platform.baseUrl}/api/v1/mcps/${tools[0]}/versions`,
+        url: `${platform.baseUrl}/api/v1/mcps/${writeToolIds[0]}/versions`,
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        request: publish,
+        request: nextPublish,
       },
     },
   };

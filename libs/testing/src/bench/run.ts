@@ -8,11 +8,10 @@ import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient } from '../http-client';
-import { isolate } from '../isolation';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
 import { paced, percentile, type PacedOptions, type PacedResult } from './paced';
+import { benchIsolation, benchTools } from './fixtures';
 import { settle, type SettleOptions, type SettleResult } from './settle';
 import { serverConnection } from '#common';
 
@@ -134,10 +133,6 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
       await pause();
       runs[i].push(await paced(options(target, DURATION_S)));
     }
-  for (const [i, { name }] of targets.entries()) {
-    const failures = runs[i].filter((run) => Object.keys(run.failures).length).map((run) => run.failures);
-    if (failures.length) process.stderr.write(`${name}: failed requests by reason: ${JSON.stringify(failures)}\n`);
-  }
   return targets.map(({ name }, i) => {
     const all = new Float64Array(runs[i].reduce((n, run) => n + run.samples.length, 0));
     let at = 0;
@@ -218,14 +213,7 @@ interface Check {
 }
 
 async function main(): Promise<void> {
-  const iso = isolate({
-    RATE_LIMIT_PER_IP: '1000000000',
-    RATE_LIMIT_PER_PRINCIPAL: '1000000000',
-    LOG_LEVEL: 'warn',
-    BOOTSTRAP_ADMIN_USERNAME: 'bench-admin',
-    BOOTSTRAP_ADMIN_EMAIL: 'bench-admin@example.com',
-    BOOTSTRAP_ADMIN_PASSWORD: 'load-test-secret-1',
-  });
+  const iso = benchIsolation();
   const raw = await startReference('raw-fastify');
   const nest = await startReference('bare-nest');
   const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
@@ -235,39 +223,10 @@ async function main(): Promise<void> {
   const settles: (SettleResult & { before: string })[] = [];
   const quiet = async (before: string, opts?: SettleOptions) => void settles.push({ before, ...(await settle(mysql, opts)) });
   try {
-    const api = new ApiClient(platform.baseUrl);
-    const login = await api.post('/api/v1/auth/login', { username: 'bench-admin', password: 'load-test-secret-1' });
-    if (login.status !== 200) throw new Error(`login failed: ${login.text}`);
-    const token = (login.body as { access_token: string }).access_token;
-    const admin = api.withToken(token);
-    const auth = { authorization: `Bearer ${token}` };
-
-    // Writes rotate over 4× as many tools as connections, so a tool's previous publish has finished
-    // long before its next one starts and every publish is a valid, strictly higher version.
-    const writeTools: string[] = [];
-    for (let i = 0; i < CONNECTIONS * 4; i++) {
-      const r = await admin.post('/api/v1/mcps', { name: `bench-write-${i}` });
-      writeTools.push((r.body as { id: string }).id);
-    }
-    const readTool = (await admin.post('/api/v1/mcps', { name: 'bench-read', visibility: 'public' })).body as { id: string };
-    await admin.post(`/api/v1/mcps/${readTool.id}/versions`, {
-      version: '1.0.0',
-      config: { type: 'stdio', command: 'npx', args: ['-y', 'x'] },
-    });
-    const counters = new Map<string, number>();
-    let nextTool = 0;
-    const nextPublish = () => {
-      const tool = writeTools[nextTool++ % writeTools.length];
-      const n = (counters.get(tool) ?? 0) + 1;
-      counters.set(tool, n);
-      return {
-        path: `/api/v1/mcps/${tool}/versions`,
-        body: JSON.stringify({ version: `1.0.${n}`, config: { type: 'stdio', command: 'npx', args: ['-y', `srv@${n}`] } }),
-      };
-    };
+    const { auth, readToolId, writeToolIds, nextPublish } = await benchTools(platform.baseUrl, CONNECTIONS * 4);
     const publish: Target = {
       name: 'POST version (write)',
-      url: `${platform.baseUrl}/api/v1/mcps/${writeTools[0]}/versions`,
+      url: `${platform.baseUrl}/api/v1/mcps/${writeToolIds[0]}/versions`,
       method: 'POST',
       headers: auth,
       request: nextPublish,
@@ -287,8 +246,8 @@ async function main(): Promise<void> {
       { name: 'raw Fastify hello-world (baseline)', url: raw.url },
       { name: 'bare Nest 12 + Fastify hello-world', url: nest.url },
       { name: 'GET /api/v1/auth/me (JWT)', url: `${platform.baseUrl}/api/v1/auth/me`, headers: auth },
-      { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
-      { name: 'GET …/versions/{v} (uncached, RPC)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}/versions/1.0.0`, headers: auth },
+      { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readToolId}`, headers: auth },
+      { name: 'GET …/versions/{v} (uncached, RPC)', url: `${platform.baseUrl}/api/v1/mcps/${readToolId}/versions/1.0.0`, headers: auth },
     ]);
     for (const m of [baseline, bareNest, me, cached, uncached]) process.stdout.write(row(m, baseline) + '\n');
     // Latency at a fixed load: cached reads at half their max throughput, next to raw Fastify at the same rate.
@@ -298,7 +257,7 @@ async function main(): Promise<void> {
       [
         { target: { name: 'raw Fastify', url: raw.url }, name: `raw Fastify at ${half}/s` },
         {
-          target: { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readTool.id}`, headers: auth },
+          target: { name: 'GET /api/v1/mcps/{id} (cached)', url: `${platform.baseUrl}/api/v1/mcps/${readToolId}`, headers: auth },
           name: `GET /api/v1/mcps/{id} at ½ max = ${half}/s`,
         },
       ],
