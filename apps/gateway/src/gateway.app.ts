@@ -19,6 +19,8 @@ import { GatewayAuthGuard } from './auth/auth.guard';
 import { GatewayModule } from './gateway.module';
 import { RegistryCacheService } from './registry/registry-cache.service';
 import { attachFastToolRead } from './registry/tool-read.fast-path';
+import { attachFastMe } from './auth/me.fast-path';
+import { TurnStateService } from './http/turn-state.service';
 import { streamingMultipart } from './http/multipart';
 import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
 
@@ -54,7 +56,9 @@ export async function createGateway(
   fastify.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api/v1/knowledge/documents')) route.bodyLimit = documentBodyLimit;
   });
-  attachFastToolRead(fastify, app.get(GatewayAuthGuard), app.get(RegistryCacheService));
+  // The hottest reads are answered before Nest's pipeline when they can be (see http/fast-path.ts).
+  attachFastToolRead(fastify, app.get(GatewayAuthGuard), app.get(TurnStateService), app.get(RegistryCacheService));
+  attachFastMe(fastify, app.get(GatewayAuthGuard), app.get(TurnStateService));
   // Uploads stream through @fastify/multipart (stream mode only) with their own limits (one file, document size).
   await app.register(streamingMultipart, {
     limits: { fileSize: config.knowledge.maxDocumentBytes, files: 1, fields: 10, fieldSize: 65_536, parts: 12 },

@@ -8,6 +8,7 @@ import { ConfigModule, EventBus, JsonLogger, OutboxService, ProcessedMessageStor
 import { ApiKeyService } from './api-keys/api-key.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
+import { TurnStateService } from './http/turn-state.service';
 import { AuthStateService } from './auth/auth-state.service';
 import { AuthController } from './auth/auth.controller';
 import { GatewayAuthGuard } from './auth/auth.guard';
@@ -80,6 +81,7 @@ export class GatewayModule {
         ProcessedMessageStore,
         OutboxService,
         AuditService,
+        TurnStateService,
         AuthStateService,
         PasswordService,
         TokenService,

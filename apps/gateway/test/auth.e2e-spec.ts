@@ -77,6 +77,47 @@ describe('gateway auth (e2e)', () => {
     expect((await api.post('/api/v1/auth/refresh', { refresh_token: byEmail.body.refresh_token })).status).toBe(401);
   });
 
+  it("GET /auth/me is answered before Nest for a known login, with the controller's body and headers", async () => {
+    await api.post('/api/v1/auth/register', { username: 'fiona', email: 'fiona@example.com', password: 'fast-path-secret-1' });
+    const pair = await login('fiona', 'fast-path-secret-1');
+    const mine = api.withToken(pair.access_token);
+    const fastCount = async () => {
+      const m = /gateway_fast_path_responses_total\{route="\/api\/v1\/auth\/me"[^}]*\} (\d+)/.exec((await api.get('/metrics')).text);
+      return m ? Number(m[1]) : 0;
+    };
+    // The token's first use goes through passport (the controller answers); later ones are known.
+    const before = await fastCount();
+    const first = await mine.get('/api/v1/auth/me', { 'x-request-id': 'me-first' });
+    expect(await fastCount()).toBe(before);
+    const fast = await mine.get('/api/v1/auth/me', { 'x-request-id': 'me-fast' });
+    expect(await fastCount()).toBe(before + 1);
+    expect(fast.status).toBe(200);
+    expect(fast.text).toBe(first.text);
+    expect(fast.body).toMatchObject({ username: 'fiona', role: 'viewer', disabled: false });
+    expect(fast.headers.get('x-request-id')).toBe('me-fast');
+    const headerNames = (r: { headers: Headers }) => [...r.headers.keys()].filter((k) => k !== 'date').sort();
+    expect(headerNames(fast)).toEqual(headerNames(first));
+    for (const h of ['content-type', 'cache-control', 'content-security-policy', 'x-content-type-options']) {
+      expect(fast.headers.get(h)).toBe(first.headers.get(h));
+    }
+    expect((await api.get('/metrics')).text).toMatch(/http_requests_total\{[^}]*method="GET",route="\/api\/v1\/auth\/me",status="200"/);
+
+    // An API key (read scope includes the profile) is answered there too, and refused once revoked.
+    const key = (await mine.post('/api/v1/auth/api-keys', { name: 'me-key', scopes: ['read'] })).body;
+    for (let i = 0; i < 2; i++) expect((await api.get('/api/v1/auth/me', { 'x-api-key': key.key })).body.username).toBe('fiona');
+    expect((await mine.delete(`/api/v1/auth/api-keys/${key.id}`)).status).toBe(204);
+    const revokedKey = await api.get('/api/v1/auth/me', { 'x-api-key': key.key, 'x-request-id': 'me-revoked-key' });
+    expect(revokedKey.status).toBe(401);
+    expect(revokedKey.body.error).toMatchObject({ code: 'INVALID_TOKEN', request_id: 'me-revoked-key' });
+
+    // A logged-out token is refused with the guard's error body.
+    expect((await mine.post('/api/v1/auth/logout', {})).status).toBe(204);
+    const revoked = await mine.get('/api/v1/auth/me', { 'x-request-id': 'me-after-logout' });
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.error).toMatchObject({ code: 'INVALID_TOKEN', request_id: 'me-after-logout' });
+    expect(revoked.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   it('API keys: create (shown once) → use (Bearer and X-API-Key) → scopes → list → revoke', async () => {
     const adminTokens = await login(admin.username, admin.password);
     const asAdmin = api.withToken(adminTokens.access_token);

@@ -137,9 +137,15 @@ export class ApiKeyService {
     await this.authState.broadcast({ kind: 'api-key', id: key.keyHash });
   }
 
-  /** Resolves a presented key; `limits` (plus the key's own limit) are counted in the same round trip as the owner lookup. */
-  async authenticate(presented: string, limits: Limit[] = []): Promise<Principal> {
+  /**
+   * Resolves a presented key; `limits` (plus the key's own limit) are counted in the same round
+   * trip as the owner lookup. `synced`: the local caches were synced for this request already
+   * (AuthStateService.synced); otherwise that happens first, so a revocation that returned on any
+   * instance before the request was made is applied to it.
+   */
+  async authenticate(presented: string, limits: Limit[] = [], synced = false): Promise<Principal> {
     if (!parseApiKey(presented)) throw new DomainError(ErrorCode.INVALID_TOKEN, 'API key is malformed (expected mcp_<prefix>_<secret>)');
+    if (!synced) await this.authState.synced();
     const hash = sha256Hex(presented);
     let key = this.local.get(hash);
     if (!key) {
@@ -150,7 +156,7 @@ export class ApiKeyService {
     if (!key || key.revoked || (key.expires_at && Date.parse(key.expires_at) <= Date.now())) {
       throw new DomainError(ErrorCode.INVALID_TOKEN, INVALID_KEY);
     }
-    const { user } = await this.authState.load(key.user_id, undefined, [...limits, this.limiter.principal(`key:${key.id}`)]);
+    const { user } = await this.authState.load(key.user_id, undefined, [...limits, this.limiter.principal(`key:${key.id}`)], true);
     if (!user || user.disabled) throw new DomainError(ErrorCode.INVALID_TOKEN, INVALID_KEY);
     this.touch(key.id);
     return { userId: user.id, username: user.username, role: user.role, via: 'api_key', scopes: key.scopes, apiKeyId: key.id, user };

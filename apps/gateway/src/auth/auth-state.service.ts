@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, JsonLogger, LocalCache, REDIS, reportRedisErrors, type AppConfig } from '#common';
 import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
+import { AUTH_EPOCH_KEY, TurnStateService } from '../http/turn-state.service';
 import { User } from '../users/user.entity';
 import type { Role } from './rbac';
 
@@ -34,6 +35,60 @@ export function toUserState(u: User): UserState {
 /** An invalidation broadcast to every gateway instance. */
 export type Invalidation = { kind: 'user'; id: string } | { kind: 'sessions'; ids: string[] } | { kind: 'api-key'; id: string };
 
+// Numbers the broadcast (the auth epoch) and publishes it in one step: a message is "<epoch> <json>".
+const BROADCAST = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], n .. ' ' .. ARGV[2])
+return n`;
+
+type BroadcastCommand = { authBroadcast(epochKey: string, channel: string, message: string): Promise<number> };
+
+/** An invalidation message as published: "<epoch> <json>" (or bare JSON, from an instance without epochs). */
+export function parseInvalidation(raw: string): { epoch?: number; invalidation: Invalidation } {
+  const space = raw.indexOf(' ');
+  const numbered = space > 0 && /^\d+$/.test(raw.slice(0, space));
+  return {
+    epoch: numbered ? Number(raw.slice(0, space)) : undefined,
+    invalidation: JSON.parse(numbered ? raw.slice(space + 1) : raw) as Invalidation,
+  };
+}
+
+/**
+ * Which broadcasts this instance has applied, against the auth epoch it reads from Redis. Pub/sub
+ * alone cannot promise that a change applies to the very next request on another instance: the
+ * message and the request reach that instance on different connections, and it may read the
+ * request first (seen as a rare flake of the two-instance e2e test, a revoked key accepted once).
+ * So every request's use of the local caches waits for a read of the epoch sent after it arrived
+ * (shared by the turn's requests, see TurnStateService): when the epoch moved by broadcasts not
+ * applied yet, the local caches are dropped and the request goes to Redis, which already has the
+ * change. Pure bookkeeping: `observe` says whether to drop.
+ */
+export class EpochTracker {
+  private seen?: number;
+  private readonly applied = new Set<number>();
+
+  /** A broadcast numbered `epoch` was applied to the local caches. */
+  markApplied(epoch: number): void {
+    if (this.seen === undefined || epoch > this.seen) this.applied.add(epoch);
+  }
+
+  /**
+   * The epoch Redis has now; true when the local caches must be dropped: a broadcast up to it was
+   * not applied here (it is still on its way, or was lost), the epoch went back (Redis lost it),
+   * or nothing was seen before.
+   */
+  observe(epoch: number): boolean {
+    const seen = this.seen;
+    if (epoch === seen) return false;
+    let stale = seen === undefined || epoch < seen || epoch - seen > this.applied.size;
+    for (let n = (seen ?? 0) + 1; !stale && n <= epoch; n++) stale = !this.applied.has(n);
+    for (const n of this.applied) if (n <= epoch) this.applied.delete(n);
+    if (epoch < (seen ?? 0)) this.applied.clear();
+    this.seen = epoch;
+    return stale;
+  }
+}
+
 /**
  * The hot path of authentication: "does this user still exist, with which role, is the account
  * enabled, and is this login still alive". Answers come from a short-lived in-process cache, then
@@ -53,22 +108,27 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   private readonly listeners: ((i: Invalidation) => void)[] = [];
   private subscriber?: Redis;
   private readonly channel: string;
+  private readonly epochs = new EpochTracker();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(TurnStateService) private readonly turn: TurnStateService,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(RateLimiterService) private readonly limiter: RateLimiterService,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
   ) {
     this.channel = `${config.namespace}:auth-invalidate`;
+    if (!('authBroadcast' in redis)) redis.defineCommand('authBroadcast', { numberOfKeys: 1, lua: BROADCAST });
   }
 
   async onModuleInit(): Promise<void> {
     this.subscriber = reportRedisErrors(this.redis.duplicate(), this.logger, 'auth-invalidations');
     this.subscriber.on('message', (_channel: string, raw: string) => {
       try {
-        this.apply(JSON.parse(raw) as Invalidation);
+        const { epoch, invalidation } = parseInvalidation(raw);
+        this.apply(invalidation);
+        if (epoch !== undefined) this.epochs.markApplied(epoch);
       } catch (err) {
         this.logger.warn({ msg: 'ignored malformed auth invalidation', err: String(err) }, 'AuthStateService');
       }
@@ -99,10 +159,25 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     for (const l of this.listeners) l(i);
   }
 
-  /** Clears locally at once, then tells every other instance. */
+  /** Clears locally at once, then tells every other instance (numbered by the auth epoch). */
   async broadcast(i: Invalidation): Promise<void> {
     this.apply(i);
-    await this.redis.publish(this.channel, JSON.stringify(i));
+    const epoch = await (this.redis as unknown as BroadcastCommand).authBroadcast(AUTH_EPOCH_KEY, this.channel, JSON.stringify(i));
+    this.epochs.markApplied(epoch);
+  }
+
+  /**
+   * Brings the local caches up to date with Redis as of a read sent after the caller's request
+   * arrived (shared with the other requests of the turn): after it, the local caches reflect
+   * every change that returned before the request was made, on any instance.
+   */
+  synced(): Promise<void> {
+    return this.turn.read().then((s) => this.observe(s.authEpoch));
+  }
+
+  /** Applies an auth epoch read for the current request (see synced). */
+  observe(epoch: number): void {
+    if (this.epochs.observe(epoch)) this.clearLocal();
   }
 
   private userKey(id: string) {
@@ -114,9 +189,11 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Counts the request against `limits` (429 when one is used up), then returns the user's state
-   * and whether the session `sid` has been revoked.
+   * and whether the session `sid` has been revoked. `synced`: the caller already synced for this
+   * request (see synced()).
    */
-  async load(userId: string, sid?: string, limits: Limit[] = []): Promise<{ user?: UserState; sessionRevoked: boolean }> {
+  async load(userId: string, sid?: string, limits: Limit[] = [], synced = false): Promise<{ user?: UserState; sessionRevoked: boolean }> {
+    if (!synced) await this.synced();
     const local = this.loadLocally(userId, sid, limits);
     if (local) return local;
     if (limits.length) await this.limiter.hit(...limits);
@@ -133,7 +210,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * `load` without a round trip, when this instance knows the user and the session to be live and
+   * `load` without a round trip — for a request this instance synced for (see synced) — when it knows the user and the session to be live and
    * holds rate-limit blocks with room for `limits` (the usual case): the same answer and the same
    * counting, synchronously. Undefined, having counted nothing, when anything needs Redis or MySQL.
    */

@@ -5,6 +5,8 @@ import { ErrorCode } from '#contracts';
 import { DomainError } from '#common';
 import { ApiKeyService } from '../api-keys/api-key.service';
 import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
+import type { TurnSnapshot } from '../http/turn-state.service';
+import { AuthStateService } from './auth-state.service';
 import { describeJwtFailure, JwtStrategy } from './jwt.strategy';
 import { IS_PUBLIC, JWT_ONLY, REQUIRED_PERMISSION, type AuthedRequest, type Principal } from './principal';
 import { hasPermission, type Permission } from './rbac';
@@ -32,6 +34,7 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     @Inject(ApiKeyService) private readonly apiKeys: ApiKeyService,
     @Inject(RateLimiterService) private readonly limiter: RateLimiterService,
     @Inject(JwtStrategy) private readonly jwt: JwtStrategy,
+    @Inject(AuthStateService) private readonly authState: AuthStateService,
   ) {
     super();
   }
@@ -76,17 +79,21 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
   }
 
   /**
-   * For fast paths that answer before Nest's pipeline (see tool-read.fast-path.ts): authenticates
-   * a request whose credentials need no passport round — an API key, or an access token verified
-   * before — with the same checks and rate limits as canActivate, and records the outcome on the
-   * request so that, if the fast path cannot answer, canActivate uses it instead of counting the
-   * request twice. Returns undefined, having recorded nothing, for anything else (no credentials,
-   * a token seen for the first time, a malformed header): canActivate then does all of it.
+   * For fast paths that answer before Nest's pipeline (see fast-path.ts): authenticates a request
+   * whose credentials need no passport round — an API key, or an access token verified before —
+   * with the same checks and rate limits as canActivate, and records the outcome on the request so
+   * that, if the fast path cannot answer, canActivate uses it instead of counting the request
+   * twice. `snapshot` is the turn state the fast path read after the request arrived; the local
+   * caches are synced with it first. Returns undefined, having recorded nothing, for anything
+   * else (no credentials, a token seen for the first time, a malformed header): canActivate then
+   * does all of it.
    */
-  preAuthenticate(request: AuthedRequest): Principal | undefined | Promise<Principal | undefined> {
+  preAuthenticate(request: AuthedRequest, snapshot: TurnSnapshot): Principal | undefined | Promise<Principal | undefined> {
     const { apiKey, bearer } = credentials(request);
     const known = apiKey === undefined && bearer ? this.jwt.verifiedClaims(bearer) : undefined;
     if (!known && apiKey === undefined) return undefined;
+    this.authState.observe(snapshot.authEpoch);
+    request.authSynced = true;
     // A known token of a user and session this instance has seen, within its rate-limit blocks —
     // nearly every request of a busy client — is decided without a promise.
     if (known) {
@@ -98,7 +105,7 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       }
       if (principal) return this.preAuthenticated(request, principal);
     }
-    const pending = known ? this.jwt.check(request, known) : this.apiKeys.authenticate(apiKey!, [this.limiter.ip(request.ip)]);
+    const pending = known ? this.jwt.check(request, known) : this.apiKeys.authenticate(apiKey!, [this.limiter.ip(request.ip)], true);
     return pending.then(
       (principal) => this.preAuthenticated(request, principal),
       (err: unknown) => this.refusedBeforeNest(request, err),

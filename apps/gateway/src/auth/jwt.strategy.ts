@@ -62,15 +62,16 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     // the IP and the user in the same Redis round trip as the session check.
     const limits = this.limits(request, access);
     request.rateLimited = true;
-    return principalOf(access, await this.authState.load(access.sub, access.sid, limits));
+    return principalOf(access, await this.authState.load(access.sub, access.sid, limits, request.authSynced));
   }
 
   /**
    * `check` decided from this instance's caches alone (known user, live session, rate-limit blocks
-   * with room), synchronously; undefined, having counted nothing, when it needs a round trip. A
-   * refusal throws as `check` would.
+   * with room), synchronously, for a request they were synced for; undefined, having counted
+   * nothing, when it needs a round trip. A refusal throws as `check` would.
    */
   checkLocally(request: AuthedRequest, claims: Partial<AccessClaims>): Principal | undefined {
+    if (!request.authSynced) return undefined;
     const access = accessClaims(claims);
     const state = this.authState.loadLocally(access.sub, access.sid, this.limits(request, access));
     if (!state) return undefined;

@@ -22,10 +22,13 @@ export interface Principal {
 /**
  * `rateLimited`: the request was already counted against its limits during authentication.
  * `preAuthenticated`: the outcome of authenticating before Nest's pipeline (GatewayAuthGuard.preAuthenticate).
+ * `authSynced`: the local authentication caches were synced with Redis after this request arrived
+ * (AuthStateService.synced), so they may answer for it.
  */
 export type AuthedRequest = FastifyRequest & {
   principal?: Principal;
   rateLimited?: boolean;
+  authSynced?: boolean;
   preAuthenticated?: { principal?: Principal; error?: Error };
 };
 

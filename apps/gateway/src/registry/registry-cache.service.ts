@@ -18,6 +18,7 @@ import {
   REGISTRY_CACHE_GENERATION_KEY,
   RpcClient,
 } from '#common';
+import { TurnStateService, type TurnSnapshot } from '../http/turn-state.service';
 
 const cacheRequests = new BoundCounter({
   name: 'registry_cache_requests_total',
@@ -25,12 +26,6 @@ const cacheRequests = new BoundCounter({
   labelNames: ['kind', 'result'] as const,
   registers: [metricsRegistry],
 });
-const generationReads = new BoundCounter({
-  name: 'registry_cache_generation_reads_total',
-  help: 'Reads of the cache generation from Redis; cache hits per read show how many requests shared one',
-  registers: [metricsRegistry],
-});
-const GENERATION_READS = generationReads.bind({});
 const HIT_DETAIL = cacheRequests.bind({ kind: 'detail', result: 'hit' });
 const MISS_DETAIL = cacheRequests.bind({ kind: 'detail', result: 'miss' });
 const HIT_LIST = cacheRequests.bind({ kind: 'list', result: 'hit' });
@@ -73,19 +68,15 @@ export class RegistryCacheService implements OnApplicationBootstrap {
    * for the current generation on every read, so a write elsewhere is seen at once.
    */
   private readonly parsed = new LocalCache<CachedTool>(RegistryCacheService.DETAIL_TTL_S * 1000, 10_000);
-  /**
-   * The current cache generation, read once for all the requests that arrived in the same
-   * event-loop turn: the GET is sent after every one of them arrived, so it sees every write that
-   * returned before any of them was made — the same guarantee as a GET per request, at a fraction
-   * of the cost under load (one Redis command per turn instead of one per request).
-   */
-  private readonly currentGeneration = coalesced(async () => {
-    GENERATION_READS.inc();
-    return (await this.redis.get(REGISTRY_CACHE_GENERATION_KEY)) ?? '0';
-  }, 'io');
-
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    /**
+     * The current cache generation, read once for all the requests that arrived in the same
+     * event-loop turn: the read is sent after every one of them arrived, so it sees every write
+     * that returned before any of them was made — the same guarantee as a GET per request, at a
+     * fraction of the cost under load (one Redis command per turn instead of one per request).
+     */
+    @Inject(TurnStateService) private readonly turn: TurnStateService,
     @Inject(RpcClient) private readonly rpc: RpcClient,
     @Inject(EventBus) private readonly bus: EventBus,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
@@ -129,17 +120,23 @@ export class RegistryCacheService implements OnApplicationBootstrap {
    * check: callers decide with canRead.
    */
   lookup(toolId: string): Promise<ToolLookup> {
-    const held = this.parsed.get(toolId);
-    // Usually the generation has not moved since this process parsed the entry: one GET of a
-    // short key (shared by the requests of this turn). Entries under a generation are only ever
+    // Usually the generation has not moved since this process parsed the entry: one read of
+    // short keys (shared by the requests of this turn). Entries under a generation are only ever
     // written from reads made after that generation was current, so reading the entry in a
-    // second step is safe. No async function here: a hit costs the one promise of the shared read.
-    if (!held) return this.lookupEntry(toolId);
-    return this.currentGeneration().then((gen) => {
-      if (gen !== held.gen) return this.lookupEntry(toolId);
-      HIT_DETAIL.inc();
-      return { hit: held };
-    });
+    // second step is safe. An entry not parsed here is read with the generation (one script).
+    if (!this.parsed.get(toolId)) return this.lookupEntry(toolId);
+    return this.turn.read().then((snapshot) => this.lookupAt(toolId, snapshot));
+  }
+
+  /**
+   * `lookup` with the turn state the caller read for this request (after it arrived): a hit on an
+   * entry this process parsed under that generation is answered synchronously, without a promise.
+   */
+  lookupAt(toolId: string, snapshot: TurnSnapshot): ToolLookup | Promise<ToolLookup> {
+    const held = this.parsed.get(toolId);
+    if (!held || snapshot.registryGeneration !== held.gen) return this.lookupEntry(toolId);
+    HIT_DETAIL.inc();
+    return { hit: held };
   }
 
   /** The entry under the current generation, read with the generation in one round trip. */
