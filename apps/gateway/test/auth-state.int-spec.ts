@@ -105,4 +105,26 @@ describe('AuthStateService across instances', () => {
       held.resume();
     }
   });
+
+  it('never caches data read before a change after it: in Redis, nor in the local caches', async () => {
+    await a.synced();
+    const fill = a.capture();
+    // A reads u4 from MySQL (stale from here on) while B commits a change of u4 and broadcasts it.
+    await b.invalidateUser('u4');
+    const delivered = new Promise<void>((ok) => subscriberOf(a).once('message', () => ok()));
+    await a.storeIfCurrent(fill, 'auth:user:u4', JSON.stringify(user('u4')), 300);
+    expect(await redis.get('auth:user:u4')).toBeNull();
+    await delivered;
+    expect(a.isCurrent(fill)).toBe(false);
+
+    // Without a change in between, the fill is stored.
+    await a.synced();
+    const quiet = a.capture();
+    await a.storeIfCurrent(quiet, 'auth:user:u4', JSON.stringify(user('u4')), 300);
+    expect(JSON.parse((await redis.get('auth:user:u4'))!)).toMatchObject({ id: 'u4' });
+    expect(a.isCurrent(quiet)).toBe(true);
+    // And the change deletes the entry in the same step as it is numbered and published.
+    await b.invalidateUser('u4');
+    expect(await redis.get('auth:user:u4')).toBeNull();
+  });
 });

@@ -5,7 +5,7 @@ import { DataSource, IsNull } from 'typeorm';
 import { ErrorCode } from '#contracts';
 import { DomainError, JsonLogger, LocalCache, REDIS } from '#common';
 import { AuditService } from '../audit/audit.service';
-import { AuthStateService } from '../auth/auth-state.service';
+import { AuthStateService, type CacheFill } from '../auth/auth-state.service';
 import type { Principal } from '../auth/principal';
 import { excessScopes, type Scope } from '../auth/rbac';
 import { newApiKey, parseApiKey, sha256Hex } from '../auth/secrets';
@@ -133,8 +133,7 @@ export class ApiKeyService {
         );
       });
     }
-    await this.redis.del(this.cacheKey(key.keyHash));
-    await this.authState.broadcast({ kind: 'api-key', id: key.keyHash });
+    await this.authState.broadcast({ kind: 'api-key', id: key.keyHash }, [this.cacheKey(key.keyHash)]);
   }
 
   /**
@@ -149,9 +148,11 @@ export class ApiKeyService {
     const hash = sha256Hex(presented);
     let key = this.local.get(hash);
     if (!key) {
+      const fill = this.authState.capture();
       const cached = await this.redis.get(this.cacheKey(hash));
-      key = cached ? (JSON.parse(cached) as CachedKey) : await this.loadAndCache(hash);
-      if (key) this.local.set(hash, key);
+      key = cached ? (JSON.parse(cached) as CachedKey) : await this.loadAndCache(hash, fill);
+      // Not stored when a revocation was applied while it was being read.
+      if (key && this.authState.isCurrent(fill)) this.local.set(hash, key);
     }
     if (!key || key.revoked || (key.expires_at && Date.parse(key.expires_at) <= Date.now())) {
       throw new DomainError(ErrorCode.INVALID_TOKEN, INVALID_KEY);
@@ -166,7 +167,7 @@ export class ApiKeyService {
     return `auth:apikey:${hash}`;
   }
 
-  private async loadAndCache(hash: string): Promise<CachedKey | undefined> {
+  private async loadAndCache(hash: string, fill: CacheFill): Promise<CachedKey | undefined> {
     const k = await this.dataSource.getRepository(ApiKey).findOneBy({ keyHash: hash });
     if (!k) return undefined;
     const cached: CachedKey = {
@@ -176,7 +177,7 @@ export class ApiKeyService {
       expires_at: k.expiresAt?.toISOString() ?? null,
       revoked: !!k.revokedAt,
     };
-    await this.redis.set(this.cacheKey(hash), JSON.stringify(cached), 'EX', ApiKeyService.CACHE_TTL_S);
+    await this.authState.storeIfCurrent(fill, this.cacheKey(hash), JSON.stringify(cached), ApiKeyService.CACHE_TTL_S);
     return cached;
   }
 

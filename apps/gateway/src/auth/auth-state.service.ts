@@ -35,13 +35,32 @@ export function toUserState(u: User): UserState {
 /** An invalidation broadcast to every gateway instance. */
 export type Invalidation = { kind: 'user'; id: string } | { kind: 'sessions'; ids: string[] } | { kind: 'api-key'; id: string };
 
-// Numbers the broadcast (the auth epoch) and publishes it in one step: a message is "<epoch> <json>".
+// Deletes the cache entries of what changed, numbers the broadcast (the auth epoch) and publishes
+// it, in one step: a message is "<epoch> <json>". Atomic, so that a cache fill racing the change
+// either lands before it (and is deleted here) or is refused by STORE_IF_CURRENT.
 const BROADCAST = `
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 local n = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[1], n .. ' ' .. ARGV[2])
 return n`;
 
-type BroadcastCommand = { authBroadcast(epochKey: string, channel: string, message: string): Promise<number> };
+// Fills a cache entry read from MySQL only if no broadcast happened since the epoch the reader
+// saw before reading: an entry read before a change must never be stored after it.
+const STORE_IF_CURRENT = `
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1`;
+
+type AuthCommands = {
+  authBroadcast(numKeys: number, epochKey: string, ...keysThenArgs: string[]): Promise<number>;
+  authStoreIfCurrent(epochKey: string, key: string, epoch: string, value: string, ttlS: number): Promise<number>;
+};
+
+/** What a cache fill captured before it read the source: see AuthStateService.capture. */
+export interface CacheFill {
+  version: number;
+  epoch?: number;
+}
 
 /** An invalidation message as published: "<epoch> <json>" (or bare JSON, from an instance without epochs). */
 export function parseInvalidation(raw: string): { epoch?: number; invalidation: Invalidation } {
@@ -66,6 +85,11 @@ export function parseInvalidation(raw: string): { epoch?: number; invalidation: 
 export class EpochTracker {
   private seen?: number;
   private readonly applied = new Set<number>();
+
+  /** The epoch last read from Redis, if any. */
+  get last(): number | undefined {
+    return this.seen;
+  }
 
   /** A broadcast numbered `epoch` was applied to the local caches. */
   markApplied(epoch: number): void {
@@ -109,6 +133,8 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   private subscriber?: Redis;
   private readonly channel: string;
   private readonly epochs = new EpochTracker();
+  /** Bumped by every change applied to the local caches: a fill that started before one is not stored. */
+  private version = 0;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -119,7 +145,8 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     @Inject(JsonLogger) private readonly logger: JsonLogger,
   ) {
     this.channel = `${config.namespace}:auth-invalidate`;
-    if (!('authBroadcast' in redis)) redis.defineCommand('authBroadcast', { numberOfKeys: 1, lua: BROADCAST });
+    if (!('authBroadcast' in redis)) redis.defineCommand('authBroadcast', { lua: BROADCAST });
+    if (!('authStoreIfCurrent' in redis)) redis.defineCommand('authStoreIfCurrent', { numberOfKeys: 2, lua: STORE_IF_CURRENT });
   }
 
   async onModuleInit(): Promise<void> {
@@ -148,22 +175,48 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private clearLocal(): void {
+    this.version++;
     this.users.clear();
     this.liveSessions.clear();
     for (const l of this.listeners) l({ kind: 'api-key', id: '*' });
   }
 
   private apply(i: Invalidation): void {
+    this.version++;
     if (i.kind === 'user') this.users.delete(i.id);
     else if (i.kind === 'sessions') for (const id of i.ids) this.liveSessions.delete(id);
     for (const l of this.listeners) l(i);
   }
 
-  /** Clears locally at once, then tells every other instance (numbered by the auth epoch). */
-  async broadcast(i: Invalidation): Promise<void> {
+  /**
+   * Clears locally at once, then deletes the Redis cache entries `stale` and tells every other
+   * instance (numbered by the auth epoch), atomically. Call after the change is committed.
+   */
+  async broadcast(i: Invalidation, stale: string[] = []): Promise<void> {
     this.apply(i);
-    const epoch = await (this.redis as unknown as BroadcastCommand).authBroadcast(AUTH_EPOCH_KEY, this.channel, JSON.stringify(i));
+    const redis = this.redis as unknown as AuthCommands;
+    const epoch = await redis.authBroadcast(1 + stale.length, AUTH_EPOCH_KEY, ...stale, this.channel, JSON.stringify(i));
     this.epochs.markApplied(epoch);
+  }
+
+  /**
+   * Call before reading authentication data from its source (Redis for the local caches, MySQL for
+   * Redis's): what storeLocally/storeIfCurrent check, so that data read before a change is never
+   * cached after it — the change's invalidation may be applied while the read is under way.
+   */
+  capture(): CacheFill {
+    return { version: this.version, epoch: this.epochs.last };
+  }
+
+  /** Whether a fill captured then may be stored in the local caches: no change was applied since. */
+  isCurrent(fill: CacheFill): boolean {
+    return fill.version === this.version;
+  }
+
+  /** Stores a cache entry in Redis unless a change was broadcast since the fill was captured (then nothing is stored). */
+  async storeIfCurrent(fill: CacheFill, key: string, value: string, ttlS: number): Promise<void> {
+    if (fill.epoch === undefined) return;
+    await (this.redis as unknown as AuthCommands).authStoreIfCurrent(AUTH_EPOCH_KEY, key, String(fill.epoch), value, ttlS);
   }
 
   /**
@@ -201,11 +254,14 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     const sessionKnownLive = !sid || this.liveSessions.get(sid) === true;
     if (user && sessionKnownLive) return { user, sessionRevoked: false };
 
+    const fill = this.capture();
     const [cached, revoked] = await this.redis.mget(this.userKey(userId), sid ? this.sessionKey(sid) : this.userKey(userId));
-    user = cached ? (JSON.parse(cached) as UserState) : await this.refresh(userId);
-    if (user) this.users.set(userId, user);
+    user = cached ? (JSON.parse(cached) as UserState) : await this.refresh(userId, fill);
     const sessionRevoked = !!sid && revoked !== null;
-    if (sid && !sessionRevoked) this.liveSessions.set(sid, true);
+    if (this.isCurrent(fill)) {
+      if (user) this.users.set(userId, user);
+      if (sid && !sessionRevoked) this.liveSessions.set(sid, true);
+    }
     return { user, sessionRevoked };
   }
 
@@ -221,17 +277,18 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     return { user, sessionRevoked: false };
   }
 
-  async refresh(userId: string): Promise<UserState | undefined> {
+  /** The user's state from MySQL, cached in Redis unless it changed meanwhile (`fill`: captured before this read). */
+  async refresh(userId: string, fill = this.capture()): Promise<UserState | undefined> {
     const entity = await this.dataSource.getRepository(User).findOneBy({ id: userId });
     if (!entity) return undefined;
     const state = toUserState(entity);
-    await this.redis.set(this.userKey(userId), JSON.stringify(state), 'EX', AuthStateService.USER_TTL_S);
+    await this.storeIfCurrent(fill, this.userKey(userId), JSON.stringify(state), AuthStateService.USER_TTL_S);
     return state;
   }
 
+  /** After a committed change of the user (role, disabled, password): every instance reloads it. */
   async invalidateUser(userId: string): Promise<void> {
-    await this.redis.del(this.userKey(userId));
-    await this.broadcast({ kind: 'user', id: userId });
+    await this.broadcast({ kind: 'user', id: userId }, [this.userKey(userId)]);
   }
 
   /** Marks logins as revoked for as long as any access token of them could still be valid. */
