@@ -71,6 +71,13 @@ describe('gateway during a Redis outage (e2e)', () => {
     expect(r.body.error.message).toMatch(/cannot reach Redis/);
     expect(r.body.error.request_id).toEqual(expect.any(String));
     expect(r.headers.get('retry-after')).toBe('1');
+    // Authentication, on the fast path and through Nest, does not trust local caches it cannot
+    // check against Redis (they might miss a revocation): the same 503.
+    for (const path of ['/api/v1/auth/me', '/api/v1/mcps?page_size=1']) {
+      const refused = await admin.get(path);
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', details: { dependency: 'Redis' } });
+    }
     expect((await api.get('/health/live')).status).toBe(200);
     const ready = await api.get('/health/ready');
     expect(ready.status).toBe(503);
