@@ -201,7 +201,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Call before reading authentication data from its source (Redis for the local caches, MySQL for
-   * Redis's): what storeLocally/storeIfCurrent check, so that data read before a change is never
+   * Redis's): what isCurrent/storeIfCurrent check, so that data read before a change is never
    * cached after it — the change's invalidation may be applied while the read is under way.
    */
   capture(): CacheFill {
@@ -278,7 +278,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** The user's state from MySQL, cached in Redis unless it changed meanwhile (`fill`: captured before this read). */
-  async refresh(userId: string, fill = this.capture()): Promise<UserState | undefined> {
+  async refresh(userId: string, fill: CacheFill): Promise<UserState | undefined> {
     const entity = await this.dataSource.getRepository(User).findOneBy({ id: userId });
     if (!entity) return undefined;
     const state = toUserState(entity);

@@ -84,16 +84,17 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
    * with the same checks and rate limits as canActivate, and records the outcome on the request so
    * that, if the fast path cannot answer, canActivate uses it instead of counting the request
    * twice. `snapshot` is the turn state the fast path read after the request arrived; the local
-   * caches are synced with it first. Returns undefined, having recorded nothing, for anything
-   * else (no credentials, a token seen for the first time, a malformed header): canActivate then
-   * does all of it.
+   * caches are synced with it first, and the request is marked synced, so that canActivate does
+   * not read it again. Returns undefined, having counted nothing, for anything else (no
+   * credentials, a token seen for the first time, a malformed header): canActivate then does the
+   * rest.
    */
   preAuthenticate(request: AuthedRequest, snapshot: TurnSnapshot): Principal | undefined | Promise<Principal | undefined> {
+    this.authState.observe(snapshot.authEpoch);
+    request.authSynced = true;
     const { apiKey, bearer } = credentials(request);
     const known = apiKey === undefined && bearer ? this.jwt.verifiedClaims(bearer) : undefined;
     if (!known && apiKey === undefined) return undefined;
-    this.authState.observe(snapshot.authEpoch);
-    request.authSynced = true;
     // A known token of a user and session this instance has seen, within its rate-limit blocks —
     // nearly every request of a busy client — is decided without a promise.
     if (known) {
@@ -110,6 +111,11 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
       (principal) => this.preAuthenticated(request, principal),
       (err: unknown) => this.refusedBeforeNest(request, err),
     );
+  }
+
+  /** Whether the request presents any credentials at all (else a fast path has nothing to read state for). */
+  presentsCredentials(request: AuthedRequest): boolean {
+    return request.headers.authorization !== undefined || request.headers['x-api-key'] !== undefined;
   }
 
   private preAuthenticated(request: AuthedRequest, principal: Principal): Principal {

@@ -55,7 +55,8 @@ export function attachFastPath<R extends AuthedRequest>(
   const hook: onRequestHookHandler = (req: FastifyRequest, reply: FastifyReply, done) => {
     const request = req as R;
     try {
-      if (path.accepts && !path.accepts(request)) return done();
+      // Without credentials (a 401) or with a malformed argument, Nest answers: nothing to read.
+      if (!guard.presentsCredentials(request) || (path.accepts && !path.accepts(request))) return done();
     } catch (err) {
       return done(err as Error);
     }
