@@ -5,9 +5,12 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
 import { ErrorCode, rpcQueueName, RpcPattern } from '#contracts';
+import type { AmqpConnectionManager, Channel } from 'amqp-connection-manager';
 import {
   DomainError,
   JsonLogger,
+  PlatformClientRMQ,
+  PlatformServerRMQ,
   requestContext,
   rmqRpcOptions,
   RpcClient,
@@ -126,6 +129,25 @@ describe('RPC over RabbitMQ', () => {
       expect(r.status).toBe('up');
     } finally {
       await raw.close();
+    }
+  }, 15_000);
+
+  it('sends requests and replies on plain channels; an explicit confirm channel (events) keeps its confirms', async () => {
+    const { options } = rmqRpcOptions(iso.config, 'registry');
+    // The amqplib channel each channel wrapper opens on a live connection: a confirm channel has waitForConfirms.
+    const opened = (connection: AmqpConnectionManager, confirm?: boolean) =>
+      new Promise<Channel>((resolve) => {
+        connection.createChannel({ json: false, ...(confirm === undefined ? {} : { confirm }), setup: (ch: Channel) => resolve(ch) });
+      });
+    const client = new PlatformClientRMQ(options!).createClient();
+    const server = await new PlatformServerRMQ(options!).createClient<AmqpConnectionManager>();
+    try {
+      for (const connection of [client, server]) {
+        expect('waitForConfirms' in (await opened(connection))).toBe(false);
+        expect('waitForConfirms' in (await opened(connection, true))).toBe(true);
+      }
+    } finally {
+      await Promise.all([client.close(), server.close()]);
     }
   }, 15_000);
 });

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { ClientProxyFactory, RmqRecordBuilder, type ClientProxy, type RmqOptions } from '@nestjs/microservices';
+import { RmqRecordBuilder, type ClientRMQ, type RmqOptions } from '@nestjs/microservices';
 import { randomUUID } from 'node:crypto';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import {
@@ -18,7 +18,7 @@ import type { AppConfig } from '../config/config';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { requestContext } from '../logging/request-context';
 import { rpcCallDuration, rpcCallsTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
-import { rmqRpcOptions } from './rmq-options';
+import { PlatformClientRMQ, rmqRpcOptions } from './rmq-options';
 
 export interface RpcCallOptions {
   actor?: Actor;
@@ -34,17 +34,17 @@ export interface RpcCallOptions {
  */
 @Injectable()
 export class RpcClient implements OnApplicationShutdown {
-  private readonly clients = new Map<ServiceName, ClientProxy>();
+  private readonly clients = new Map<ServiceName, ClientRMQ>();
   private readonly durations = new SeriesCache<HistogramSeries>();
   private readonly outcomes = new SeriesCache<CounterSeries>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     for (const service of SERVICE_NAMES) {
-      const { transport, options } = rmqRpcOptions(config, service);
+      const { options } = rmqRpcOptions(config, service);
       // The client consumes replies from RabbitMQ's direct reply-to pseudo-queue, which only
       // allows auto-ack consumers; the server's manual-ack settings do not apply here.
       const { noAck: _noAck, prefetchCount: _prefetch, ...clientOptions } = options as NonNullable<RmqOptions['options']>;
-      this.clients.set(service, ClientProxyFactory.create({ transport, options: clientOptions }));
+      this.clients.set(service, new PlatformClientRMQ(clientOptions));
     }
   }
 
