@@ -161,10 +161,30 @@ describe('StatementBatch statement plans', () => {
     }
   });
 
-  it('writes planned rows that read back as TypeORM wrote them', async () => {
-    await ds.query(
+  const outboxTable = () =>
+    ds.query(
       'CREATE TABLE IF NOT EXISTS `outbox` (id char(36) PRIMARY KEY, routing_key varchar(200), payload json, request_id varchar(128) NULL, created_at datetime(6), published_at datetime(6) NULL, attempts int DEFAULT 0, last_error text NULL)',
     );
+  let rowNo = 0;
+  const outboxRow = (extra: Partial<OutboxMessage> = {}): OutboxMessage => {
+    const i = rowNo++;
+    return {
+      id: randomUUID(),
+      routingKey: `k.${i}`,
+      payload: { i, text: `it's ? :x ${i}` },
+      requestId: i % 2 ? null : `r${i}`,
+      createdAt: new Date(Date.UTC(2026, 10, 22, 6, 0, 0, i)),
+      publishedAt: null,
+      attempts: 0,
+      lastError: null,
+      ...extra,
+    };
+  };
+  const readBack = (rows: OutboxMessage[]) =>
+    ds.getRepository(OutboxMessage).find({ where: { id: In(rows.map((r) => r.id)) }, order: { createdAt: 'ASC' } });
+
+  it('writes planned rows that read back as TypeORM wrote them', async () => {
+    await outboxTable();
     const rows: OutboxMessage[] = [0, 1, 2].map((i) => ({
       id: randomUUID(),
       routingKey: `k.${i}`,
@@ -181,5 +201,56 @@ describe('StatementBatch statement plans', () => {
     await batch.flush();
     const back = await ds.getRepository(OutboxMessage).find({ where: { id: In(rows.map((r) => r.id)) }, order: { createdAt: 'ASC' } });
     expect(back).toEqual([rows[0], rows[1], { ...rows[2], attempts: 5, lastError: 'x' }]);
+  });
+
+  it('merges independent batches into one INSERT per table and shape and one UPDATE per table and columns, writing what separate statements write', async () => {
+    await outboxTable();
+    const rows = [0, 1, 2, 3].map(() => outboxRow());
+    const changes = (i: number) => ({
+      attempts: i + 1,
+      lastError: i % 2 ? null : `failed ${i}: it's ?`,
+      publishedAt: new Date(Date.UTC(2026, 10, 22, 7, 0, 0, i)),
+    });
+    const merged = new StatementBatch(m);
+    rows.forEach((row, i) =>
+      merged.merge(new StatementBatch(m).insert(OutboxMessage, row).update(OutboxMessage, { id: row.id }, changes(i))),
+    );
+    // One statement (one answer packet) for the four inserts, one for the four updates.
+    expect(await merged.flush()).toHaveLength(2);
+    expect(await readBack(rows)).toEqual(rows.map((row, i) => ({ ...row, ...changes(i) })));
+  });
+
+  it('never merges two updates of one row: they run in the order their batches were merged', async () => {
+    await outboxTable();
+    const row = outboxRow();
+    await new StatementBatch(m).insert(OutboxMessage, row).flush();
+    const merged = new StatementBatch(m)
+      .merge(new StatementBatch(m).update(OutboxMessage, { id: row.id }, { attempts: 1, lastError: 'first' }))
+      .merge(new StatementBatch(m).update(OutboxMessage, { id: row.id }, { attempts: 2, lastError: 'second' }));
+    expect(await merged.flush()).toHaveLength(2);
+    expect(await readBack([row])).toEqual([{ ...row, attempts: 2, lastError: 'second' }]);
+  });
+
+  it("keeps each batch's own order: a statement after one that cannot be merged stays after it", async () => {
+    await outboxTable();
+    const [first, second] = [outboxRow(), outboxRow()];
+    const merged = new StatementBatch(m)
+      .merge(new StatementBatch(m).insert(OutboxMessage, first))
+      .merge(new StatementBatch(m).raw('SELECT COUNT(*) AS n FROM `outbox` WHERE id = ?', [second.id]).insert(OutboxMessage, second));
+    const results = await merged.flush();
+    // The second insert did not join the first (that would run it before the SELECT).
+    expect(results).toHaveLength(3);
+    expect(Number((results[1] as { n: number }[])[0].n)).toBe(0);
+    expect(await readBack([first, second])).toEqual([first, second]);
+  });
+
+  it('leaves updates with SQL expressions as they are (not merged)', async () => {
+    await outboxTable();
+    const rows = [outboxRow({ attempts: 3 }), outboxRow({ attempts: 7 })];
+    await new StatementBatch(m).insert(OutboxMessage, rows[0]).insert(OutboxMessage, rows[1]).flush();
+    const merged = new StatementBatch(m);
+    for (const row of rows) merged.merge(new StatementBatch(m).update(OutboxMessage, { id: row.id }, { attempts: () => 'attempts + 1' }));
+    expect(await merged.flush()).toHaveLength(2);
+    expect((await readBack(rows)).map((r) => r.attempts)).toEqual([4, 8]);
   });
 });

@@ -248,6 +248,68 @@ export function updateStatement<E extends ObjectLiteral>(
   return planned(updatePlans, metadata, shape, params, build);
 }
 
+/** An INSERT of one row as the plans write it: the part up to VALUES, and the row's tuple. */
+const SINGLE_ROW_INSERT = /^(INSERT INTO `[^`]+`\((?:`[^`]+`, )*`[^`]+`\) VALUES )(\((?:\?|DEFAULT|NULL)(?:, (?:\?|DEFAULT|NULL))*\))$/;
+/** An UPDATE of plain values of one row by its key, as the plans write it. */
+const KEY_UPDATE = /^UPDATE (`[^`]+`) SET ((?:`[^`]+` = \?, )*`[^`]+` = \?) WHERE (`[^`]+`) = \?$/;
+
+/** One queued statement. Inserts of one shape, or key updates of one shape, can absorb others of the same `kind` (see merge). */
+interface Queued {
+  sql: string;
+  params: unknown[];
+  kind?: string;
+  /** An insert: the text before the tuples, the tuple, and the rows' values (one array per row). */
+  insert?: { head: string; tuple: string; rows: unknown[][] };
+  /** A key update: table, set columns, key column, and per row its key and values. */
+  update?: { table: string; columns: string[]; key: string; rows: { id: unknown; values: unknown[] }[] };
+}
+
+function queued(sql: string, params: unknown[]): Queued {
+  const insert = SINGLE_ROW_INSERT.exec(sql);
+  if (insert) return { sql, params, kind: sql, insert: { head: insert[1], tuple: insert[2], rows: [params] } };
+  const update = KEY_UPDATE.exec(sql);
+  if (update) {
+    const columns = update[2].split(', ').map((set) => set.slice(0, -' = ?'.length));
+    return {
+      sql,
+      params,
+      kind: sql,
+      update: { table: update[1], columns, key: update[3], rows: [{ id: params[params.length - 1], values: params.slice(0, -1) }] },
+    };
+  }
+  return { sql, params };
+}
+
+/** Whether `into` can take `s`'s row: same statement shape, and (an update) not a row it already sets. */
+function absorbs(into: Queued, s: Queued): boolean {
+  if (!into.kind || into.kind !== s.kind) return false;
+  if (into.update && s.update) {
+    const id = s.update.rows[0].id;
+    return into.update.rows.every((r) => r.id !== id);
+  }
+  return Boolean(into.insert && s.insert);
+}
+
+/** The statement text and values of a queued statement that may hold several rows. */
+function rendered(q: Queued): [string, unknown[]] {
+  if (q.insert && q.insert.rows.length > 1) {
+    const { head, tuple, rows } = q.insert;
+    return [head + rows.map(() => tuple).join(', '), rows.flat()];
+  }
+  if (q.update && q.update.rows.length > 1) {
+    // One CASE per column, each naming every row's key; the WHERE limits it to exactly those rows
+    // (each key appears once, see absorbs), so no row gets a value meant for another.
+    const { table, columns, key, rows } = q.update;
+    const whens = rows.map(() => 'WHEN ? THEN ?').join(' ');
+    const params: unknown[] = [];
+    columns.forEach((_, c) => rows.forEach((r) => params.push(r.id, r.values[c])));
+    for (const r of rows) params.push(r.id);
+    const sets = columns.map((column) => `${column} = CASE ${key} ${whens} END`).join(', ');
+    return [`UPDATE ${table} SET ${sets} WHERE ${key} IN (${rows.map(() => '?').join(', ')})`, params];
+  }
+  return [q.sql, q.params];
+}
+
 /**
  * Writes whose results nobody reads (inserts of fully given rows, updates by key), queued and sent
  * to MySQL in one round trip by `flush()` — inside the caller's transaction, so they commit or roll
@@ -255,8 +317,7 @@ export function updateStatement<E extends ObjectLiteral>(
  * TypeORM's (same column mapping and placeholders as single writes; see the plans above).
  */
 export class StatementBatch {
-  private readonly statements: string[] = [];
-  private readonly parameters: unknown[] = [];
+  private readonly queue: Queued[] = [];
 
   constructor(private readonly manager: EntityManager) {}
 
@@ -269,32 +330,59 @@ export class StatementBatch {
   }
 
   private add([sql, parameters]: [string, unknown[]]): this {
-    this.statements.push(sql);
-    for (const p of parameters) this.parameters.push(p);
+    this.queue.push(queued(sql, parameters));
     return this;
   }
 
-  /** Moves another batch's queued statements (same transaction) to the end of this one. */
+  /**
+   * Moves the statements of another batch of the same transaction into this one. The two must be
+   * independent — neither reads or changes what the other writes, as the writes of one group of
+   * GroupedLockedWriter (one row each) — so any order that keeps each batch's own order is
+   * equivalent. That allows combining: each of the other's statements joins the first statement
+   * of this batch, after the one its predecessor went to, that inserts into the same table with
+   * the same columns (one INSERT with several rows) or updates other rows of the same table by
+   * key with the same columns (one UPDATE with a CASE per column); any other statement goes at the
+   * end, and the ones after it follow it. MySQL answers each statement of a round trip with a
+   * packet of its own, and a group of 9 publishes sent 37 of them, each a wake-up of the
+   * registry under load; combined it sends 5.
+   */
   merge(other: StatementBatch): this {
-    for (const sql of other.statements.splice(0)) this.statements.push(sql);
-    for (const p of other.parameters.splice(0)) this.parameters.push(p);
+    let from = 0;
+    for (const s of other.queue.splice(0)) {
+      let at = -1;
+      if (s.kind)
+        for (let i = from; i < this.queue.length; i++)
+          if (absorbs(this.queue[i], s)) {
+            at = i;
+            break;
+          }
+      if (at === -1) {
+        this.queue.push(s);
+        from = this.queue.length;
+        continue;
+      }
+      const into = this.queue[at];
+      if (into.insert && s.insert) into.insert.rows.push(...s.insert.rows);
+      else if (into.update && s.update) into.update.rows.push(...s.update.rows);
+      from = at + 1;
+    }
     return this;
   }
 
   /** Any other statement (COMMIT, a named-lock call…), with placeholders for its values. */
   raw(sql: string, parameters: unknown[] = []): this {
-    return this.add([sql, parameters]);
+    this.queue.push({ sql, params: parameters });
+    return this;
   }
 
-  /** Sends the queued statements; returns each one's result (rows for a SELECT). */
+  /** Sends the queued statements; returns each sent statement's result (rows for a SELECT), combined ones once. */
   async flush(): Promise<unknown[]> {
-    if (this.statements.length === 0) return [];
-    const single = this.statements.length === 1;
-    const sql = this.statements.join(';\n');
-    const parameters = this.parameters.splice(0);
-    this.statements.length = 0;
+    if (this.queue.length === 0) return [];
+    const statements = this.queue.splice(0).map(rendered);
+    const sql = statements.map(([text]) => text).join(';\n');
+    const parameters = statements.flatMap(([, values]) => values);
     const result = await rawQuery(this.manager, sql, parameters);
-    return single ? [result] : (result as unknown[]);
+    return statements.length === 1 ? [result] : (result as unknown[]);
   }
 }
 

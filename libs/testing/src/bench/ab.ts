@@ -6,7 +6,8 @@
  * minutes), so comparing two runs made one after the other compares two moments, not two builds.
  * Here both platforms run at once (each in its own namespace), idle but for the one under load,
  * and the same scenarios alternate between them round by round (A B, then B A, …) with pooled
- * percentiles. CPU per request is the services' on-CPU time from the scheduler
+ * percentiles. CPU per request is the services' on-CPU time, and separately the shared stores'
+ * (MariaDB, RabbitMQ, Redis) during that side's runs, from the scheduler
  * (/proc/PID/task/TID/schedstat, every thread), which is exact, where the kernel's per-process
  * tick counts (/proc/PID/stat) are samples and overstate short bursts at low rates.
  *
@@ -43,6 +44,8 @@ interface Run {
   samples: Float64Array;
   failed: number;
   cpuUsPerRequest: number;
+  /** The shared stores' (MariaDB, RabbitMQ, Redis) on-CPU time per request during this run: only one side is under load at a time. */
+  storesUsPerRequest: number;
 }
 
 /** On-CPU milliseconds of every thread of these processes, from the scheduler's own accounting. */
@@ -73,6 +76,22 @@ function servicePids(root: string): number[] {
     .map(Number);
 }
 
+/** The local store and broker processes both sides share (MariaDB, RabbitMQ's Erlang VM, Redis). */
+function storePids(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return /mariadbd|mysqld|beam\.smp|redis-server/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const stores = storePids();
+
 async function setUp(name: 'A' | 'B', root: string): Promise<Side> {
   const iso = benchIsolation();
   const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'], root });
@@ -101,6 +120,7 @@ async function runOnce(side: Side, scenario: string, durationS: number): Promise
   const target = side.targets[kind as keyof Side['targets']];
   if (!target) throw new Error(`unknown scenario '${scenario}': use cached, me or write, optionally @RATE`);
   const before = cpuMs(side.pids);
+  const storesBefore = cpuMs(stores);
   if (rate) {
     const r = await paced({ ...target, rate: Number(rate), durationS });
     return {
@@ -108,6 +128,7 @@ async function runOnce(side: Side, scenario: string, durationS: number): Promise
       samples: r.samples,
       failed: r.errors + r.non2xx,
       cpuUsPerRequest: ((cpuMs(side.pids) - before) * 1000) / r.samples.length,
+      storesUsPerRequest: ((cpuMs(stores) - storesBefore) * 1000) / r.samples.length,
     };
   }
   const request = target.request;
@@ -126,6 +147,7 @@ async function runOnce(side: Side, scenario: string, durationS: number): Promise
     samples: new Float64Array(0),
     failed: r.errors + r.timeouts + r.non2xx,
     cpuUsPerRequest: ((cpuMs(side.pids) - before) * 1000) / Math.max(1, r.requests.total),
+    storesUsPerRequest: ((cpuMs(stores) - storesBefore) * 1000) / Math.max(1, r.requests.total),
   };
 }
 
@@ -145,7 +167,7 @@ function report(scenario: string, side: Side, runs: Run[]): string {
     .toFixed(0)
     .padStart(
       7,
-    )} req/s${latency}, ${mean((r) => r.cpuUsPerRequest).toFixed(0)} µs CPU/request (services), ${runs.reduce((s, r) => s + r.failed, 0)} failed; per run [${perRun}]`;
+    )} req/s${latency}, ${mean((r) => r.cpuUsPerRequest).toFixed(0)} µs CPU/request (services) + ${mean((r) => r.storesUsPerRequest).toFixed(0)} µs (stores), ${runs.reduce((s, r) => s + r.failed, 0)} failed; per run [${perRun}]`;
 }
 
 async function main(): Promise<void> {
