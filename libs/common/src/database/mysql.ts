@@ -268,13 +268,15 @@ function queued(sql: string, params: unknown[]): Queued {
   const insert = SINGLE_ROW_INSERT.exec(sql);
   if (insert) return { sql, params, kind: sql, insert: { head: insert[1], tuple: insert[2], rows: [params] } };
   const update = KEY_UPDATE.exec(sql);
-  if (update) {
+  const id = params[params.length - 1];
+  // Keys compared by value only (absorbs): a Buffer or Date key stays a statement of its own.
+  if (update && (typeof id === 'string' || typeof id === 'number')) {
     const columns = update[2].split(', ').map((set) => set.slice(0, -' = ?'.length));
     return {
       sql,
       params,
       kind: sql,
-      update: { table: update[1], columns, key: update[3], rows: [{ id: params[params.length - 1], values: params.slice(0, -1) }] },
+      update: { table: update[1], columns, key: update[3], rows: [{ id, values: params.slice(0, -1) }] },
     };
   }
   return { sql, params };

@@ -38,9 +38,10 @@ export function rmqRpcOptions(config: AppConfig, service: ServiceName): RmqOptio
  * the timeout) is the answer, and an unroutable message is confirmed all the same. Each confirm
  * was one more frame from the broker and one more wake-up of the sender, per request and per
  * reply: at 400 writes/s the broker sent 3.2 TCP packets per write with confirms, 1.9 without
- * (rabbitmqctl list_connections send_cnt). While the broker is away, messages still wait in the wrapper until it is back, as
- * before, and the caller's timeout bounds the wait. Domain events keep their confirm channel (the
- * outbox marks a row sent only once confirmed): EventBus asks for it explicitly.
+ * (rabbitmqctl list_connections send_cnt). While the broker is away, messages still wait in the
+ * wrapper until it is back, as before, and the caller's timeout bounds the wait. Domain events
+ * keep their confirm channel (the outbox marks a row sent only once confirmed): EventBus asks for
+ * it explicitly.
  */
 export function withoutPublisherConfirms(connection: AmqpConnectionManager): AmqpConnectionManager {
   const create = connection.createChannel.bind(connection);
