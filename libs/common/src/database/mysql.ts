@@ -253,38 +253,37 @@ const SINGLE_ROW_INSERT = /^(INSERT INTO `[^`]+`\((?:`[^`]+`, )*`[^`]+`\) VALUES
 /** An UPDATE of plain values of one row by its key, as the plans write it. */
 const KEY_UPDATE = /^UPDATE (`[^`]+`) SET ((?:`[^`]+` = \?, )*`[^`]+` = \?) WHERE (`[^`]+`) = \?$/;
 
-/** One queued statement. Inserts of one shape, or key updates of one shape, can absorb others of the same `kind` (see merge). */
+/**
+ * One queued statement. A statement merged in from another batch is parsed (see combinable): an
+ * insert or key update can then absorb the rows of later ones with the same text.
+ */
 interface Queued {
   sql: string;
   params: unknown[];
-  kind?: string;
   /** An insert: the text before the tuples, the tuple, and the rows' values (one array per row). */
   insert?: { head: string; tuple: string; rows: unknown[][] };
   /** A key update: table, set columns, key column, and per row its key and values. */
   update?: { table: string; columns: string[]; key: string; rows: { id: unknown; values: unknown[] }[] };
 }
 
-function queued(sql: string, params: unknown[]): Queued {
+/** `q` with its rows parsed out when it is a single-row insert or a key update (those can be combined). */
+function combinable(q: Queued): Queued {
+  const { sql, params } = q;
   const insert = SINGLE_ROW_INSERT.exec(sql);
-  if (insert) return { sql, params, kind: sql, insert: { head: insert[1], tuple: insert[2], rows: [params] } };
+  if (insert) return { sql, params, insert: { head: insert[1], tuple: insert[2], rows: [params] } };
   const update = KEY_UPDATE.exec(sql);
   const id = params[params.length - 1];
   // Keys compared by value only (absorbs): a Buffer or Date key stays a statement of its own.
   if (update && (typeof id === 'string' || typeof id === 'number')) {
     const columns = update[2].split(', ').map((set) => set.slice(0, -' = ?'.length));
-    return {
-      sql,
-      params,
-      kind: sql,
-      update: { table: update[1], columns, key: update[3], rows: [{ id, values: params.slice(0, -1) }] },
-    };
+    return { sql, params, update: { table: update[1], columns, key: update[3], rows: [{ id, values: params.slice(0, -1) }] } };
   }
-  return { sql, params };
+  return q;
 }
 
-/** Whether `into` can take `s`'s row: same statement shape, and (an update) not a row it already sets. */
+/** Whether `into` can take `s`'s row: the same statement text, and (an update) not a row it already sets. */
 function absorbs(into: Queued, s: Queued): boolean {
-  if (!into.kind || into.kind !== s.kind) return false;
+  if (into.sql !== s.sql) return false;
   if (into.update && s.update) {
     const id = s.update.rows[0].id;
     return into.update.rows.every((r) => r.id !== id);
@@ -331,8 +330,8 @@ export class StatementBatch {
     return this.add(updateStatement(this.manager, entity, where, changes));
   }
 
-  private add([sql, parameters]: [string, unknown[]]): this {
-    this.queue.push(queued(sql, parameters));
+  private add([sql, params]: [string, unknown[]]): this {
+    this.queue.push({ sql, params });
     return this;
   }
 
@@ -341,7 +340,8 @@ export class StatementBatch {
    * independent — neither reads or changes what the other writes, as the writes of one group of
    * GroupedLockedWriter (one row each) — so any order that keeps each batch's own order is
    * equivalent. That allows combining: each of the other's statements joins the first statement
-   * of this batch, after the one its predecessor went to, that inserts into the same table with
+   * merged into this batch before (statements queued on it directly are left as they are), after
+   * the one its predecessor went to, that inserts into the same table with
    * the same columns (one INSERT with several rows) or updates other rows of the same table by
    * key with the same columns (one UPDATE with a CASE per column); any other statement goes at the
    * end, and the ones after it follow it. MySQL answers each statement of a round trip with a
@@ -350,9 +350,9 @@ export class StatementBatch {
    */
   merge(other: StatementBatch): this {
     let from = 0;
-    for (const s of other.queue.splice(0)) {
+    for (const s of other.queue.splice(0).map(combinable)) {
       let at = -1;
-      if (s.kind)
+      if (s.insert || s.update)
         for (let i = from; i < this.queue.length; i++)
           if (absorbs(this.queue[i], s)) {
             at = i;
@@ -373,8 +373,7 @@ export class StatementBatch {
 
   /** Any other statement (COMMIT, a named-lock call…), with placeholders for its values. */
   raw(sql: string, parameters: unknown[] = []): this {
-    this.queue.push({ sql, params: parameters });
-    return this;
+    return this.add([sql, parameters]);
   }
 
   /** Sends the queued statements; returns each sent statement's result (rows for a SELECT), combined ones once. */

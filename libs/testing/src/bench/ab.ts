@@ -62,35 +62,25 @@ function cpuMs(pids: number[]): number {
   return ns / 1e6;
 }
 
-/** The platform's service processes started from `root` (their working directory). */
-function servicePids(root: string): number[] {
+/** Processes whose command line (and, when asked, working directory) pass `matches`; ones that exit or cannot be read are skipped. */
+function pidsWhere(matches: (cmdline: string, cwd: () => string) => boolean): number[] {
   return readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
     .filter((p) => {
       try {
-        return readlinkSync(`/proc/${p}/cwd`) === root && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dist/apps/');
+        return matches(readFileSync(`/proc/${p}/cmdline`, 'utf8'), () => readlinkSync(`/proc/${p}/cwd`));
       } catch {
         return false;
       }
     })
     .map(Number);
 }
+
+/** The platform's service processes started from `root` (their working directory). */
+const servicePids = (root: string) => pidsWhere((cmdline, cwd) => cmdline.includes('dist/apps/') && cwd() === root);
 
 /** The local store and broker processes both sides share (MariaDB, RabbitMQ's Erlang VM, Redis). */
-function storePids(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return /mariadbd|mysqld|beam\.smp|redis-server/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8'));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-const stores = storePids();
+const stores = pidsWhere((cmdline) => /mariadbd|mysqld|beam\.smp|redis-server/.test(cmdline));
 
 async function setUp(name: 'A' | 'B', root: string): Promise<Side> {
   const iso = benchIsolation();
