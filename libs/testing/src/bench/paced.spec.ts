@@ -1,0 +1,53 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { paced } from './paced';
+
+describe('paced', () => {
+  let server: Server;
+  let url: string;
+  /** Per request: how many connections the server had accepted when it arrived. */
+  let connectionsAtRequest: number[];
+  let accepted: number;
+
+  beforeEach(async () => {
+    connectionsAtRequest = [];
+    accepted = 0;
+    server = createServer((req, res) => {
+      connectionsAtRequest.push(accepted);
+      // The first request on a connection is slow (as a cold connection's is), later ones immediate.
+      const first = !(req.socket as { served?: boolean }).served;
+      (req.socket as { served?: boolean }).served = true;
+      setTimeout(() => res.writeHead(200, { 'content-length': '2' }).end('ok'), first ? 200 : 0);
+    });
+    server.on('connection', () => accepted++);
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+
+  afterEach(async () => {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+  });
+
+  it('opens and warms every connection before the clock starts, and counts only the paced requests', async () => {
+    const r = await paced({ url, rate: 200, durationS: 1, connections: 8 });
+
+    expect(r.samples.length).toBe(200);
+    expect(r.errors + r.non2xx).toBe(0);
+    // One warm-up request per connection, then the paced ones, all after the last connection opened.
+    expect(connectionsAtRequest).toHaveLength(208);
+    expect(connectionsAtRequest.slice(8).every((n) => n === 8)).toBe(true);
+    // The 200 ms first requests were the warm-up: none of the measured ones waited for them.
+    expect(r.max).toBeLessThan(150);
+  });
+
+  it('reports failed warm-up requests by reason', async () => {
+    server.removeAllListeners('request');
+    server.on('request', (_req, res) => res.writeHead(503, { 'content-length': '0' }).end());
+
+    const r = await paced({ url, rate: 50, durationS: 0.2, connections: 2 });
+
+    expect(r.failures['warm-up status 503']).toBe(2);
+    expect(r.non2xx).toBe(10);
+  });
+});
