@@ -1,8 +1,18 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntitySchema, In, type EntityManager, type EntityTarget, type ObjectLiteral } from 'typeorm';
-import { databaseName, ensureDatabase, insertStatement, mysqlOptions, OutboxMessage, StatementBatch, updateStatement } from '#common';
+import { DataSource, EntitySchema, In, type EntityManager, type EntityTarget, type ObjectLiteral, type QueryRunner } from 'typeorm';
+import {
+  databaseName,
+  ensureDatabase,
+  insertStatement,
+  mysqlOptions,
+  OutboxMessage,
+  rawQuery,
+  startLockingRows,
+  StatementBatch,
+  updateStatement,
+} from '#common';
 import { isolate, type TestIsolation } from '#testing';
 import { ToolHistory } from '../../../apps/registry/src/tools/tool-history.entity';
 import { Tool } from '../../../apps/registry/src/tools/tool.entity';
@@ -252,5 +262,66 @@ describe('StatementBatch statement plans', () => {
     for (const row of rows) merged.merge(new StatementBatch(m).update(OutboxMessage, { id: row.id }, { attempts: () => 'attempts + 1' }));
     expect(await merged.flush()).toHaveLength(2);
     expect((await readBack(rows)).map((r) => r.attempts)).toEqual([4, 8]);
+  });
+
+  describe('locking by a list of keys in a small table', () => {
+    // Twelve rows, eight of them listed: MariaDB would rather read the whole table than look the
+    // keys up (measured with EXPLAIN), and a locking statement locks every row it reads.
+    let rows: OutboxMessage[];
+    let holder: QueryRunner;
+    let other: QueryRunner;
+
+    beforeEach(async () => {
+      await outboxTable();
+      await ds.query('DELETE FROM `outbox`');
+      rows = Array.from({ length: 12 }, () => outboxRow());
+      const batch = new StatementBatch(m);
+      for (const row of rows) batch.insert(OutboxMessage, row);
+      await batch.flush();
+      await ds.query('ANALYZE TABLE `outbox`');
+      // Another transaction holds the first two rows; the statements under test touch only others
+      // and would time out after a second if they waited for them.
+      holder = ds.createQueryRunner();
+      other = ds.createQueryRunner();
+      await startLockingRows(holder.manager, OutboxMessage, [rows[0].id, rows[1].id]);
+      await other.query('SET SESSION innodb_lock_wait_timeout = 1');
+    });
+
+    afterEach(async () => {
+      await rawQuery(holder.manager, 'ROLLBACK');
+      await other.query('ROLLBACK');
+      await other.query('SET SESSION innodb_lock_wait_timeout = DEFAULT');
+      await holder.release();
+      await other.release();
+    });
+
+    it("locks and updates only the listed rows (a group's locking read and its combined UPDATE)", async () => {
+      const listed = rows.slice(2, 10);
+      const locked = await startLockingRows(
+        other.manager,
+        OutboxMessage,
+        listed.map((r) => r.id),
+      );
+      expect([...locked.keys()].sort()).toEqual(listed.map((r) => r.id).sort());
+      const merged = new StatementBatch(other.manager);
+      listed.forEach((row, i) =>
+        merged.merge(new StatementBatch(other.manager).update(OutboxMessage, { id: row.id }, { attempts: i + 1 })),
+      );
+      expect(await merged.raw('COMMIT').flush()).toHaveLength(2);
+      expect((await readBack(listed)).map((r) => r.attempts)).toEqual(listed.map((_, i) => i + 1));
+    });
+
+    it("updateKeys (the outbox relay's marks) locks only the listed rows", async () => {
+      const listed = rows.slice(2, 10);
+      const at = new Date(Date.UTC(2026, 11, 2, 7, 0, 0));
+      await new StatementBatch(other.manager)
+        .updateKeys(
+          OutboxMessage,
+          listed.map((r) => r.id),
+          { publishedAt: at, attempts: () => 'attempts + 1' },
+        )
+        .flush();
+      expect((await readBack(listed)).map((r) => [r.publishedAt, r.attempts])).toEqual(listed.map(() => [at, 1]));
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DataSource, In, IsNull, LessThan, type EntityManager } from 'typeorm';
+import { DataSource, IsNull, LessThan, type EntityManager } from 'typeorm';
 import type { EventKey, EventMessage, EventPayload } from '#contracts';
 import { EventBus } from '../messaging/event-bus';
 import { JsonLogger } from '../logging/json-logger';
@@ -181,7 +181,7 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
         done.update(OutboxMessage, { id: failed.id }, { attempts: failed.attempts + 1, lastError: String(reason).slice(0, 2000) });
       }
       // A crash before this runs republishes the batch: consumers are idempotent by event id.
-      if (published.length) done.update(OutboxMessage, { id: In(published) }, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
+      if (published.length) done.updateKeys(OutboxMessage, published, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
       // The marks and the lock's release in one round trip.
       await done.raw('SELECT RELEASE_LOCK(?)', [lock]).flush();
       held = false;
