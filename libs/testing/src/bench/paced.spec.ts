@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { paced } from './paced';
 
 describe('paced', () => {
@@ -29,25 +30,30 @@ describe('paced', () => {
     await new Promise((ok) => server.close(ok));
   });
 
-  it('opens and warms every connection before the clock starts, and counts only the paced requests', async () => {
-    const r = await paced({ url, rate: 200, durationS: 1, connections: 8 });
+  it('opens and warms every connection, ramps up at the rate, then counts only the paced requests', async () => {
+    const began = performance.now();
+    const r = await paced({ url, rate: 200, durationS: 1, connections: 8, rampS: 0.5 });
 
     expect(r.samples.length).toBe(200);
     expect(r.errors + r.non2xx).toBe(0);
-    // One warm-up request per connection, then the paced ones, all after the last connection opened.
-    expect(connectionsAtRequest).toHaveLength(208);
+    // One warm-up request per connection, 100 of ramp, 200 counted, all after the last connection opened.
+    expect(connectionsAtRequest).toHaveLength(308);
     expect(connectionsAtRequest.slice(8).every((n) => n === 8)).toBe(true);
+    expect(performance.now() - began).toBeGreaterThanOrEqual(1500);
+    expect(r.rps).toBeGreaterThan(150);
+    expect(r.rps).toBeLessThan(250);
     // The 200 ms first requests were the warm-up: none of the measured ones waited for them.
     expect(r.max).toBeLessThan(150);
   });
 
-  it('reports failed warm-up requests by reason', async () => {
+  it('reports failed warm-up and ramp requests by reason, apart from the counted ones', async () => {
     server.removeAllListeners('request');
     server.on('request', (_req, res) => res.writeHead(503, { 'content-length': '0' }).end());
 
-    const r = await paced({ url, rate: 50, durationS: 0.2, connections: 2 });
+    const r = await paced({ url, rate: 50, durationS: 0.2, connections: 2, rampS: 0.1 });
 
-    expect(r.failures['warm-up status 503']).toBe(2);
+    // Two connection warm-ups and five ramp requests, reported apart from the ten counted ones.
+    expect(r.failures['warm-up status 503']).toBe(7);
     expect(r.non2xx).toBe(10);
   });
 });
