@@ -46,6 +46,7 @@ describe('grouped locked writes (group commit)', () => {
   let iso: TestIsolation;
   let ds: DataSource;
   let writer: GroupedLockedWriter<CounterRow, { by: number; logId?: string }, number>;
+  const warnings: Record<string, unknown>[] = [];
 
   // Increment the counter and log the new value; a missing counter is refused like a missing tool.
   const apply: GroupedApply<CounterRow, { by: number; logId?: string }, number> = (row, { by, logId }, batch) => {
@@ -74,7 +75,7 @@ describe('grouped locked writes (group commit)', () => {
     ds = await new DataSource(mysqlOptions(iso.config, db, [Counters, Log])).initialize();
     await ds.query('CREATE TABLE gw_counters (id char(36) PRIMARY KEY, value int NOT NULL)');
     await ds.query('CREATE TABLE gw_log (id varchar(80) PRIMARY KEY, counter_id char(36) NOT NULL, value int NOT NULL)');
-    writer = new GroupedLockedWriter(ds, Counters, apply);
+    writer = new GroupedLockedWriter(ds, Counters, apply, 64, { warn: (entry: Record<string, unknown>) => warnings.push(entry) });
   });
 
   afterAll(async () => {
@@ -123,6 +124,13 @@ describe('grouped locked writes (group commit)', () => {
     expect(outcomes[3].status).toBe('rejected');
     expect((outcomes[3] as PromiseRejectedResult).reason).toBeInstanceOf(QueryFailedError);
     expect((await count('retried')) - retried).toBe(4);
+    // Why the group fell back is logged (it was silent, and a deadlock between groups went unseen).
+    expect(warnings.at(-1)).toMatchObject({
+      table: 'gw_counters',
+      writes: 4,
+      deadlock: false,
+      err: expect.stringContaining('Duplicate entry'),
+    });
     // Each counter moved once (the rolled-back group left nothing), the faulty one not at all.
     expect(await values(ids)).toEqual([1, 1, 1, 0]);
     for (const id of ids.slice(0, 3)) expect(await logged(id)).toEqual([1]);

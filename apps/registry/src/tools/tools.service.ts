@@ -22,6 +22,7 @@ import {
   DomainError,
   forbidden,
   GroupedLockedWriter,
+  JsonLogger,
   transactionRetryingDeadlocks,
   StatementBatch,
   isAdmin,
@@ -108,11 +109,18 @@ export class ToolsService {
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(OutboxService) private readonly outbox: OutboxService,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(JsonLogger) logger: JsonLogger,
   ) {
-    this.publisher = new GroupedLockedWriter(this.dataSource, Tool, (tool, { id, input, actor }, batch, m) => {
-      const writable = this.checkWritable(tool, id, actor, 'publish versions');
-      return this.publishIn(m, writable, input, actor, batch);
-    });
+    this.publisher = new GroupedLockedWriter(
+      this.dataSource,
+      Tool,
+      (tool, { id, input, actor }, batch, m) => {
+        const writable = this.checkWritable(tool, id, actor, 'publish versions');
+        return this.publishIn(m, writable, input, actor, batch);
+      },
+      64,
+      logger,
+    );
   }
 
   async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {

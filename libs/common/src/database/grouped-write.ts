@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import { Counter } from 'prom-client';
 import { metricsRegistry } from '../metrics/metrics';
-import { lockedWrite, rawQuery, startLockingRows, StatementBatch } from './mysql';
+import type { JsonLogger } from '../logging/json-logger';
+import { isDeadlock, lockedWrite, rawQuery, startLockingRows, StatementBatch } from './mysql';
 
 export const groupedWritesTotal = new Counter({
   name: 'mysql_grouped_writes_total',
@@ -45,6 +46,8 @@ export class GroupedLockedWriter<E extends ObjectLiteral, I, R> {
     private readonly entity: EntityTarget<E>,
     private readonly apply: GroupedApply<E, I, R>,
     private readonly maxGroup = 64,
+    /** Told why a group could not commit (its writes then run alone): a deadlock here once went unnoticed. */
+    private readonly logger?: Pick<JsonLogger, 'warn'>,
   ) {
     this.label = dataSource.getMetadata(entity).tableName;
   }
@@ -125,8 +128,18 @@ export class GroupedLockedWriter<E extends ObjectLiteral, I, R> {
         }
       }
       await batch.raw('COMMIT').flush();
-    } catch {
+    } catch (err) {
       fallback = true;
+      this.logger?.warn(
+        {
+          msg: 'grouped write failed; its writes run again one by one',
+          table: this.label,
+          writes: group.length,
+          deadlock: isDeadlock(err),
+          err: String(err),
+        },
+        'GroupedLockedWriter',
+      );
       await rawQuery(runner.manager, 'ROLLBACK').catch(() => undefined);
     } finally {
       await runner.release();
