@@ -25,6 +25,8 @@ import { streamingMultipart } from './http/multipart';
 import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
 
 const REQUEST_ID = Symbol('requestId');
+/** Methods that change nothing: answered without the coherence barrier. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 type TaggedRequest = IncomingMessage & { [REQUEST_ID]?: string };
 
 /** Builds the gateway application (not listening yet): used by main.ts and by in-process tests. */
@@ -84,6 +86,20 @@ export async function createGateway(
     s.count.inc();
     s.duration.observe(reply.elapsedTime / 1000);
     done();
+  });
+  // A change is answered once every other gateway holding a coherence lease has applied it (see
+  // TurnStateService.barrier), so the client's next request sees it wherever it lands. If Redis
+  // cannot be asked, the change is answered anyway: holders lose their leases with it.
+  const turn = app.get(TurnStateService);
+  fastify.addHook('onSend', (request, _reply, payload, done) => {
+    if (SAFE_METHODS.has(request.method)) return done(null, payload);
+    turn.barrier().then(
+      () => done(null, payload),
+      (err: unknown) => {
+        logger.warn({ msg: 'coherence barrier failed; answering the change anyway', err: String(err) }, 'Gateway');
+        done(null, payload);
+      },
+    );
   });
   // Without allowed origins CORS stays off: @fastify/cors with `origin: false` adds no header, but
   // its hook would still run (and copy every response header) on each request.

@@ -21,7 +21,7 @@ describe('two gateway instances (e2e)', () => {
       BOOTSTRAP_ADMIN_PASSWORD: admin.password,
       RATE_LIMIT_PER_PRINCIPAL: String(PER_PRINCIPAL),
     });
-    a = await startPlatform(iso.env, { only: ['gateway'] });
+    a = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
     b = await startPlatform(iso.env, { only: ['gateway'] });
     apiA = new ApiClient(a.baseUrl);
     apiB = new ApiClient(b.baseUrl);
@@ -69,6 +69,27 @@ describe('two gateway instances (e2e)', () => {
     await apiB.withToken(adminToken).patch(`/api/v1/users/${user.body.id}`, { disabled: true });
     expect((await apiA.withToken(session2.access_token).get('/api/v1/auth/me')).status).toBe(401);
   });
+
+  it('answers a tool read on one instance with a change that returned on the other (both answer from their coherence leases)', async () => {
+    const adminToken = (await login(apiA, admin.username, admin.password)).access_token;
+    const created = await apiA
+      .withToken(adminToken)
+      .post('/api/v1/users', { username: 'wendy', email: 'w@example.com', password: 'coherent-secret-3', role: 'maintainer' });
+    expect(created.status).toBe(201);
+    const token = (await login(apiA, 'wendy', 'coherent-secret-3')).access_token;
+    const tool = (await apiA.withToken(token).post('/api/v1/mcps', { name: 'two-sided', description: 'v0' })).body as { id: string };
+    // B caches the tool (its first read may still see the creation in flight elsewhere: any 200 will do).
+    expect((await apiB.withToken(token).get(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
+    for (let k = 1; k <= 10; k++) {
+      expect((await apiA.withToken(token).put(`/api/v1/mcps/${tool.id}`, { description: `v${k}` })).status).toBe(200);
+      // Sent right after the change returned on A: B must not answer with what it had cached.
+      expect((await apiB.withToken(token).get(`/api/v1/mcps/${tool.id}`)).body.description).toBe(`v${k}`);
+    }
+    for (const api of [apiA, apiB]) expect(await leases(api, adminToken)).toBe(1);
+  });
+
+  const leases = async (api: ApiClient, token: string) =>
+    Number(/^gateway_coherence_leases(?:\{[^}]*\})? (\d+)/m.exec((await api.withToken(token).get('/metrics')).text)?.[1]);
 
   it('shares the per-user rate limit across instances and answers 429 with Retry-After', async () => {
     await apiA.post('/api/v1/auth/register', { username: 'busy', email: 'busy@example.com', password: 'hammering-secret-2' });

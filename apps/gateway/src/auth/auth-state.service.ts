@@ -147,6 +147,8 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     this.channel = `${config.namespace}:auth-invalidate`;
     if (!('authBroadcast' in redis)) redis.defineCommand('authBroadcast', { lua: BROADCAST });
     if (!('authStoreIfCurrent' in redis)) redis.defineCommand('authStoreIfCurrent', { numberOfKeys: 2, lua: STORE_IF_CURRENT });
+    // A coherence lease answers from broadcasts this instance applied: none is held while they may be lost.
+    turn.registerSource('auth');
   }
 
   async onModuleInit(): Promise<void> {
@@ -155,14 +157,27 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
       try {
         const { epoch, invalidation } = parseInvalidation(raw);
         this.apply(invalidation);
-        if (epoch !== undefined) this.epochs.markApplied(epoch);
+        if (epoch !== undefined) {
+          this.epochs.markApplied(epoch);
+          this.turn.noteEpoch(epoch);
+        }
       } catch (err) {
         this.logger.warn({ msg: 'ignored malformed auth invalidation', err: String(err) }, 'AuthStateService');
       }
     });
-    // Broadcasts sent while disconnected are lost: start from an empty local cache after a reconnect.
-    this.subscriber.on('ready', () => this.clearLocal());
-    await this.subscriber.subscribe(this.channel);
+    // Broadcasts sent while disconnected are lost: start from an empty local cache after a reconnect,
+    // and hold no coherence lease until subscribed again.
+    const subscriber = this.subscriber;
+    for (const event of ['close', 'end', 'reconnecting']) subscriber.on(event, () => this.turn.sourceDown('auth'));
+    subscriber.on('ready', () => {
+      this.clearLocal();
+      subscriber.subscribe(this.channel).then(
+        () => this.turn.sourceUp('auth'),
+        () => undefined,
+      );
+    });
+    await subscriber.subscribe(this.channel);
+    this.turn.sourceUp('auth');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -197,6 +212,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     const redis = this.redis as unknown as AuthCommands;
     const epoch = await redis.authBroadcast(1 + stale.length, AUTH_EPOCH_KEY, ...stale, this.channel, JSON.stringify(i));
     this.epochs.markApplied(epoch);
+    this.turn.noteEpoch(epoch);
   }
 
   /**

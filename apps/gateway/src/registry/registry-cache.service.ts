@@ -3,7 +3,10 @@ import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { EventConsumer, EventKey, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
 import {
+  APP_CONFIG,
+  type AppConfig,
   BoundCounter,
+  bumpRegistryGeneration,
   canRead,
   coalesced,
   DomainError,
@@ -61,7 +64,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   static readonly LIST_TTL_S = 60;
   private readonly prefix: string;
   /** One INCR for the events handled together (each arrived before it was sent); an event is acknowledged once its bump is done. */
-  private readonly bumpGeneration = coalesced(async () => void (await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY)));
+  private readonly bumpGeneration = coalesced(async () => void (await bumpRegistryGeneration(this.redis, this.config.namespace)));
   /**
    * Detail entries this process has parsed, with the generation they belong to: a hit whose
    * generation is still current skips transferring and parsing the entry. Redis is still asked
@@ -80,6 +83,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     @Inject(RpcClient) private readonly rpc: RpcClient,
     @Inject(EventBus) private readonly bus: EventBus,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     if (!('registryCacheGet' in redis)) redis.defineCommand('registryCacheGet', { numberOfKeys: 1, lua: GET_CURRENT });
     // ioredis prefixes KEYS but not ARGV: build the entry keys with the namespace prefix ourselves.

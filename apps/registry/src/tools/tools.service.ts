@@ -28,8 +28,10 @@ import {
   isAdmin,
   OutboxService,
   REDIS,
-  REGISTRY_CACHE_GENERATION_KEY,
+  bumpRegistryGeneration,
   duplicateKeyIndex,
+  APP_CONFIG,
+  type AppConfig,
 } from '#common';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
@@ -103,12 +105,14 @@ function escapeLike(s: string): string {
 export class ToolsService {
   /** Version publishes, the hot write path: those arriving together share a transaction. */
   private readonly publisher: GroupedLockedWriter<Tool, { id: string; input: PublishVersionInput; actor: Actor }, VersionView>;
-  private readonly bumpGeneration = coalesced(async () => void (await this.redis.incr(REGISTRY_CACHE_GENERATION_KEY)));
+  /** One bump (and its announcement to the gateways) for the writes finishing together. */
+  private readonly bumpGeneration = coalesced(async () => void (await bumpRegistryGeneration(this.redis, this.config.namespace)));
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(OutboxService) private readonly outbox: OutboxService,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(JsonLogger) logger: JsonLogger,
   ) {
     this.publisher = new GroupedLockedWriter(

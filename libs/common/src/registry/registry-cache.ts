@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+
 /**
  * Redis keys of the registry read cache (gateway). Every registry write bumps the generation after
  * its transaction committed; cached entries live under the generation they were read in, so an
@@ -6,3 +8,28 @@
 export const REGISTRY_CACHE_GENERATION_KEY = 'registry:cache-gen';
 export const registryToolKey = (gen: string, toolId: string) => `registry:tool:${gen}:${toolId}`;
 export const registryListKey = (gen: string, scope: string, queryHash: string) => `registry:list:${gen}:${scope}:${queryHash}`;
+
+/**
+ * Where changes of the state the gateways' local caches depend on are announced ("g <generation>"),
+ * and where gateways holding a coherence lease acknowledge what they have applied (see the
+ * gateway's TurnStateService). Channels are not key-prefixed by ioredis: the namespace is explicit.
+ */
+export const coherenceChannels = (namespace: string) => ({
+  notices: `${namespace}:coherence`,
+  acks: `${namespace}:coherence-acks`,
+});
+
+// The bump and its announcement in one step, so no gateway can see the new generation in Redis
+// without the notice being on its way to it.
+const BUMP_GENERATION = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], 'g ' .. n)
+return n`;
+
+type BumpCommand = { registryBumpGeneration(key: string, channel: string): Promise<number> };
+
+/** Bumps the registry cache generation (after a committed write) and announces it; returns the new generation. */
+export function bumpRegistryGeneration(redis: Redis, namespace: string): Promise<number> {
+  if (!('registryBumpGeneration' in redis)) redis.defineCommand('registryBumpGeneration', { numberOfKeys: 1, lua: BUMP_GENERATION });
+  return (redis as unknown as BumpCommand).registryBumpGeneration(REGISTRY_CACHE_GENERATION_KEY, coherenceChannels(namespace).notices);
+}

@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { bumpRegistryGeneration, createRedis, JsonLogger, metricsRegistry, REGISTRY_CACHE_GENERATION_KEY } from '#common';
+import { isolate, type TestIsolation } from '#testing';
+import { COHERENCE_HOLDERS_KEY, TurnStateService } from '../src/http/turn-state.service';
+
+/**
+ * Coherence leases of two gateway instances against the real Redis: while an instance holds one it
+ * answers from the state it applied itself (no Redis read per turn), and a change made through
+ * either instance is answered only once the other has applied it — or its lease ran out.
+ */
+describe('coherence leases (TurnStateService) across instances', () => {
+  let iso: TestIsolation;
+  let redis: Redis;
+  const connections: Redis[] = [];
+  const instances: TurnStateService[] = [];
+  let a: TurnStateService;
+  let b: TurnStateService;
+
+  const instance = async (): Promise<TurnStateService> => {
+    const conn = createRedis(iso.config);
+    connections.push(conn);
+    const turn = new TurnStateService(conn, iso.config, new JsonLogger('test', 'warn'));
+    await turn.onModuleInit();
+    instances.push(turn);
+    return turn;
+  };
+  const until = async (what: () => boolean, ms = 3000) => {
+    const deadline = performance.now() + ms;
+    while (!what()) {
+      if (performance.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const metric = async (name: string, labels: Record<string, string> = {}) =>
+    (await metricsRegistry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+      ?.value ?? 0;
+  const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
+
+  beforeAll(async () => {
+    iso = isolate();
+    redis = createRedis(iso.config);
+    connections.push(redis);
+    await redis.set(REGISTRY_CACHE_GENERATION_KEY, '10');
+    a = await instance();
+    b = await instance();
+    await until(() => a.leased() && b.leased());
+  });
+
+  afterAll(async () => {
+    for (const t of instances) await t.onApplicationShutdown();
+    for (const c of connections) await c.quit();
+    await iso.cleanup();
+  });
+
+  it('answers from the lease without reading Redis per turn', async () => {
+    const before = await metric('registry_cache_generation_reads_total');
+    for (let i = 0; i < 20; i++) {
+      expect((await a.read()).registryGeneration).toBe(await redis.get(REGISTRY_CACHE_GENERATION_KEY));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await metric('registry_cache_generation_reads_total')).toBe(before);
+  });
+
+  it("answers a change only once the other holder applied it, and that holder's next read sees it", async () => {
+    const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+    await a.barrier();
+    // (B's acknowledgement was heard, or already recorded in Redis when the barrier read it.)
+    expect((await b.read()).registryGeneration).toBe(String(gen));
+    expect((await a.read()).registryGeneration).toBe(String(gen));
+  });
+
+  it("does not answer early when the other holder's announcement is held back: it waits for that holder's renewal", async () => {
+    const acked = await metric('gateway_coherence_barrier_waits_total', { outcome: 'acked' });
+    const held = subscriberOf(b).stream;
+    held.pause(); // B's copy of the announcement waits in its socket
+    try {
+      const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+      const started = performance.now();
+      await a.barrier();
+      // B's renewal (every second, a read of its own) brought it up to date and it acknowledged that.
+      expect(performance.now() - started).toBeLessThan(TurnStateService.LEASE_TTL_MS);
+      expect(await metric('gateway_coherence_barrier_waits_total', { outcome: 'acked' })).toBe(acked + 1);
+      expect(b.leased()).toBe(true);
+      expect((await b.read()).registryGeneration).toBe(String(gen));
+    } finally {
+      held.resume();
+    }
+  });
+
+  it('waits for a holder that stopped answering only until its lease expires', async () => {
+    const expired = await metric('gateway_coherence_barrier_waits_total', { outcome: 'expired' });
+    const [seconds, micros] = await redis.time();
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    await redis.zadd(COHERENCE_HOLDERS_KEY, redisNow + 400, 'gone-instance');
+    await bumpRegistryGeneration(redis, iso.config.namespace);
+    const started = performance.now();
+    await a.barrier();
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(300);
+    expect(waited).toBeLessThan(1500);
+    expect(await metric('gateway_coherence_barrier_waits_total', { outcome: 'expired' })).toBe(expired + 1);
+  });
+
+  it('ends the lease when its announcements connection is lost, reads Redis meanwhile, and takes a new one once back', async () => {
+    const reads = await metric('registry_cache_generation_reads_total');
+    subscriberOf(b).disconnect(true); // drops the connection; ioredis reconnects
+    await until(() => !b.leased(), 1000);
+    await bumpRegistryGeneration(redis, iso.config.namespace);
+    expect((await b.read()).registryGeneration).toBe(await redis.get(REGISTRY_CACHE_GENERATION_KEY));
+    expect(await metric('registry_cache_generation_reads_total')).toBeGreaterThan(reads);
+    await until(() => b.leased());
+    expect((await b.read()).registryGeneration).toBe(await redis.get(REGISTRY_CACHE_GENERATION_KEY));
+  });
+
+  it('starts over when Redis lost the state (the generation went back)', async () => {
+    await until(() => a.leased());
+    await redis.set(REGISTRY_CACHE_GENERATION_KEY, '3');
+    const gen = await bumpRegistryGeneration(redis, iso.config.namespace); // 4, announced
+    await until(() => a.leased() && a.read !== undefined);
+    await until(() => b.leased());
+    await a.barrier();
+    expect((await a.read()).registryGeneration).toBe(String(gen));
+    expect((await b.read()).registryGeneration).toBe(String(gen));
+  });
+});
