@@ -65,8 +65,8 @@ describe('gateway during a Redis outage (e2e)', () => {
 
   it('answers 503 naming Redis while it is down, and stays up', async () => {
     await stopRedis(redis);
-    // Until the gateway has noticed, it may still answer from its coherence lease (no change can
-    // complete without Redis meanwhile, so nothing is missed); the lease ends with its pub/sub
+    // Until the gateway has noticed, it may still answer from its coherence lease (no change is
+    // answered as done without Redis meanwhile: each needs it for its bump or broadcast); the lease ends with its pub/sub
     // connection, and at the latest LEASE_TTL_MS after its last renewal.
     await new Promise((r) => setTimeout(r, 3000));
     const r = await admin.get(`/api/v1/mcps/${toolId}`);
