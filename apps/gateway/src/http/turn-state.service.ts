@@ -66,7 +66,7 @@ local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, holder in ipairs(gone) do redis.call('HDEL', KEYS[4], holder) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return {redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or '0'}`;
+return {redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or '0', redis.call('ZCARD', KEYS[1])}`;
 
 // The state after a change, the Redis clock, and every live lease: holder, expiry, what it applied.
 const BARRIER = `
@@ -87,7 +87,14 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('HSET', KEYS[2], ARGV[
 redis.call('PUBLISH', ARGV[3], ARGV[1] .. ' ' .. ARGV[2])`;
 
 type CoherenceCommands = {
-  coherenceLease(holders: string, gen: string, epoch: string, applied: string, holder: string, ttlMs: number): Promise<[string, string]>;
+  coherenceLease(
+    holders: string,
+    gen: string,
+    epoch: string,
+    applied: string,
+    holder: string,
+    ttlMs: number,
+  ): Promise<[string, string, number]>;
   coherenceBarrier(holders: string, gen: string, epoch: string, applied: string): Promise<[string, string, number, string[]]>;
   coherenceAck(holders: string, applied: string, holder: string, state: string, channel: string): Promise<null>;
 };
@@ -141,6 +148,13 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
   private readonly acked = new Map<string, { gen: number; epoch: number }>();
   private waiters: Waiter[] = [];
   private ackScheduled = false;
+  /**
+   * Whether other gateways held leases at the last renewal. Alone, nobody waits for this one's
+   * acknowledgements, and each would cost a script and wake-ups per change (at 500 writes/s,
+   * every write). A gateway that joins is acknowledged from this one's next renewal on: its
+   * changes wait up to a renewal period for that (see barrier).
+   */
+  private othersHold = false;
 
   /** The state as of now or later: this instance's own under a lease, else one Redis read for the turn. */
   readonly read = (): Promise<TurnSnapshot> => (this.leased() ? this.held() : this.readRedis());
@@ -259,8 +273,9 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
         TurnStateService.LEASE_TTL_MS,
       )
       .then(
-        ([gen, epoch]) => {
+        ([gen, epoch, holders]) => {
           if (lease !== this.leaseGeneration || this.stopped) return; // dropped meanwhile
+          this.othersHold = holders > 1;
           if (this.snapshot === undefined) this.set({ registryGeneration: gen, authEpoch: Number(epoch) });
           else if (!this.advance(Number(gen), Number(epoch), baseline)) return;
           else this.scheduleAck(); // what a renewal read is acknowledged too
@@ -319,7 +334,7 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
 
   /** Tells the other instances what this one has applied (once per turn, however many changes it applied). */
   private scheduleAck(): void {
-    if (this.ackScheduled || !this.config) return;
+    if (this.ackScheduled || !this.config || !this.othersHold) return;
     this.ackScheduled = true;
     setImmediate(() => {
       this.ackScheduled = false;
@@ -383,6 +398,7 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
       waits.push(this.waitFor(holder, target, remaining));
     }
     for (const holder of this.acked.keys()) if (!live.has(holder)) this.acked.delete(holder);
+    this.othersHold = [...live].some((holder) => holder !== this.holderId);
     await Promise.all(waits);
   }
 
