@@ -93,13 +93,12 @@ export async function createGateway(
   const turn = app.get(TurnStateService);
   fastify.addHook('onSend', (request, _reply, payload, done) => {
     if (SAFE_METHODS.has(request.method)) return done(null, payload);
-    turn.barrier().then(
-      () => done(null, payload),
-      (err: unknown) => {
-        logger.warn({ msg: 'coherence barrier failed; answering the change anyway', err: String(err) }, 'Gateway');
-        done(null, payload);
-      },
-    );
+    turn
+      .barrier()
+      .catch((err: unknown) => logger.warn({ msg: 'coherence barrier failed; answering the change anyway', err: String(err) }, 'Gateway'))
+      .then(() => done(null, payload))
+      // Whatever sending the answer throws is Fastify's to report; it must never become an unhandled rejection.
+      .catch((err: unknown) => logger.error({ msg: 'sending an answer after the coherence barrier failed', err: String(err) }, 'Gateway'));
   });
   // Without allowed origins CORS stays off: @fastify/cors with `origin: false` adds no header, but
   // its hook would still run (and copy every response header) on each request.
