@@ -7,6 +7,7 @@ import {
   type AppConfig,
   BoundCounter,
   bumpRegistryGeneration,
+  defineRegistryBump,
   canRead,
   coalesced,
   DomainError,
@@ -86,6 +87,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     if (!('registryCacheGet' in redis)) redis.defineCommand('registryCacheGet', { numberOfKeys: 1, lua: GET_CURRENT });
+    defineRegistryBump(redis);
     // ioredis prefixes KEYS but not ARGV: build the entry keys with the namespace prefix ourselves.
     this.prefix = redis.options.keyPrefix ?? '';
   }

@@ -29,6 +29,7 @@ import {
   OutboxService,
   REDIS,
   bumpRegistryGeneration,
+  defineRegistryBump,
   duplicateKeyIndex,
   APP_CONFIG,
   type AppConfig,
@@ -115,6 +116,7 @@ export class ToolsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(JsonLogger) logger: JsonLogger,
   ) {
+    defineRegistryBump(redis);
     this.publisher = new GroupedLockedWriter(
       this.dataSource,
       Tool,

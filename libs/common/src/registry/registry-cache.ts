@@ -28,8 +28,18 @@ return n`;
 
 type BumpCommand = { registryBumpGeneration(key: string, channel: string): Promise<number> };
 
+/**
+ * Defines the bump's script on a connection. Call when the connection's user is constructed: a
+ * script defined after ioredis has built an auto-pipeline is missing from it, and the command then
+ * fails inside the pipeline and crashes the process (seen: `pipeline[functionName] is not a function`,
+ * then `results[i] is not iterable` thrown from ioredis's callback).
+ */
+export function defineRegistryBump(redis: Redis): void {
+  if (!('registryBumpGeneration' in redis)) redis.defineCommand('registryBumpGeneration', { numberOfKeys: 1, lua: BUMP_GENERATION });
+}
+
 /** Bumps the registry cache generation (after a committed write) and announces it; returns the new generation. */
 export function bumpRegistryGeneration(redis: Redis, namespace: string): Promise<number> {
-  if (!('registryBumpGeneration' in redis)) redis.defineCommand('registryBumpGeneration', { numberOfKeys: 1, lua: BUMP_GENERATION });
+  defineRegistryBump(redis);
   return (redis as unknown as BumpCommand).registryBumpGeneration(REGISTRY_CACHE_GENERATION_KEY, coherenceChannels(namespace).notices);
 }
