@@ -1,6 +1,13 @@
 import type { Redis } from 'ioredis';
 import { performance } from 'node:perf_hooks';
-import { bumpRegistryGeneration, createRedis, JsonLogger, metricsRegistry, REGISTRY_CACHE_GENERATION_KEY } from '#common';
+import {
+  bumpRegistryGeneration,
+  createRedis,
+  defineRegistryBump,
+  JsonLogger,
+  metricsRegistry,
+  REGISTRY_CACHE_GENERATION_KEY,
+} from '#common';
 import { isolate, type TestIsolation } from '#testing';
 import { COHERENCE_HOLDERS_KEY, TurnStateService } from '../src/http/turn-state.service';
 
@@ -40,6 +47,7 @@ describe('coherence leases (TurnStateService) across instances', () => {
   beforeAll(async () => {
     iso = isolate();
     redis = createRedis(iso.config);
+    defineRegistryBump(redis); // as the registry's services do when they are constructed
     connections.push(redis);
     await redis.set(REGISTRY_CACHE_GENERATION_KEY, '10');
     a = await instance();

@@ -167,17 +167,7 @@ export class AuthStateService implements OnModuleInit, OnApplicationShutdown {
     });
     // Broadcasts sent while disconnected are lost: start from an empty local cache after a reconnect,
     // and hold no coherence lease until subscribed again.
-    const subscriber = this.subscriber;
-    for (const event of ['close', 'end', 'reconnecting']) subscriber.on(event, () => this.turn.sourceDown('auth'));
-    subscriber.on('ready', () => {
-      this.clearLocal();
-      subscriber.subscribe(this.channel).then(
-        () => this.turn.sourceUp('auth'),
-        () => undefined,
-      );
-    });
-    await subscriber.subscribe(this.channel);
-    this.turn.sourceUp('auth');
+    await this.turn.follow('auth', this.subscriber, [this.channel], () => this.clearLocal());
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -200,16 +200,7 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
       if (channel === channels.notices) this.onNotice(raw);
       else this.onAck(raw);
     });
-    for (const event of ['close', 'end', 'reconnecting']) subscriber.on(event, () => this.sourceDown('coherence'));
-    // After a reconnect: notices sent meanwhile are lost, so a lease starts over once subscribed again.
-    subscriber.on('ready', () => {
-      subscriber.subscribe(channels.notices, channels.acks).then(
-        () => this.sourceUp('coherence'),
-        () => undefined,
-      );
-    });
-    await subscriber.subscribe(channels.notices, channels.acks);
-    this.sourceUp('coherence');
+    await this.follow('coherence', subscriber, [channels.notices, channels.acks]);
     this.timer = setInterval(() => this.renew(), TurnStateService.RENEW_MS);
     this.timer.unref();
   }
@@ -227,14 +218,32 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
     this.sources.set(name, false);
   }
 
+  /**
+   * Makes a registered source of `subscriber`, subscribed to `channels`: down when its connection
+   * is lost (what was announced meanwhile is lost, so the lease ends), up again once subscribed
+   * after a reconnect (`onReconnect` runs first), and up once subscribed now.
+   */
+  async follow(name: string, subscriber: Redis, channels: string[], onReconnect?: () => void): Promise<void> {
+    for (const event of ['close', 'end', 'reconnecting']) subscriber.on(event, () => this.sourceDown(name));
+    subscriber.on('ready', () => {
+      onReconnect?.();
+      subscriber.subscribe(...channels).then(
+        () => this.sourceUp(name),
+        () => undefined,
+      );
+    });
+    await subscriber.subscribe(...channels);
+    this.sourceUp(name);
+  }
+
   /** A source is connected and subscribed: a lease can be taken (with a fresh read). */
-  sourceUp(name: string): void {
+  private sourceUp(name: string): void {
     this.sources.set(name, true);
     this.renew();
   }
 
   /** A source lost its connection: what it would have announced may be lost, so the lease ends now. */
-  sourceDown(name: string): void {
+  private sourceDown(name: string): void {
     if (this.sources.get(name) === false) return;
     this.sources.set(name, false);
     // Acknowledgements heard before may be from before Redis lost its state: barriers read them again.

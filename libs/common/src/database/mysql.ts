@@ -217,6 +217,12 @@ export function insertStatement<E extends ObjectLiteral>(manager: EntityManager,
   return planned(insertPlans, metadata, shape, params, build);
 }
 
+/** Whether `where` names exactly the entity's single-column primary key (`{ id: … }`). */
+function byPrimaryKey(metadata: EntityMetadata, where: object): boolean {
+  const keys = Object.keys(where);
+  return metadata.primaryColumns.length === 1 && keys.length === 1 && keys[0] === metadata.primaryColumns[0].propertyName;
+}
+
 /** The UPDATE of one row by primary key, as TypeORM's builder writes it (exported for its tests). */
 export function updateStatement<E extends ObjectLiteral>(
   manager: EntityManager,
@@ -230,10 +236,8 @@ export function updateStatement<E extends ObjectLiteral>(
   const metadata = manager.connection.getMetadata(entity);
   // Only updates of plain values by the single primary key: `{ id: '…' }`.
   const keys = Object.keys(where);
-  const primary = metadata.primaryColumns.length === 1 ? metadata.primaryColumns[0] : undefined;
   const id = (where as Record<string, unknown>)[keys[0]];
-  if (keys.length !== 1 || !primary || keys[0] !== primary.propertyName || (typeof id !== 'string' && typeof id !== 'number'))
-    return build();
+  if (!byPrimaryKey(metadata, where) || (typeof id !== 'string' && typeof id !== 'number')) return build();
   let shape = `${keys[0]}:${typeof id}|`;
   const params: unknown[] = [];
   for (const [key, given] of Object.entries(changes as Record<string, unknown>)) {
@@ -341,10 +345,8 @@ export class StatementBatch {
   }
 
   update<E extends ObjectLiteral>(entity: EntityTarget<E>, where: FindOptionsWhere<E>, changes: QueryDeepPartialEntity<E>): this {
-    const { primaryColumns } = this.manager.connection.getMetadata(entity);
-    const keys = Object.keys(where);
-    const byPrimaryKey = primaryColumns.length === 1 && keys.length === 1 && keys[0] === primaryColumns[0].propertyName;
-    return this.add(updateStatement(this.manager, entity, where, changes), byPrimaryKey);
+    const keyed = byPrimaryKey(this.manager.connection.getMetadata(entity), where);
+    return this.add(updateStatement(this.manager, entity, where, changes), keyed);
   }
 
   /**

@@ -38,8 +38,7 @@ export function defineRegistryBump(redis: Redis): void {
   if (!('registryBumpGeneration' in redis)) redis.defineCommand('registryBumpGeneration', { numberOfKeys: 1, lua: BUMP_GENERATION });
 }
 
-/** Bumps the registry cache generation (after a committed write) and announces it; returns the new generation. */
+/** Bumps the registry cache generation (after a committed write) and announces it; returns the new generation. Needs defineRegistryBump on `redis`. */
 export function bumpRegistryGeneration(redis: Redis, namespace: string): Promise<number> {
-  defineRegistryBump(redis);
   return (redis as unknown as BumpCommand).registryBumpGeneration(REGISTRY_CACHE_GENERATION_KEY, coherenceChannels(namespace).notices);
 }
