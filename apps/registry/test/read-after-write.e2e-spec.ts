@@ -69,7 +69,7 @@ describe('cached reads under concurrent writes (e2e)', () => {
 
   it('never answers a read sent after a write returned with the tool as it was before that write', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'raced', description: 'v0', visibility: 'private' })).body as { id: string };
-    // Warm the cache (the tool.created event bumps the generation once more when it arrives).
+    // Warm the cache (the outbox relay bumps the generation once more before tool.created goes out).
     await readUntilHit(tool.id);
     const hitsBefore = await detailHits();
     const genReadsBefore = await metric('registry_cache_generation_reads_total');

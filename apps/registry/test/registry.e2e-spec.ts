@@ -1,5 +1,7 @@
 import amqplib from 'amqplib';
-import { eventTopology } from '#common';
+import mysql from 'mysql2/promise';
+import { randomUUID } from 'node:crypto';
+import { databaseName, eventTopology } from '#common';
 import { ApiClient, freePort, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
@@ -21,7 +23,7 @@ describe('registry (e2e)', () => {
   let viewer: ApiClient;
   let ownerReadKey: ApiClient;
   const anon = () => new ApiClient(platform.baseUrl);
-  const events: { key: string; payload: Record<string, unknown>; request_id?: string }[] = [];
+  const events: { id: string; key: string; payload: Record<string, unknown>; request_id?: string }[] = [];
   let amqp: amqplib.ChannelModel;
   let metricsPort: number;
 
@@ -339,7 +341,7 @@ describe('registry (e2e)', () => {
       return m ? Number(m[1]) : 0;
     };
     const hits = await metric('detail', 'hit');
-    // The tool.created event bumps the generation once more when it arrives; read until reads hit.
+    // The outbox relay bumps the generation once more before tool.created goes out; read until reads hit.
     for (let i = 0; i < 30 && (await metric('detail', 'hit')) === hits; i++) {
       expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v1');
       await new Promise((r) => setTimeout(r, 50));
@@ -359,6 +361,48 @@ describe('registry (e2e)', () => {
     expect((await owner.delete(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
     expect((await owner.get('/api/v1/mcps?q=cached')).body.total).toBe(0);
+  });
+
+  it('invalidates a committed change whose own bump was lost, before its event goes out', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'lost-bump', description: 'before', visibility: 'private' })).body;
+    // Its creation's relay pass (and bump) is over once its event is out.
+    await waitFor(() => events.some((e) => e.key === 'tool.created' && e.payload.tool_id === tool.id));
+    const hits = async () => {
+      const m = /registry_cache_requests_total\{[^}]*kind="detail",result="hit"[^}]*\} (\d+)/.exec((await admin.get('/metrics')).text);
+      return m ? Number(m[1]) : 0;
+    };
+    // Cached: reads hit.
+    const before = await hits();
+    for (let i = 0; i < 30 && (await hits()) === before; i++)
+      expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('before');
+    expect(await hits()).toBeGreaterThan(before);
+
+    // A change committed as the registry commits one (the row and its event in one transaction),
+    // but without the bump the registry makes after committing: as if it died right after COMMIT.
+    const db = await mysql.createConnection({
+      host: iso.config.mysql.host,
+      port: iso.config.mysql.port,
+      user: iso.config.mysql.user,
+      password: iso.config.mysql.password,
+      database: databaseName(iso.config, 'registry'),
+    });
+    const eventId = randomUUID();
+    try {
+      await db.beginTransaction();
+      await db.query('UPDATE tools SET description = ?, updated_at = NOW(6) WHERE id = ?', ['after', tool.id]);
+      await db.query(
+        'INSERT INTO outbox (id, routing_key, payload, request_id, created_at, published_at, attempts, last_error) VALUES (?, ?, ?, NULL, NOW(6), NULL, 0, NULL)',
+        [eventId, 'tool.updated', JSON.stringify({ tool_id: tool.id, name: 'lost-bump', fields: ['description'] })],
+      );
+      await db.commit();
+    } finally {
+      await db.end();
+    }
+    // The relay finds the row (at the latest on its next poll) and bumps before publishing: once
+    // a consumer has the event, no read may return the tool as it was before the change.
+    await waitFor(() => events.some((e) => e.id === eventId));
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('after');
+    expect((await owner.get('/api/v1/mcps?q=lost-bump')).body.items[0].description).toBe('after');
   });
 
   it('answers cache hits before Nest exactly as the controller would, with the same checks', async () => {

@@ -185,6 +185,76 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(await counter(outboxEventsPublishedTotal)).toBe(published + names.length);
   });
 
+  it('does the beforePublish work once per pass before its events go out, and publishes nothing while it fails', async () => {
+    const seen: string[] = [];
+    await subscribe('prepare-check', async (m) => {
+      seen.push((m.payload as { username: string }).username);
+    });
+    const relay = new OutboxService(ds, bus, logger);
+    const prepared: { keys: string[]; eventsSeenThen: number }[] = [];
+    let failing = true;
+    relay.beforePublish(async (keys) => {
+      prepared.push({ keys, eventsSeenThen: seen.length });
+      if (failing) throw new Error('Redis is unreachable');
+    });
+    await ds.transaction(async (m) => {
+      for (const name of ['p1', 'p2']) await relay.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: name, role: 'viewer' });
+    });
+    expect(await relay.relay()).toBe(0);
+    expect(await relay.pendingCount()).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toEqual([]);
+
+    failing = false;
+    expect(await relay.relay()).toBe(2);
+    await eventually(() => seen.length === 2);
+    expect(seen).toEqual(['p1', 'p2']);
+    expect(prepared).toEqual([
+      { keys: ['user.created', 'user.created'], eventsSeenThen: 0 },
+      { keys: ['user.created', 'user.created'], eventsSeenThen: 0 },
+    ]);
+    // Nothing pending: no pass, no work.
+    expect(await relay.relay()).toBe(0);
+    expect(prepared).toHaveLength(2);
+  });
+
+  it('retires a consumer: deletes its queue with what it held, and its dead-letter queue; retiring again is harmless', async () => {
+    const t = eventTopology(iso.config.namespace, 'retired-check');
+    await subscribe('retired-check', async () => undefined);
+    // The consumer of an earlier version is gone; its queue still collects events.
+    await bus.onApplicationShutdown();
+    bus = new EventBus(iso.config, logger, new ProcessedMessageStore(redis));
+    outbox = new OutboxService(ds, bus, logger);
+    await ds.transaction((m) => outbox.add(m, EventKey.USER_CREATED, { user_id: randomUUID(), username: 'kept', role: 'viewer' }));
+    expect(await outbox.relay()).toBe(1);
+    const conn = await amqplib.connect(iso.config.amqp.url);
+    try {
+      const queueExists = async (name: string) => {
+        const ch = await conn.createChannel();
+        ch.on('error', () => undefined);
+        try {
+          await ch.checkQueue(name);
+          await ch.close();
+          return true;
+        } catch {
+          return false; // 404: the broker closed the channel
+        }
+      };
+      await eventually(async () => {
+        const ch = await conn.createChannel();
+        const { messageCount } = await ch.checkQueue(t.queue!);
+        await ch.close();
+        return messageCount === 1;
+      });
+      await bus.retire('retired-check');
+      expect(await queueExists(t.queue!)).toBe(false);
+      expect(await queueExists(t.deadLetterQueue!)).toBe(false);
+      await bus.retire('retired-check');
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('purges published rows after the retention period, never pending ones', async () => {
     const repo = ds.getRepository(OutboxMessage);
     const old = new Date(Date.now() - OutboxService.RETENTION_MS - 60_000);

@@ -20,6 +20,7 @@ export type EventKey = (typeof EventKey)[keyof typeof EventKey];
 
 /** Event consumers (each has its own durable queue and dead-letter queue). Never rename without migrating the queue. */
 export const EventConsumer = {
+  /** Retired: the gateway no longer consumes tool events (the registry's outbox relay bumps the cache); its queue is deleted at start. */
   GATEWAY_REGISTRY_CACHE: 'gateway-registry-cache',
   KNOWLEDGE_INGEST: 'knowledge-ingest',
 } as const;

@@ -1,15 +1,10 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
-import { EventConsumer, EventKey, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
+import { EventConsumer, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
 import {
-  APP_CONFIG,
-  type AppConfig,
   BoundCounter,
-  bumpRegistryGeneration,
-  defineRegistryBump,
   canRead,
-  coalesced,
   DomainError,
   EventBus,
   isAdmin,
@@ -56,7 +51,7 @@ export type ToolLookup = { hit: CachedTool } | { miss: string };
  * The registry's hot reads (tool detail, list pages) served from Redis at the gateway, so they do
  * not cross RabbitMQ. A hit is checked against the caller with the same visibility rules as the
  * registry's. Entries are keyed by the cache generation, which the registry bumps after every
- * committed write before answering it (and which tool.* events bump again here), so nothing
+ * committed write before answering it (and its outbox relay again before the write's event goes out), so nothing
  * cached before a write is served after it returned.
  */
 @Injectable()
@@ -64,8 +59,6 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   static readonly DETAIL_TTL_S = 300;
   static readonly LIST_TTL_S = 60;
   private readonly prefix: string;
-  /** One INCR for the events handled together (each arrived before it was sent); an event is acknowledged once its bump is done. */
-  private readonly bumpGeneration = coalesced(async () => void (await bumpRegistryGeneration(this.redis, this.config.namespace)));
   /**
    * Detail entries this process has parsed, with the generation they belong to: a hit whose
    * generation is still current skips transferring and parsing the entry. Redis is still asked
@@ -84,30 +77,24 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     @Inject(RpcClient) private readonly rpc: RpcClient,
     @Inject(EventBus) private readonly bus: EventBus,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     if (!('registryCacheGet' in redis)) redis.defineCommand('registryCacheGet', { numberOfKeys: 1, lua: GET_CURRENT });
-    defineRegistryBump(redis);
     // ioredis prefixes KEYS but not ARGV: build the entry keys with the namespace prefix ourselves.
     this.prefix = redis.options.keyPrefix ?? '';
   }
 
-  /** Not awaited: the gateway serves (and reports the broker down in /health) while RabbitMQ is unreachable; the consumer attaches once it is back. */
+  /**
+   * Earlier versions bumped the generation again on consuming tool.* events, from a durable queue
+   * of their own; the registry's outbox relay does that now (see ToolsService). Left in place, the
+   * queue would keep every tool event forever with nobody reading it, so it is deleted. Not
+   * awaited: the gateway serves while RabbitMQ is unreachable, and the deletion runs once it is back.
+   */
   onApplicationBootstrap(): void {
-    const keys = [
-      EventKey.TOOL_CREATED,
-      EventKey.TOOL_UPDATED,
-      EventKey.TOOL_DELETED,
-      EventKey.TOOL_RESTORED,
-      EventKey.TOOL_VERSION_PUBLISHED,
-      EventKey.TOOL_VERSION_YANKED,
-      EventKey.TOOL_LATEST_CHANGED,
-    ];
-    // Bumping the generation again for a redelivered event is harmless, so deliveries need no
-    // de-duplication; events delivered together share one bump.
     this.bus
-      .subscribe(EventConsumer.GATEWAY_REGISTRY_CACHE, keys, () => this.bumpGeneration(), { idempotent: true })
-      .catch((err: unknown) => this.logger.error({ msg: 'registry cache consumer failed to start', err: String(err) }, 'RegistryCache'));
+      .retire(EventConsumer.GATEWAY_REGISTRY_CACHE)
+      .catch((err: unknown) =>
+        this.logger.warn({ msg: 'could not delete the retired registry cache queue', err: String(err) }, 'RegistryCache'),
+      );
   }
 
   private async current(entryKey: (gen: string) => string): Promise<{ gen: string; value: string | null }> {

@@ -94,6 +94,9 @@ export function onlyVisibleTo(qb: SelectQueryBuilder<Tool>, actor: Actor): Selec
   return isAdmin(actor) ? qb : qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
 }
 
+/** Events of a change to a tool (`tool.created`, `tool.version.published`, …): the changes the read cache must not outlive. */
+const isToolEvent = (key: EventKey) => key.startsWith('tool.');
+
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
@@ -117,6 +120,20 @@ export class ToolsService {
     @Inject(JsonLogger) logger: JsonLogger,
   ) {
     defineRegistryBump(redis);
+    // The second, durable invalidation of every change: before its tool.* event goes out, the
+    // outbox relay bumps the generation once for the pass. A change whose own bump (afterWrite)
+    // was lost — the process crashed between commit and bump, or Redis failed it — is invalidated
+    // then, and its event waits until that succeeded. (Earlier the gateway bumped on consuming the
+    // events: one more queue, delivery and acknowledgement per event, and after three failed
+    // attempts the invalidation was dead-lettered.)
+    outbox.beforePublish(async (keys) => {
+      if (!keys.some(isToolEvent)) return;
+      try {
+        await this.bumpGeneration();
+      } catch (err) {
+        throw new Error(`cannot bump the registry cache generation before publishing tool events: ${String(err)}`, { cause: err });
+      }
+    });
     this.publisher = new GroupedLockedWriter(
       this.dataSource,
       Tool,

@@ -38,6 +38,8 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   /** Published rows are kept a week (to trace what was sent), then deleted. */
   static readonly RETENTION_MS = 7 * 24 * 3600 * 1000;
   static readonly PURGE_EVERY_MS = 10 * 60 * 1000;
+  /** Work that must be done before a pass's events go out (see beforePublish). */
+  private readonly preparers: ((keys: EventKey[]) => Promise<void> | void)[] = [];
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -70,6 +72,19 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
       lastError: null,
     });
     return id;
+  }
+
+  /**
+   * Registers work to do before each pass publishes, given the routing keys of the pass's rows.
+   * It runs after every change it covers committed (the relay only sees committed rows) and
+   * before any consumer can see their events. If it fails, the pass publishes nothing: its rows
+   * stay pending and the next pass (at the latest POLL_MS later) runs it again. The registry
+   * bumps its read-cache generation here: the durable second bump behind the one each write
+   * makes before answering, for a write whose own bump was lost (a crash between commit and
+   * bump, Redis unreachable at that moment).
+   */
+  beforePublish(prepare: (keys: EventKey[]) => Promise<void> | void): void {
+    this.preparers.push(prepare);
   }
 
   /**
@@ -157,6 +172,7 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
       held = Number(lockRows[0]?.locked) === 1;
       if (!held) return 0; // another instance is relaying right now
       const rows = pending.map((raw) => hydrate(runner.manager, OutboxMessage, raw));
+      if (rows.length) for (const prepare of this.preparers) await prepare(rows.map((r) => r.routingKey as EventKey));
       // Publish the whole batch on the one confirm channel (the broker keeps the order) and wait
       // for all confirms together, instead of one broker round trip per event.
       const results = await Promise.allSettled(

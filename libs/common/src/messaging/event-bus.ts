@@ -126,6 +126,28 @@ export class EventBus implements OnApplicationShutdown {
     });
   }
 
+  /**
+   * Deletes the queues of a consumer that an earlier version declared and this one no longer has
+   * (a durable queue nobody reads keeps every matching event forever). Deleting a queue that does
+   * not exist succeeds, so every start may do it. Resolves once done; while the broker is
+   * unreachable it waits, and runs on the next connection.
+   */
+  async retire(consumer: string): Promise<void> {
+    const t = eventTopology(this.config.namespace, consumer);
+    const channel = this.conn().createChannel({
+      setup: async (ch: Channel) => {
+        await ch.deleteQueue(t.queue!);
+        await ch.deleteQueue(t.deadLetterQueue!);
+      },
+    });
+    this.reportChannelErrors(channel, `retire ${consumer}`);
+    // Closed at shutdown if still waiting for the broker.
+    this.consumers.push(channel);
+    await channel.waitForConnect();
+    await channel.close();
+    this.consumers.splice(this.consumers.indexOf(channel), 1);
+  }
+
   private async handle(
     consumer: string,
     channel: ChannelWrapper,
