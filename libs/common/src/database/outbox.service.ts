@@ -38,6 +38,9 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
   /** Published rows are kept a week (to trace what was sent), then deleted. */
   static readonly RETENTION_MS = 7 * 24 * 3600 * 1000;
   static readonly PURGE_EVERY_MS = 10 * 60 * 1000;
+  static readonly FAILURE_REPORT_EVERY_MS = 10_000;
+  private lastFailureReport = -Infinity;
+  private failedPasses = 0;
   /** Work that must be done before a pass's events go out (see beforePublish). */
   private readonly preparers: ((keys: EventKey[]) => Promise<void> | void)[] = [];
 
@@ -143,12 +146,25 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
         total += batch;
       } while (batch === OutboxService.BATCH && !this.stopped);
     } catch (err) {
-      this.logger.warn({ msg: 'outbox relay failed; will retry', err: String(err) }, 'OutboxService');
+      this.reportFailure(err);
     } finally {
       this.running = false;
     }
     if (this.again) this.nudge();
     return total;
+  }
+
+  /**
+   * A store that is down fails every pass (one per POLL_MS): the first failure is reported at
+   * once, then one warning per FAILURE_REPORT_EVERY_MS with the number of passes that failed.
+   */
+  private reportFailure(err: unknown): void {
+    const now = Date.now();
+    this.failedPasses++;
+    if (now - this.lastFailureReport < OutboxService.FAILURE_REPORT_EVERY_MS) return;
+    this.logger.warn({ msg: 'outbox relay failed; will retry', failed_passes: this.failedPasses, err: String(err) }, 'OutboxService');
+    this.lastFailureReport = now;
+    this.failedPasses = 0;
   }
 
   /**
