@@ -51,8 +51,8 @@ export type ToolLookup = { hit: CachedTool } | { miss: string };
  * The registry's hot reads (tool detail, list pages) served from Redis at the gateway, so they do
  * not cross RabbitMQ. A hit is checked against the caller with the same visibility rules as the
  * registry's. Entries are keyed by the cache generation, which the registry bumps after every
- * committed write before answering it (and its outbox relay again before the write's event goes out), so nothing
- * cached before a write is served after it returned.
+ * committed write before answering it (and its outbox relay again before the write's event goes
+ * out), so nothing cached before a write is served after it returned.
  */
 @Injectable()
 export class RegistryCacheService implements OnApplicationBootstrap {
