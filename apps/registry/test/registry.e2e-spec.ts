@@ -57,6 +57,14 @@ describe('registry (e2e)', () => {
       // Only the registry serves metrics on this port (the gateway serves them on its HTTP port).
       METRICS_PORT: String(metricsPort),
     });
+    // The queue an earlier gateway version consumed tool events from, left behind by it.
+    amqp = await amqplib.connect(iso.config.amqp.url);
+    const retired = eventTopology(iso.config.namespace, 'gateway-registry-cache');
+    const setup = await amqp.createChannel();
+    await setup.assertExchange(eventTopology(iso.config.namespace).exchange, 'topic', { durable: true });
+    await setup.assertQueue(retired.queue, { durable: true });
+    await setup.bindQueue(retired.queue!, eventTopology(iso.config.namespace).exchange, 'tool.#');
+    await setup.close();
     platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
     api = anon();
     const login = async (username: string, password: string) => {
@@ -80,7 +88,6 @@ describe('registry (e2e)', () => {
     ownerReadKey = api.withToken(key.body.key);
 
     // Listen on the domain-event exchange like a consumer service would.
-    amqp = await amqplib.connect(iso.config.amqp.url);
     const ch = await amqp.createChannel();
     const { queue } = await ch.assertQueue('', { exclusive: true });
     await ch.bindQueue(queue, eventTopology(iso.config.namespace).exchange, 'tool.#');
@@ -403,6 +410,24 @@ describe('registry (e2e)', () => {
     await waitFor(() => events.some((e) => e.id === eventId));
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('after');
     expect((await owner.get('/api/v1/mcps?q=lost-bump')).body.items[0].description).toBe('after');
+  });
+
+  it('has the gateway delete the tool-event queue its earlier versions consumed (nobody reads it any more)', async () => {
+    const queue = eventTopology(iso.config.namespace, 'gateway-registry-cache').queue!;
+    const exists = async () => {
+      const ch = await amqp.createChannel();
+      ch.on('error', () => undefined);
+      try {
+        await ch.checkQueue(queue);
+        await ch.close();
+        return true;
+      } catch {
+        return false; // 404: the broker closed the channel
+      }
+    };
+    const end = Date.now() + 5000;
+    while ((await exists()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(await exists()).toBe(false);
   });
 
   it('answers cache hits before Nest exactly as the controller would, with the same checks', async () => {
