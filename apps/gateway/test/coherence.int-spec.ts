@@ -78,6 +78,29 @@ describe('coherence leases (TurnStateService) across instances', () => {
     expect((await a.read()).registryGeneration).toBe(String(gen));
   });
 
+  it('shares one barrier among the changes answered in the same turn; a change answered later gets its own', async () => {
+    // Each run of the barrier is one Redis script call (wrapping the script itself would break
+    // ioredis's auto-pipelines, which copy the defined commands).
+    const run = Reflect.get(a, 'barrierNow') as () => Promise<void>;
+    let calls = 0;
+    Reflect.set(a, 'barrierNow', () => {
+      calls++;
+      return run.call(a);
+    });
+    try {
+      const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+      await Promise.all([a.barrier(), a.barrier(), a.barrier()]);
+      expect(calls).toBe(1);
+      expect((await b.read()).registryGeneration).toBe(String(gen));
+      const next = await bumpRegistryGeneration(redis, iso.config.namespace);
+      await a.barrier();
+      expect(calls).toBe(2);
+      expect((await b.read()).registryGeneration).toBe(String(next));
+    } finally {
+      Reflect.deleteProperty(a, 'barrierNow');
+    }
+  });
+
   it("does not answer early when the other holder's announcement is held back: it waits for that holder's renewal", async () => {
     const acked = await metric('gateway_coherence_barrier_waits_total', { outcome: 'acked' });
     const held = subscriberOf(b).stream;

@@ -381,9 +381,17 @@ export class TurnStateService implements OnModuleInit, OnApplicationShutdown {
    * Call after a change was committed (and its bump or broadcast made), before answering it: waits
    * until every other gateway holding a lease has acknowledged the state as of now — or its lease
    * has expired — so the next request anywhere sees the change. Without other holders, one read.
+   * The changes answered in the same event-loop turn (a group of publishes, whose replies one
+   * broker read delivered) share one barrier: it is made after every one of them asked, so the
+   * state it reads and waits for is as of after each of their changes.
    */
-  async barrier(): Promise<void> {
-    if (!this.started) return;
+  barrier(): Promise<void> {
+    return this.started ? this.sharedBarrier() : Promise.resolve();
+  }
+
+  private readonly sharedBarrier = coalesced(() => this.barrierNow(), 'io');
+
+  private async barrierNow(): Promise<void> {
     const baseline = this.snapshot;
     const [gen, epochText, now, holders] = await (this.redis as unknown as CoherenceCommands).coherenceBarrier(
       COHERENCE_HOLDERS_KEY,
