@@ -11,7 +11,12 @@ let defaultsCollected = false;
 export function initMetrics(service: string): Registry {
   if (!defaultsCollected) {
     metricsRegistry.setDefaultLabels({ service });
-    collectDefaultMetrics({ register: metricsRegistry });
+    // The event-loop lag monitor samples every 100 ms instead of prom-client's 10 ms: a 10 ms
+    // timer woke every idle service 100 times a second (measured here: 105 wake-ups and 13–17 ms
+    // of CPU per second per idle service, 15–19 wake-ups and 5–8 ms with 100 ms). A stall still
+    // delays the next sample, so lag of 100 ms and more is always seen; shorter stalls when they
+    // overlap a sample.
+    collectDefaultMetrics({ register: metricsRegistry, eventLoopMonitoringPrecision: 100 });
     defaultsCollected = true;
   }
   return metricsRegistry;
