@@ -2,7 +2,7 @@ import amqplib from 'amqplib';
 import mysql from 'mysql2/promise';
 import { randomUUID } from 'node:crypto';
 import { databaseName, eventTopology } from '#common';
-import { ApiClient, freePort, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, freePort, isolate, queueExists, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -414,17 +414,7 @@ describe('registry (e2e)', () => {
 
   it('has the gateway delete the tool-event queue its earlier versions consumed (nobody reads it any more)', async () => {
     const queue = eventTopology(iso.config.namespace, 'gateway-registry-cache').queue!;
-    const exists = async () => {
-      const ch = await amqp.createChannel();
-      ch.on('error', () => undefined);
-      try {
-        await ch.checkQueue(queue);
-        await ch.close();
-        return true;
-      } catch {
-        return false; // 404: the broker closed the channel
-      }
-    };
+    const exists = () => queueExists(amqp, queue);
     const end = Date.now() + 5000;
     while ((await exists()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     expect(await exists()).toBe(false);

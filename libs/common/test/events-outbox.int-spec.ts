@@ -20,7 +20,7 @@ import {
   lockedWrite,
   StatementBatch,
 } from '#common';
-import { isolate, type TestIsolation } from '#testing';
+import { isolate, queueExists, type TestIsolation } from '#testing';
 import { gatewayDbOptions } from '../../../apps/gateway/src/database/gateway-data-source';
 
 /** Real MariaDB, Redis and RabbitMQ: the outbox relay, the topic exchange, consumers, retries and the DLQ. */
@@ -236,17 +236,6 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
     expect(await outbox.relay()).toBe(1);
     const conn = await amqplib.connect(iso.config.amqp.url);
     try {
-      const queueExists = async (name: string) => {
-        const ch = await conn.createChannel();
-        ch.on('error', () => undefined);
-        try {
-          await ch.checkQueue(name);
-          await ch.close();
-          return true;
-        } catch {
-          return false; // 404: the broker closed the channel
-        }
-      };
       await eventually(async () => {
         const ch = await conn.createChannel();
         const { messageCount } = await ch.checkQueue(t.queue!);
@@ -254,8 +243,8 @@ describe('domain events through the outbox (MariaDB + RabbitMQ + Redis)', () => 
         return messageCount === 1;
       });
       await bus.retire('retired-check');
-      expect(await queueExists(t.queue!)).toBe(false);
-      expect(await queueExists(t.deadLetterQueue!)).toBe(false);
+      expect(await queueExists(conn, t.queue!)).toBe(false);
+      expect(await queueExists(conn, t.deadLetterQueue!)).toBe(false);
       await bus.retire('retired-check');
     } finally {
       await conn.close();

@@ -93,6 +93,19 @@ async function deleteRedisKeys(config: AppConfig): Promise<void> {
   }
 }
 
+/** Whether a queue exists on the broker (a passive declare; the broker closes the channel with a 404 when it does not). */
+export async function queueExists(conn: amqplib.ChannelModel, name: string): Promise<boolean> {
+  const ch = await conn.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    await ch.checkQueue(name);
+    await ch.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function deleteBrokerObjects(config: AppConfig, extraQueues: string[]): Promise<void> {
   const conn = await amqplib.connect(config.amqp.url);
   try {
