@@ -1,5 +1,6 @@
 import amqplib from 'amqplib';
 import mysql from 'mysql2/promise';
+import { EventConsumer } from '#contracts';
 import { randomUUID } from 'node:crypto';
 import { databaseName, eventTopology } from '#common';
 import { ApiClient, freePort, isolate, queueExists, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
@@ -59,11 +60,12 @@ describe('registry (e2e)', () => {
     });
     // The queue an earlier gateway version consumed tool events from, left behind by it.
     amqp = await amqplib.connect(iso.config.amqp.url);
-    const retired = eventTopology(iso.config.namespace, 'gateway-registry-cache');
+    const { exchange } = eventTopology(iso.config.namespace);
+    const retired = eventTopology(iso.config.namespace, EventConsumer.GATEWAY_REGISTRY_CACHE).queue!;
     const setup = await amqp.createChannel();
-    await setup.assertExchange(eventTopology(iso.config.namespace).exchange, 'topic', { durable: true });
-    await setup.assertQueue(retired.queue, { durable: true });
-    await setup.bindQueue(retired.queue!, eventTopology(iso.config.namespace).exchange, 'tool.#');
+    await setup.assertExchange(exchange, 'topic', { durable: true });
+    await setup.assertQueue(retired, { durable: true });
+    await setup.bindQueue(retired, exchange, 'tool.#');
     await setup.close();
     platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
     api = anon();
@@ -340,13 +342,15 @@ describe('registry (e2e)', () => {
     expect(actions).toEqual(['tool.created', 'tool.deleted', 'tool.restored']);
   });
 
+  /** registry_cache_requests_total for one kind (detail, list) and result (hit, miss), from the gateway's /metrics. */
+  const metric = async (kind: string, result: string) => {
+    const text = (await admin.get('/metrics')).text;
+    const m = new RegExp(`registry_cache_requests_total\\{[^}]*kind="${kind}",result="${result}"[^}]*\\} (\\d+)`).exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+
   it('serves reads from the cache without ever returning a tool as it was before a write', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'cached', description: 'v1', visibility: 'private' })).body;
-    const metric = async (kind: string, result: string) => {
-      const text = (await admin.get('/metrics')).text;
-      const m = new RegExp(`registry_cache_requests_total\\{[^}]*kind="${kind}",result="${result}"[^}]*\\} (\\d+)`).exec(text);
-      return m ? Number(m[1]) : 0;
-    };
     const hits = await metric('detail', 'hit');
     // The outbox relay bumps the generation once more before tool.created goes out; read until reads hit.
     for (let i = 0; i < 30 && (await metric('detail', 'hit')) === hits; i++) {
@@ -374,10 +378,7 @@ describe('registry (e2e)', () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'lost-bump', description: 'before', visibility: 'private' })).body;
     // Its creation's relay pass (and bump) is over once its event is out.
     await waitFor(() => events.some((e) => e.key === 'tool.created' && e.payload.tool_id === tool.id));
-    const hits = async () => {
-      const m = /registry_cache_requests_total\{[^}]*kind="detail",result="hit"[^}]*\} (\d+)/.exec((await admin.get('/metrics')).text);
-      return m ? Number(m[1]) : 0;
-    };
+    const hits = () => metric('detail', 'hit');
     // Cached: reads hit.
     const before = await hits();
     for (let i = 0; i < 30 && (await hits()) === before; i++)
@@ -413,7 +414,7 @@ describe('registry (e2e)', () => {
   });
 
   it('has the gateway delete the tool-event queue its earlier versions consumed (nobody reads it any more)', async () => {
-    const queue = eventTopology(iso.config.namespace, 'gateway-registry-cache').queue!;
+    const queue = eventTopology(iso.config.namespace, EventConsumer.GATEWAY_REGISTRY_CACHE).queue!;
     const exists = () => queueExists(amqp, queue);
     const end = Date.now() + 5000;
     while ((await exists()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));

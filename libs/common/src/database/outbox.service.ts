@@ -188,7 +188,10 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
       held = Number(lockRows[0]?.locked) === 1;
       if (!held) return 0; // another instance is relaying right now
       const rows = pending.map((raw) => hydrate(runner.manager, OutboxMessage, raw));
-      if (rows.length) for (const prepare of this.preparers) await prepare(rows.map((r) => r.routingKey as EventKey));
+      if (rows.length && this.preparers.length) {
+        const keys = rows.map((r) => r.routingKey as EventKey);
+        for (const prepare of this.preparers) await prepare(keys);
+      }
       // Publish the whole batch on the one confirm channel (the broker keeps the order) and wait
       // for all confirms together, instead of one broker round trip per event.
       const results = await Promise.allSettled(
