@@ -110,7 +110,14 @@ export const RpcContracts = {
     request: RegistryRequests.history,
     response: z.object({ items: z.array(historyEntrySchema) }),
   },
-  [RpcPattern.REGISTRY_VERSION_PUBLISH]: { service: 'registry', request: RegistryRequests.publish, response: versionSchema },
+  // Publishes are short writes the registry commits in groups: callers hold them back briefly while
+  // others are awaiting their answer, so they travel and commit together (RequestCoalescer).
+  [RpcPattern.REGISTRY_VERSION_PUBLISH]: {
+    service: 'registry',
+    request: RegistryRequests.publish,
+    response: versionSchema,
+    coalesce: true,
+  },
   [RpcPattern.REGISTRY_VERSION_LIST]: {
     service: 'registry',
     request: RegistryRequests.versions,
@@ -136,7 +143,13 @@ export const RpcContracts = {
     response: z.object({ id: z.string(), deleted: z.literal(true) }),
   },
   [RpcPattern.KNOWLEDGE_SEARCH]: { service: 'knowledge', request: KnowledgeRequests.search, response: searchResponseSchema },
-} as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType }>;
+} as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType; coalesce?: true }>;
+
+/** Patterns whose requests a caller may hold back for a few milliseconds to send them together. */
+export function isCoalesced(pattern: RpcPattern): boolean {
+  const contract = RpcContracts[pattern];
+  return 'coalesce' in contract && contract.coalesce;
+}
 
 /** What a caller sends (defaults may be omitted). */
 export type RpcRequest<P extends RpcPattern> = z.input<(typeof RpcContracts)[P]['request']>;

@@ -41,6 +41,7 @@ export const envSchema = z.object({
   AMQP_URL: z.url().default('amqp://guest:guest@127.0.0.1:5672'),
   AMQP_PREFETCH: int(50, 1, 1000),
   RPC_TIMEOUT_MS: int(5000, 100, 120_000),
+  RPC_COALESCE_MS: int(4, 0, 100),
   MONGO_URL: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
@@ -94,7 +95,8 @@ export interface AppConfig {
   namespace: string;
   mysql: { host: string; port: number; user: string; password: string; databasePrefix: string; poolSize: number };
   redisUrl: string;
-  amqp: { url: string; prefetch: number; rpcTimeoutMs: number };
+  /** `rpcCoalesceMs`: the longest a coalesced RPC write waits to go out with others (RequestCoalescer); 0 turns it off. */
+  amqp: { url: string; prefetch: number; rpcTimeoutMs: number; rpcCoalesceMs: number };
   mongoUrl?: string;
   http: { port: number; host: string; corsOrigins: string[]; bodyLimitBytes: number; trustProxy: boolean };
   /** Back-end services: port of their Prometheus endpoint (off when unset). */
@@ -161,7 +163,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
       poolSize: e.MYSQL_POOL_SIZE,
     },
     redisUrl: e.REDIS_URL,
-    amqp: { url: e.AMQP_URL, prefetch: e.AMQP_PREFETCH, rpcTimeoutMs: e.RPC_TIMEOUT_MS },
+    amqp: { url: e.AMQP_URL, prefetch: e.AMQP_PREFETCH, rpcTimeoutMs: e.RPC_TIMEOUT_MS, rpcCoalesceMs: e.RPC_COALESCE_MS },
     mongoUrl: e.MONGO_URL,
     http: {
       port: e.PORT,

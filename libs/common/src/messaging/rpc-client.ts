@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import {
   ErrorCode,
+  isCoalesced,
   RpcContracts,
   SERVICE_NAMES,
   type Actor,
@@ -17,8 +18,16 @@ import { APP_CONFIG } from '../config/config.module';
 import type { AppConfig } from '../config/config';
 import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
 import { requestContext } from '../logging/request-context';
-import { rpcCallDuration, rpcCallsTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
+import {
+  rpcCallDuration,
+  rpcCallsTotal,
+  rpcCoalescedRequestsTotal,
+  SeriesCache,
+  type CounterSeries,
+  type HistogramSeries,
+} from '../metrics/metrics';
 import { PlatformClientRMQ, rmqRpcOptions } from './rmq-options';
+import { RequestCoalescer } from './request-coalescer';
 
 export interface RpcCallOptions {
   actor?: Actor;
@@ -30,13 +39,17 @@ export interface RpcCallOptions {
  * response type. Errors come back as DomainErrors with the service's code; no answer within the
  * timeout is a SERVICE_TIMEOUT (504). Each message expires with the timeout, and is not kept
  * across a broker restart (see rmqRpcOptions), so a service that comes back later does not work
- * on requests nobody is waiting for.
+ * on requests nobody is waiting for. Requests of coalesced patterns (version publishes) wait up to
+ * `rpcCoalesceMs` while others of their service are awaiting an answer, and then go together
+ * (RequestCoalescer); the wait is on top of the timeout.
  */
 @Injectable()
 export class RpcClient implements OnApplicationShutdown {
   private readonly clients = new Map<ServiceName, ClientRMQ>();
   private readonly durations = new SeriesCache<HistogramSeries>();
   private readonly outcomes = new SeriesCache<CounterSeries>();
+  /** One per service: its coalesced requests (of any coalesced pattern) travel together. */
+  private readonly coalescers = new Map<ServiceName, RequestCoalescer>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     for (const service of SERVICE_NAMES) {
@@ -45,6 +58,8 @@ export class RpcClient implements OnApplicationShutdown {
       // allows auto-ack consumers; the server's manual-ack settings do not apply here.
       const { noAck: _noAck, prefetchCount: _prefetch, ...clientOptions } = options as NonNullable<RmqOptions['options']>;
       this.clients.set(service, new PlatformClientRMQ(clientOptions));
+      const together = rpcCoalescedRequestsTotal.bind({ service });
+      this.coalescers.set(service, new RequestCoalescer(config.amqp.rpcCoalesceMs, (n) => together.inc(n)));
     }
   }
 
@@ -57,7 +72,10 @@ export class RpcClient implements OnApplicationShutdown {
       data,
     };
     const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs) }).build();
+    const coalescer = isCoalesced(pattern) ? this.coalescers.get(contract.service) : undefined;
+    const held = coalescer?.enter();
     const started = performance.now();
+    if (held) await held;
     try {
       const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
       this.outcome(pattern, 'ok').inc();
@@ -67,6 +85,7 @@ export class RpcClient implements OnApplicationShutdown {
       this.outcome(pattern, failure.code).inc();
       throw failure;
     } finally {
+      coalescer?.leave();
       this.durations.get(pattern, () => rpcCallDuration.bind({ pattern })).observe((performance.now() - started) / 1000);
     }
   }

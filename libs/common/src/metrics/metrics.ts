@@ -52,6 +52,13 @@ export const rpcCallDuration = new BoundHistogram({
   registers: [metricsRegistry],
 });
 
+export const rpcCoalescedRequestsTotal = new BoundCounter({
+  name: 'rpc_coalesced_requests_total',
+  help: 'RPC requests this process held back while others of their service awaited an answer, then sent together (RequestCoalescer), by service',
+  labelNames: ['service'] as const,
+  registers: [metricsRegistry],
+});
+
 export const rpcHandledTotal = new BoundCounter({
   name: 'rpc_handled_total',
   help: 'RPC requests handled by this service, by pattern and outcome',
