@@ -57,6 +57,21 @@ describe('RequestCoalescer', () => {
     expect(waited).toBeLessThan(1000);
   });
 
+  it('sends a full batch at once, without waiting for the answers or the hold', async () => {
+    const releases: number[] = [];
+    const c = new RequestCoalescer(10_000, (n) => releases.push(n), 3);
+    const sent: string[] = [];
+    const send = sender(c, sent);
+    await send('first');
+    const two = [send('a'), send('b')];
+    await sleep(5);
+    expect(sent).toEqual(['first']);
+    await Promise.all([...two, send('c')]);
+    expect(sent).toEqual(['first', 'a', 'b', 'c']);
+    expect(releases).toEqual([3]);
+    expect(c.waiting).toBe(0);
+  });
+
   it('never holds anything when disabled (maxWaitMs 0)', () => {
     const c = new RequestCoalescer(0);
     expect(c.enter()).toBeUndefined();
