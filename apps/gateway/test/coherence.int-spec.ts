@@ -155,3 +155,99 @@ describe('coherence leases (TurnStateService) across instances', () => {
     expect((await b.read()).registryGeneration).toBe(String(gen));
   });
 });
+
+/**
+ * A lone lease holder answers changes without a barrier (nobody to wait for); a gateway that joins
+ * answers from its lease only once the lone one can no longer be skipping barriers unseen.
+ */
+describe('coherence leases (TurnStateService): a lone holder and a gateway joining it', () => {
+  let iso: TestIsolation;
+  let redis: Redis;
+  const connections: Redis[] = [];
+  const instances: TurnStateService[] = [];
+
+  const instance = async (): Promise<TurnStateService> => {
+    const conn = createRedis(iso.config);
+    connections.push(conn);
+    const turn = new TurnStateService(conn, iso.config, new JsonLogger('test', 'warn'));
+    await turn.onModuleInit();
+    instances.push(turn);
+    return turn;
+  };
+  const until = async (what: () => boolean, ms = 5000) => {
+    const deadline = performance.now() + ms;
+    while (!what()) {
+      if (performance.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
+  /** Counts the barriers an instance really makes (each one Redis script call). */
+  const countBarriers = (t: TurnStateService) => {
+    const run = Reflect.get(t, 'barrierNow') as () => Promise<void>;
+    const counter = { calls: 0 };
+    Reflect.set(t, 'barrierNow', () => {
+      counter.calls++;
+      return run.call(t);
+    });
+    return counter;
+  };
+
+  beforeAll(async () => {
+    iso = isolate();
+    redis = createRedis(iso.config);
+    defineRegistryBump(redis);
+    connections.push(redis);
+    await redis.set(REGISTRY_CACHE_GENERATION_KEY, '100');
+  });
+
+  afterAll(async () => {
+    for (const t of instances) await t.onApplicationShutdown();
+    for (const c of connections) await c.quit();
+    await iso.cleanup();
+  });
+
+  it('answers from its lease only JOIN_WAIT_MS after registering, and alone makes no barrier; its own next read still sees the change', async () => {
+    const started = performance.now();
+    const lone = await instance();
+    await until(() => lone.leased());
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TurnStateService.JOIN_WAIT_MS);
+    const barriers = countBarriers(lone);
+    const held = subscriberOf(lone).stream;
+    held.pause(); // its copy of the announcement waits in its socket
+    try {
+      const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+      await lone.barrier();
+      expect(barriers.calls).toBe(0);
+      // The lease has not heard of the change, yet the read after the answered change sees it.
+      expect((await lone.read()).registryGeneration).toBe(String(gen));
+    } finally {
+      held.resume();
+    }
+  });
+
+  it('a joining gateway reads Redis until the lone one has seen it, then both hold leases and barriers resume', async () => {
+    const lone = instances[0];
+    const barriers = countBarriers(lone);
+    const joiner = await instance();
+    await until(() => Reflect.get(joiner, 'snapshot') !== undefined); // registered
+    expect(joiner.leased()).toBe(false);
+    const held = subscriberOf(joiner).stream;
+    held.pause();
+    try {
+      // The lone holder may still skip its barrier (its last renewal found it alone)…
+      const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+      await lone.barrier();
+      // …so the joiner, whose copy of the announcement is held back, must not answer from its lease.
+      expect((await joiner.read()).registryGeneration).toBe(String(gen));
+    } finally {
+      held.resume();
+    }
+    await until(() => joiner.leased() && lone.leased());
+    const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
+    const before = barriers.calls;
+    await lone.barrier();
+    expect(barriers.calls).toBe(before + 1);
+    expect((await joiner.read()).registryGeneration).toBe(String(gen));
+  });
+});

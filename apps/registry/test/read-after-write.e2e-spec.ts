@@ -71,10 +71,14 @@ describe('cached reads under concurrent writes (e2e)', () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'raced', description: 'v0', visibility: 'private' })).body as { id: string };
     // Warm the cache (the outbox relay bumps the generation once more before tool.created goes out).
     await readUntilHit(tool.id);
+    // The gateway answers from its coherence lease (JOIN_WAIT_MS after it registered it): that is
+    // the path whose promise is checked here.
+    for (const deadline = Date.now() + 5000; (await metric('gateway_coherence_leases')) !== 1;) {
+      if (Date.now() > deadline) throw new Error('the gateway took no coherence lease within 5 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const hitsBefore = await detailHits();
     const genReadsBefore = await metric('registry_cache_generation_reads_total');
-    // The gateway answers from its coherence lease: that is the path whose promise is checked here.
-    expect(await metric('gateway_coherence_leases')).toBe(1);
 
     // writesReturned[k]: when write k (description `v${k}`) had returned to its caller.
     const writesReturned: number[] = [0];
