@@ -11,6 +11,27 @@ import {
 import { isolate, type TestIsolation } from '#testing';
 import { COHERENCE_HOLDERS_KEY, TurnStateService } from '../src/http/turn-state.service';
 
+/** A gateway's TurnStateService on its own Redis connection, started as the gateway starts it. */
+async function startInstance(iso: TestIsolation, connections: Redis[], instances: TurnStateService[]): Promise<TurnStateService> {
+  const conn = createRedis(iso.config);
+  connections.push(conn);
+  const turn = new TurnStateService(conn, iso.config, new JsonLogger('test', 'warn'));
+  await turn.onModuleInit();
+  instances.push(turn);
+  return turn;
+}
+
+/** Waits for a condition (a lease answers JOIN_WAIT_MS after it was registered). */
+async function until(what: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!what()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
+
 /**
  * Coherence leases of two gateway instances against the real Redis: while an instance holds one it
  * answers from the state it applied itself (no Redis read per turn), and a change made through
@@ -24,25 +45,10 @@ describe('coherence leases (TurnStateService) across instances', () => {
   let a: TurnStateService;
   let b: TurnStateService;
 
-  const instance = async (): Promise<TurnStateService> => {
-    const conn = createRedis(iso.config);
-    connections.push(conn);
-    const turn = new TurnStateService(conn, iso.config, new JsonLogger('test', 'warn'));
-    await turn.onModuleInit();
-    instances.push(turn);
-    return turn;
-  };
-  const until = async (what: () => boolean, ms = 3000) => {
-    const deadline = performance.now() + ms;
-    while (!what()) {
-      if (performance.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
+  const instance = () => startInstance(iso, connections, instances);
   const metric = async (name: string, labels: Record<string, string> = {}) =>
     (await metricsRegistry.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
       ?.value ?? 0;
-  const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
 
   beforeAll(async () => {
     iso = isolate();
@@ -166,22 +172,7 @@ describe('coherence leases (TurnStateService): a lone holder and a gateway joini
   const connections: Redis[] = [];
   const instances: TurnStateService[] = [];
 
-  const instance = async (): Promise<TurnStateService> => {
-    const conn = createRedis(iso.config);
-    connections.push(conn);
-    const turn = new TurnStateService(conn, iso.config, new JsonLogger('test', 'warn'));
-    await turn.onModuleInit();
-    instances.push(turn);
-    return turn;
-  };
-  const until = async (what: () => boolean, ms = 5000) => {
-    const deadline = performance.now() + ms;
-    while (!what()) {
-      if (performance.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
+  const instance = () => startInstance(iso, connections, instances);
   /** Counts the barriers an instance really makes (each one Redis script call). */
   const countBarriers = (t: TurnStateService) => {
     const run = Reflect.get(t, 'barrierNow') as () => Promise<void>;
