@@ -8,7 +8,7 @@ import {
   metricsRegistry,
   REGISTRY_CACHE_GENERATION_KEY,
 } from '#common';
-import { isolate, type TestIsolation } from '#testing';
+import { isolate, until, type TestIsolation } from '#testing';
 import { COHERENCE_HOLDERS_KEY, TurnStateService } from '../src/http/turn-state.service';
 
 /** A gateway's TurnStateService on its own Redis connection, started as the gateway starts it. */
@@ -19,15 +19,6 @@ async function startInstance(iso: TestIsolation, connections: Redis[], instances
   await turn.onModuleInit();
   instances.push(turn);
   return turn;
-}
-
-/** Waits for a condition (a lease answers JOIN_WAIT_MS after it was registered). */
-async function until(what: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!what()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const subscriberOf = (t: TurnStateService) => Reflect.get(t, 'subscriber') as Redis;
@@ -58,7 +49,7 @@ describe('coherence leases (TurnStateService) across instances', () => {
     await redis.set(REGISTRY_CACHE_GENERATION_KEY, '10');
     a = await instance();
     b = await instance();
-    await until(() => a.leased() && b.leased());
+    await until(() => a.leased() && b.leased(), 'both instances answer from leases');
   });
 
   afterAll(async () => {
@@ -142,20 +133,20 @@ describe('coherence leases (TurnStateService) across instances', () => {
   it('ends the lease when its announcements connection is lost, reads Redis meanwhile, and takes a new one once back', async () => {
     const reads = await metric('registry_cache_generation_reads_total');
     subscriberOf(b).disconnect(true); // drops the connection; ioredis reconnects
-    await until(() => !b.leased(), 1000);
+    await until(() => !b.leased(), 'B lost its lease', 1000);
     await bumpRegistryGeneration(redis, iso.config.namespace);
     expect((await b.read()).registryGeneration).toBe(await redis.get(REGISTRY_CACHE_GENERATION_KEY));
     expect(await metric('registry_cache_generation_reads_total')).toBeGreaterThan(reads);
-    await until(() => b.leased());
+    await until(() => b.leased(), 'B answers from a lease');
     expect((await b.read()).registryGeneration).toBe(await redis.get(REGISTRY_CACHE_GENERATION_KEY));
   });
 
   it('starts over when Redis lost the state (the generation went back)', async () => {
-    await until(() => a.leased());
+    await until(() => a.leased(), 'A answers from a lease');
     await redis.set(REGISTRY_CACHE_GENERATION_KEY, '3');
     const gen = await bumpRegistryGeneration(redis, iso.config.namespace); // 4, announced
-    await until(() => a.leased() && a.read !== undefined);
-    await until(() => b.leased());
+    await until(() => a.leased() && a.read !== undefined, 'A answers from a lease');
+    await until(() => b.leased(), 'B answers from a lease');
     await a.barrier();
     expect((await a.read()).registryGeneration).toBe(String(gen));
     expect((await b.read()).registryGeneration).toBe(String(gen));
@@ -201,7 +192,7 @@ describe('coherence leases (TurnStateService): a lone holder and a gateway joini
   it('answers from its lease only JOIN_WAIT_MS after registering, and alone makes no barrier; its own next read still sees the change', async () => {
     const started = performance.now();
     const lone = await instance();
-    await until(() => lone.leased());
+    await until(() => lone.leased(), 'the lone instance answers from its lease');
     expect(performance.now() - started).toBeGreaterThanOrEqual(TurnStateService.JOIN_WAIT_MS);
     const barriers = countBarriers(lone);
     const held = subscriberOf(lone).stream;
@@ -221,7 +212,7 @@ describe('coherence leases (TurnStateService): a lone holder and a gateway joini
     const lone = instances[0];
     const barriers = countBarriers(lone);
     const joiner = await instance();
-    await until(() => Reflect.get(joiner, 'snapshot') !== undefined); // registered
+    await until(() => Reflect.get(joiner, 'snapshot') !== undefined, 'the joiner registered');
     expect(joiner.leased()).toBe(false);
     const held = subscriberOf(joiner).stream;
     held.pause();
@@ -234,7 +225,7 @@ describe('coherence leases (TurnStateService): a lone holder and a gateway joini
     } finally {
       held.resume();
     }
-    await until(() => joiner.leased() && lone.leased());
+    await until(() => joiner.leased() && lone.leased(), 'both answer from leases');
     const gen = await bumpRegistryGeneration(redis, iso.config.namespace);
     const before = barriers.calls;
     await lone.barrier();

@@ -1,4 +1,4 @@
-import { ApiClient, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
 
 /**
  * Two gateway instances on one MySQL/Redis, as `--scale gateway=2` would run them. Each keeps
@@ -81,7 +81,8 @@ describe('two gateway instances (e2e)', () => {
     // B caches the tool (its first read may still see the creation in flight elsewhere: any 200 will do).
     expect((await apiB.withToken(token).get(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
     // A lease answers JOIN_WAIT_MS (1.5 s) after its gateway registered it: both must be answering from theirs.
-    for (const api of [apiA, apiB]) await until(async () => (await leases(api, adminToken)) === 1);
+    for (const api of [apiA, apiB])
+      await until(async () => (await leases(api, adminToken)) === 1, 'the gateway answers from its lease', 5000, 50);
     for (let k = 1; k <= 10; k++) {
       expect((await apiA.withToken(token).put(`/api/v1/mcps/${tool.id}`, { description: `v${k}` })).status).toBe(200);
       // Sent right after the change returned on A: B must not answer with what it had cached.
@@ -90,13 +91,6 @@ describe('two gateway instances (e2e)', () => {
     for (const api of [apiA, apiB]) expect(await leases(api, adminToken)).toBe(1);
   });
 
-  const until = async (what: () => Promise<boolean>, ms = 5000) => {
-    const deadline = Date.now() + ms;
-    while (!(await what())) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
   const leases = async (api: ApiClient, token: string) =>
     Number(/^gateway_coherence_leases(?:\{[^}]*\})? (\d+)/m.exec((await api.withToken(token).get('/metrics')).text)?.[1]);
 

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { ApiClient, isolate, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
 
 /**
  * The registry cache's promise under concurrent load: a read sent after a write returned never
@@ -73,10 +73,7 @@ describe('cached reads under concurrent writes (e2e)', () => {
     await readUntilHit(tool.id);
     // The gateway answers from its coherence lease (JOIN_WAIT_MS after it registered it): that is
     // the path whose promise is checked here.
-    for (const deadline = Date.now() + 5000; (await metric('gateway_coherence_leases')) !== 1;) {
-      if (Date.now() > deadline) throw new Error('the gateway took no coherence lease within 5 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => (await metric('gateway_coherence_leases')) === 1, 'the gateway answers from its lease', 5000, 50);
     const hitsBefore = await detailHits();
     const genReadsBefore = await metric('registry_cache_generation_reads_total');
 

@@ -145,12 +145,6 @@ export const RpcContracts = {
   [RpcPattern.KNOWLEDGE_SEARCH]: { service: 'knowledge', request: KnowledgeRequests.search, response: searchResponseSchema },
 } as const satisfies Record<RpcPattern, { service: ServiceName; request: z.ZodType; response: z.ZodType; coalesce?: true }>;
 
-/** Patterns whose requests a caller may hold back for a few milliseconds to send them together. */
-export function isCoalesced(pattern: RpcPattern): boolean {
-  const contract = RpcContracts[pattern];
-  return 'coalesce' in contract && contract.coalesce;
-}
-
 /** What a caller sends (defaults may be omitted). */
 export type RpcRequest<P extends RpcPattern> = z.input<(typeof RpcContracts)[P]['request']>;
 /** What a handler receives after validation (defaults applied). */

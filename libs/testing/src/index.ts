@@ -3,3 +3,4 @@ export * from './platform';
 export * from './http-client';
 export * from './mongo/server';
 export * from './corpus';
+export * from './until';

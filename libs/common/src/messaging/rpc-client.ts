@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import {
   ErrorCode,
-  isCoalesced,
   RpcContracts,
   SERVICE_NAMES,
   type Actor,
@@ -72,7 +71,7 @@ export class RpcClient implements OnApplicationShutdown {
       data,
     };
     const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs) }).build();
-    const coalescer = isCoalesced(pattern) ? this.coalescers.get(contract.service) : undefined;
+    const coalescer = 'coalesce' in contract && contract.coalesce ? this.coalescers.get(contract.service) : undefined;
     const held = coalescer?.enter();
     const started = performance.now();
     if (held) await held;
