@@ -12,7 +12,8 @@ import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
 import { paced, percentile, type PacedOptions, type PacedResult } from './paced';
 import { benchIsolation, benchTools } from './fixtures';
-import { settle, type SettleOptions, type SettleResult } from './settle';
+import { cpuTimes, settle, type SettleOptions, type SettleResult } from './settle';
+import { startRawWrite, type RawWrite } from './raw-write-setup';
 import { serverConnection } from '#common';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
@@ -50,6 +51,8 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 /** Scenarios run interleaved, this many rounds; the median round is reported (the box is noisy). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+/** Seconds each paced run holds its rate before counting (paced's default). */
+const RAMP_S = 1;
 
 interface Target {
   name: string;
@@ -116,7 +119,10 @@ async function once(
  * a one-second pause, and the percentiles are taken over all the runs' requests together (never
  * a chosen run). A short run at the rate warms each target up first.
  */
-async function atRateAll(targets: { target: Target; name: string }[], rate: number): Promise<(Measured & { maxLagMs: number })[]> {
+async function atRateAll(
+  targets: { target: Target; name: string }[],
+  rate: number,
+): Promise<(Measured & { maxLagMs: number; cpuMsPerRequest: number })[]> {
   const options = (t: Target, durationS: number): PacedOptions => ({
     url: t.url,
     rate,
@@ -124,14 +130,19 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
     method: t.method,
     headers: headersOf(t),
     request: t.request,
+    rampS: RAMP_S,
   });
   const pause = () => new Promise((r) => setTimeout(r, 1000));
   for (const { target } of targets) await paced(options(target, 1));
   const runs: PacedResult[][] = targets.map(() => []);
+  // Machine-wide CPU (every process, the generator too) while each target ran, for CPU per request.
+  const busyJiffies = targets.map(() => 0);
   for (let r = 0; r < ROUNDS; r++)
     for (const [i, { target }] of targets.entries()) {
       await pause();
+      const before = cpuTimes();
       runs[i].push(await paced(options(target, DURATION_S)));
+      busyJiffies[i] += cpuTimes().busy - before.busy;
     }
   return targets.map(({ name }, i) => {
     const all = new Float64Array(runs[i].reduce((n, run) => n + run.samples.length, 0));
@@ -149,6 +160,8 @@ async function atRateAll(targets: { target: Target; name: string }[], rate: numb
       errors: runs[i].reduce((n, run) => n + run.errors, 0),
       non2xx: runs[i].reduce((n, run) => n + run.non2xx, 0),
       maxLagMs: Math.max(...runs[i].map((run) => run.maxLagMs)),
+      // /proc/stat counts in USER_HZ (100 per second on Linux); the ramp's requests are sent too.
+      cpuMsPerRequest: (busyJiffies[i] * 10) / (ROUNDS * rate * (DURATION_S + RAMP_S)),
       failures: mergeCounts(runs[i].map((run) => run.failures)),
     };
   });
@@ -219,17 +232,27 @@ async function main(): Promise<void> {
   const platform = await startPlatform(iso.env, { only: ['gateway', 'registry', 'knowledge'] });
   const checks: Check[] = [];
   const mysql = await serverConnection(iso.config);
+  let rawWrite: RawWrite | undefined;
   // Before each group of scenarios: wait for a quiet machine (see settle.ts), and record the wait.
   const settles: (SettleResult & { before: string })[] = [];
   const quiet = async (before: string, opts?: SettleOptions) => void settles.push({ before, ...(await settle(mysql, opts)) });
   try {
     const { auth, readToolId, writeToolIds, nextPublish } = await benchTools(platform.baseUrl, CONNECTIONS * 4);
+    // The write scenarios' baseline: the same publish built by hand from the same parts (raw-write.ts).
+    rawWrite = await startRawWrite(iso.config, mysql, CONNECTIONS * 4);
     const publish: Target = {
       name: 'POST version (write)',
       url: `${platform.baseUrl}/api/v1/mcps/${writeToolIds[0]}/versions`,
       method: 'POST',
       headers: auth,
       request: nextPublish,
+    };
+    const rawPublish: Target = {
+      name: 'hand-built write pipeline (baseline, same parts)',
+      url: rawWrite.url,
+      method: 'POST',
+      headers: rawWrite.auth,
+      request: rawWrite.nextPublish,
     };
 
     process.stdout.write(
@@ -322,11 +345,25 @@ async function main(): Promise<void> {
     );
 
     await quiet('writes', { maxCheckpointFraction: 0.25 });
-    const [writes] = await measureAll([publish]);
+    const [writes, rawWrites] = await measureAll([publish, rawPublish]);
     process.stdout.write(row(writes, baseline) + '\n');
+    process.stdout.write(row(rawWrites, baseline) + '\n');
     await quiet('writes at 500/s', { maxCheckpointFraction: 0.25 });
-    const [writesAt500] = await atRateAll([{ target: publish, name: 'POST version at 500/s' }], 500);
+    const [writesAt500, rawWritesAt500] = await atRateAll(
+      [
+        { target: publish, name: 'POST version at 500/s' },
+        { target: rawPublish, name: 'hand-built write pipeline at 500/s (baseline)' },
+      ],
+      500,
+    );
     process.stdout.write(row(writesAt500, baseline) + '\n');
+    process.stdout.write(row(rawWritesAt500, baseline) + '\n');
+    // What of a write's latency is the machine's: the same parts, wired by hand, at the same rate.
+    process.stdout.write(
+      `\nwrites vs the hand-built pipeline: max ${writes.rps.toFixed(0)} vs ${rawWrites.rps.toFixed(0)}/s (${(writes.rps / rawWrites.rps).toFixed(2)}); ` +
+        `at 500/s p50 ${writesAt500.p50} vs ${rawWritesAt500.p50} ms, p99 ${writesAt500.p99} vs ${rawWritesAt500.p99} ms (${(writesAt500.p99 / rawWritesAt500.p99).toFixed(2)}), ` +
+        `machine CPU per write ${writesAt500.cpuMsPerRequest.toFixed(2)} vs ${rawWritesAt500.cpuMsPerRequest.toFixed(2)} ms\n`,
+    );
 
     const clean = (m: Measured) => m.errors + m.non2xx === 0;
     checks.push(
@@ -382,9 +419,11 @@ async function main(): Promise<void> {
             cached,
             uncached,
             writes,
+            rawWrites,
             baselineAtHalf,
             cachedAtHalf,
             writesAt500,
+            rawWritesAt500,
             ingested,
             searched,
             searchedLight,
@@ -407,7 +446,8 @@ async function main(): Promise<void> {
     await platform.stop();
     raw.child.kill();
     nest.child.kill();
-    await iso.cleanup();
+    rawWrite?.stop();
+    await iso.cleanup(rawWrite?.queues);
   }
 }
 

@@ -30,7 +30,7 @@ export interface SettleResult {
 }
 
 /** Busy and total jiffies of all CPUs together, from /proc/stat. */
-function cpuTimes(): { busy: number; total: number } {
+export function cpuTimes(): { busy: number; total: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
   const total = fields.reduce((a, b) => a + b, 0);
   const idle = fields[3] + (fields[4] ?? 0); // idle + iowait
