@@ -14,6 +14,7 @@ import { paced, percentile, type PacedOptions, type PacedResult } from './paced'
 import { benchIsolation, benchTools } from './fixtures';
 import { cpuTimes, settle, type SettleOptions, type SettleResult } from './settle';
 import { startRawWrite, type RawWrite } from './raw-write-setup';
+import { describeReclaim, kdamondCpuMs, reclaimMonitors } from './host';
 import { serverConnection } from '#common';
 
 /** Knowledge corpus size (≥ 1,000 documents): the reference READMEs, each published many times with its own title and tags. */
@@ -190,6 +191,13 @@ async function measureAll(targets: Target[]): Promise<Measured[]> {
   });
 }
 
+/** Starts a clock on the kernel's DAMON threads; calling the result gives their CPU ms per second since. */
+function reclaimClock(): () => number {
+  const cpu = kdamondCpuMs();
+  const at = performance.now();
+  return () => ((kdamondCpuMs() - cpu) * 1000) / (performance.now() - at);
+}
+
 /** Starts one of the reference servers (raw-fastify, bare-nest) in its own process. */
 async function startReference(name: 'raw-fastify' | 'bare-nest'): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
@@ -276,6 +284,7 @@ async function main(): Promise<void> {
     // Latency at a fixed load: cached reads at half their max throughput, next to raw Fastify at the same rate.
     const half = Math.round(cached.rps / 2);
     await quiet('cached reads at ½ max');
+    const reclaimAtHalf = reclaimClock();
     const [baselineAtHalf, cachedAtHalf] = await atRateAll(
       [
         { target: { name: 'raw Fastify', url: raw.url }, name: `raw Fastify at ${half}/s` },
@@ -286,6 +295,7 @@ async function main(): Promise<void> {
       ],
       half,
     );
+    const reclaimMsPerSecondAtHalf = reclaimAtHalf();
     process.stdout.write(row(baselineAtHalf, baseline) + '\n');
     process.stdout.write(row(cachedAtHalf, baseline) + '\n');
     // Knowledge: ingest a corpus of ≥ 1,000 documents through the gateway, then search it.
@@ -349,6 +359,7 @@ async function main(): Promise<void> {
     process.stdout.write(row(writes, baseline) + '\n');
     process.stdout.write(row(rawWrites, baseline) + '\n');
     await quiet('writes at 500/s', { maxCheckpointFraction: 0.25 });
+    const reclaimAt500 = reclaimClock();
     const [writesAt500, rawWritesAt500] = await atRateAll(
       [
         { target: publish, name: 'POST version at 500/s' },
@@ -356,6 +367,7 @@ async function main(): Promise<void> {
       ],
       500,
     );
+    const reclaimMsPerSecondAt500 = reclaimAt500();
     process.stdout.write(row(writesAt500, baseline) + '\n');
     process.stdout.write(row(rawWritesAt500, baseline) + '\n');
     // What of a write's latency is the machine's: the same parts, wired by hand, at the same rate.
@@ -363,6 +375,11 @@ async function main(): Promise<void> {
       `\nwrites vs the hand-built pipeline: max ${writes.rps.toFixed(0)} vs ${rawWrites.rps.toFixed(0)}/s (${(writes.rps / rawWrites.rps).toFixed(2)}); ` +
         `at 500/s p50 ${writesAt500.p50} vs ${rawWritesAt500.p50} ms, p99 ${writesAt500.p99} vs ${rawWritesAt500.p99} ms (${(writesAt500.p99 / rawWritesAt500.p99).toFixed(2)}), ` +
         `machine CPU per write ${writesAt500.cpuMsPerRequest.toFixed(2)} vs ${rawWritesAt500.cpuMsPerRequest.toFixed(2)} ms\n`,
+    );
+    // Every latency stall traced here fell on a pass of the host's memory reclaim (see host.ts): read the p99s against it.
+    const reclaim = describeReclaim(reclaimMonitors());
+    process.stdout.write(
+      `host memory reclaim: ${reclaim}; its CPU ${reclaimMsPerSecondAtHalf.toFixed(1)} ms/s during the ½-max reads, ${reclaimMsPerSecondAt500.toFixed(1)} ms/s during the 500/s writes\n`,
     );
 
     const clean = (m: Measured) => m.errors + m.non2xx === 0;
@@ -430,6 +447,7 @@ async function main(): Promise<void> {
           },
           checks,
           settles,
+          host: { reclaim, reclaimMsPerSecondAtHalf, reclaimMsPerSecondAt500 },
         },
         null,
         2,
