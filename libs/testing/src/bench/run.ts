@@ -376,7 +376,7 @@ async function main(): Promise<void> {
         `at 500/s p50 ${writesAt500.p50} vs ${rawWritesAt500.p50} ms, p99 ${writesAt500.p99} vs ${rawWritesAt500.p99} ms (${(writesAt500.p99 / rawWritesAt500.p99).toFixed(2)}), ` +
         `machine CPU per write ${writesAt500.cpuMsPerRequest.toFixed(2)} vs ${rawWritesAt500.cpuMsPerRequest.toFixed(2)} ms\n`,
     );
-    // Every latency stall traced here fell on a pass of the host's memory reclaim (see host.ts): read the p99s against it.
+    // Most latency stalls traced here fell on a pass of the host's memory reclaim (see host.ts): read the p99s against it.
     const reclaim = describeReclaim(reclaimMonitors());
     process.stdout.write(
       `host memory reclaim: ${reclaim}; its CPU ${reclaimMsPerSecondAtHalf.toFixed(1)} ms/s during the ½-max reads, ${reclaimMsPerSecondAt500.toFixed(1)} ms/s during the 500/s writes\n`,
