@@ -181,5 +181,15 @@ describe('registry import/export (e2e)', () => {
       /not an mcpServers JSON/,
     );
     expect((await alice.post('/api/v1/mcps/import', { document: { mcpServers: { 'white space': { command: 'x' } } } })).status).toBe(400);
+    // An entry is read as the form it meant (a command or a url), and its problems are named.
+    const unclear = await alice.post('/api/v1/mcps/import', {
+      document: { mcpServers: { 'no-launch': { args: ['x'] }, 'bad-args': { command: 'npx', args: '-y x' } } },
+    });
+    expect(unclear.status).toBe(400);
+    expect(unclear.body.error.details).toEqual([
+      { field: 'document.mcpServers.no-launch', message: 'give command (a local stdio server) or url (a remote server)' },
+      { field: 'document.mcpServers.bad-args.args', message: expect.stringMatching(/expected array/) },
+    ]);
+    expect(await total(alice)).toBe(before);
   });
 });

@@ -195,7 +195,17 @@ describe('registry (e2e)', () => {
       [{ version: 'v2.1', config: stdio('2') }, 400, /version.*semantic version/],
       [{ version: '1.9.9', config: stdio('2') }, 409, /higher than the latest published version 2\.0\.0/],
       [{ version: '2.0.0', config: stdio('2') }, 409, /higher/],
-      [{ version: '2.1.0', config: { type: 'carrier-pigeon' } }, 400, /config/],
+      [
+        { version: '2.1.0', config: { type: 'carrier-pigeon' } },
+        400,
+        /body\.config\.type: Invalid discriminator value\. Expected 'stdio' \| 'streamable-http' \| 'sse'/,
+      ],
+      // The config's type chose its branch, so the answer names the misspelt field inside it.
+      [
+        { version: '2.1.0', config: { type: 'stdio', package: { registry: 'npm', identifier: '@acme/x', version: '1.0.0' } } },
+        400,
+        /body\.config\.package\.registry_type: .*"npm"\|"pypi"\|"oci" \(and 1 more problem\)/,
+      ],
       [{ version: '2.1.0', config: { type: 'streamable-http', url: 'https://user:pw@mcp.example.com/mcp' } }, 400, /credentials/],
       [{ version: '2.1.0', config: { type: 'sse', url: 'ftp://mcp.example.com/' } }, 400, /http or https/],
       [{ version: '2.1.0', config: { type: 'stdio', args: [] } }, 400, /package reference or a command/],
@@ -323,6 +333,9 @@ describe('registry (e2e)', () => {
     expect((await admin.get('/api/v1/mcps?q=search-')).body.total).toBe(3);
     expect((await owner.get('/api/v1/mcps?sort=sideways')).status).toBe(400);
     expect((await owner.get('/api/v1/mcps?page_size=1000')).status).toBe(400);
+    expect((await admin.get('/api/v1/mcps?include_deleted=yes')).body.error.message).toMatch(
+      /include_deleted: matches none of the accepted forms: .*"true"\|"false"/,
+    );
     // LIKE wildcards in the query are literal.
     expect((await owner.get('/api/v1/mcps?q=%25')).body.total).toBe(0);
   });

@@ -74,8 +74,12 @@ export const remoteConfigSchema = z.strictObject({
   headers: z.array(headerDeclarationSchema).max(50).default([]),
 });
 
-/** How to launch or reach the server, validated per type. */
-export const launchConfigSchema = z.union([stdioConfigSchema, remoteConfigSchema]);
+/**
+ * How to launch or reach the server, validated per type. A discriminated union (not a plain one):
+ * `type` picks the branch, so a bad config is answered with that branch's own problems
+ * (`config.package.registry_type: …`) or with the accepted types, never a bare "Invalid input".
+ */
+export const launchConfigSchema = z.discriminatedUnion('type', [stdioConfigSchema, remoteConfigSchema]);
 export type LaunchConfig = z.infer<typeof launchConfigSchema>;
 
 export const manifestToolSchema = z.strictObject({

@@ -21,6 +21,20 @@ describe('launch config schema', () => {
   ])('%j valid: %s', (config, valid) => {
     expect(launchConfigSchema.safeParse(config).success).toBe(valid);
   });
+
+  it('reports the problems of the branch its type chose, or the accepted types', () => {
+    const problems = (config: unknown) => launchConfigSchema.safeParse(config).error?.issues.map((i) => [i.path.join('.'), i.message]);
+    expect(problems({ type: 'websocket', url: 'wss://example.com' })).toEqual([
+      ['type', "Invalid discriminator value. Expected 'stdio' | 'streamable-http' | 'sse'"],
+    ]);
+    expect(problems({ type: 'stdio', package: { registry: 'npm', identifier: 'x', version: '1' } })).toEqual([
+      ['package.registry_type', expect.stringMatching(/expected one of "npm"\|"pypi"\|"oci"/)],
+      ['package', 'Unrecognized key: "registry"'],
+    ]);
+    expect(problems({ type: 'sse', url: 'https://x.example/sse', headers: 'Authorization' })).toEqual([
+      ['headers', expect.stringMatching(/expected array/)],
+    ]);
+  });
 });
 
 describe('mcpServers and server.json', () => {
@@ -50,6 +64,31 @@ describe('mcpServers and server.json', () => {
     const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
     expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));
     expect(r.errors.some((e) => e.field.startsWith('document.mcpServers.empty'))).toBe(true);
+  });
+
+  it('reads a remote entry without a type as streamable HTTP, and says so', () => {
+    const r = parseMcpServers({
+      mcpServers: { docs: { url: 'https://mcp.example.com/mcp' }, events: { type: 'sse', url: 'https://x.example/sse' } },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries.map((e) => e.config)).toEqual([
+      { type: 'streamable-http', url: 'https://mcp.example.com/mcp', headers: [] },
+      { type: 'sse', url: 'https://x.example/sse', headers: [] },
+    ]);
+    expect(r.notes).toEqual([expect.stringMatching(/^docs: no type given; imported as streamable-http/)]);
+  });
+
+  it('answers a broken entry with the problems of the form it meant', () => {
+    const r = parseMcpServers({
+      mcpServers: { neither: { args: ['x'] }, local: { command: 'npx', args: '-y x' }, remote: { type: 'http', url: 42 }, odd: 'npx x' },
+    });
+    expect(r.entries).toEqual([]);
+    expect(r.errors).toEqual([
+      { field: 'document.mcpServers.neither', message: 'give command (a local stdio server) or url (a remote server)' },
+      { field: 'document.mcpServers.local.args', message: expect.stringMatching(/expected array/) },
+      { field: 'document.mcpServers.remote.url', message: expect.stringMatching(/expected string/) },
+      { field: 'document.mcpServers.odd', message: expect.stringMatching(/must be an object with command .* or url/) },
+    ]);
   });
 
   it('round-trips configs through both formats', () => {

@@ -36,19 +36,34 @@ export function detectFormat(doc: Record<string, unknown>): ImportFormat | undef
 
 const SECRETISH = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT|AUTH|CREDENTIAL|COOKIE|PRIVATE)/i;
 
-const mcpServerEntry = z.union([
-  z.object({
-    command: z.string().min(1),
-    args: z.array(z.string()).optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    type: z.literal('stdio').optional(),
-  }),
-  z.object({
-    type: z.enum(['http', 'streamable-http', 'sse']),
-    url: z.string(),
-    headers: z.record(z.string(), z.string()).optional(),
-  }),
-]);
+const stdioEntry = z.object({
+  command: z.string().min(1),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  type: z.literal('stdio').optional(),
+});
+/** `type` may be left out (Cursor's `mcp.json`): such an entry is taken as streamable HTTP, and a note says so. */
+const remoteEntry = z.object({
+  type: z.enum(['http', 'streamable-http', 'sse']).optional(),
+  url: z.string(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+/**
+ * Picks an entry's form by what it has (a command: a local stdio server; a url: a remote one), so
+ * a broken entry is answered with the problems of the form it meant, not with "Invalid input".
+ */
+function parseEntry(
+  raw: unknown,
+): { data: z.infer<typeof stdioEntry> | z.infer<typeof remoteEntry> } | { error: z.ZodError } | { problem: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { problem: 'must be an object with command (a local stdio server) or url (a remote server)' };
+  const fields = raw as Record<string, unknown>;
+  const schema = 'command' in fields || fields.type === 'stdio' ? stdioEntry : 'url' in fields ? remoteEntry : undefined;
+  if (!schema) return { problem: 'give command (a local stdio server) or url (a remote server)' };
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? { data: parsed.data } : { error: parsed.error };
+}
 
 function issues(error: z.ZodError, prefix: string) {
   return error.issues.map((i) => ({ field: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
@@ -65,8 +80,12 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     const where = `document.mcpServers.${name}`;
     const nameCheck = toolNameSchema.safeParse(name);
     if (!nameCheck.success) out.errors.push({ field: where, message: `server name ${nameCheck.error.issues[0]?.message}` });
-    const entry = mcpServerEntry.safeParse(raw);
-    if (!entry.success) {
+    const entry = parseEntry(raw);
+    if ('problem' in entry) {
+      out.errors.push({ field: where, message: entry.problem });
+      continue;
+    }
+    if ('error' in entry) {
       out.errors.push(...issues(entry.error, where));
       continue;
     }
@@ -82,6 +101,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
         env: env.map((n) => ({ name: n, required: true, secret: SECRETISH.test(n) })),
       };
     } else {
+      if (e.type === undefined) out.notes.push(`${name}: no type given; imported as streamable-http (set "type": "sse" for an SSE server)`);
       const headers = Object.keys(e.headers ?? {});
       if (headers.length)
         out.notes.push(`${name}: values of headers ${headers.join(', ')} were not imported (declared as required headers)`);

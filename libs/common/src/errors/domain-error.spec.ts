@@ -50,4 +50,16 @@ describe('validation errors', () => {
   it('explain a missing body', () => {
     expect(() => parseOrThrow(schema, undefined)).toThrow(/^Invalid body: .*expected object/);
   });
+
+  it('say what each form of a union wanted when none matched, instead of a bare "Invalid input"', () => {
+    const flag = z.strictObject({ on: z.union([z.boolean(), z.enum(['true', 'false'])]) });
+    const err = validationError(flag.safeParse({ on: 'yes' }).error!, 'query');
+    expect(err.message).toMatch(
+      /^Invalid query\.on: matches none of the accepted forms: \(1\) .*expected boolean.*; \(2\) .*"true"\|"false"/,
+    );
+    expect(err.message).not.toMatch(/Invalid input$/);
+    // A form's own nested field is named inside its part of the message.
+    const shape = z.union([z.strictObject({ a: z.string() }), z.strictObject({ b: z.number() })]);
+    expect(validationError(shape.safeParse({ a: 1 }).error!).message).toMatch(/\(1\) a: .*expected string/);
+  });
 });
