@@ -35,13 +35,29 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 /** Fastify's own client errors (body parsing, limits) carry a status and an FST_ code. */
-const FASTIFY_MESSAGES: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'Request body is not valid JSON',
-  FST_ERR_CTP_EMPTY_JSON_BODY: "Request body is empty but Content-Type is 'application/json'",
-  FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is larger than the allowed limit',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type: send application/json',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+const FASTIFY_MESSAGES: Record<string, (bodyLimit?: number) => string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: () => 'Request body is not valid JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => "Request body is empty but Content-Type is 'application/json'",
+  FST_ERR_CTP_BODY_TOO_LARGE: (limit) =>
+    limit ? `Request body is larger than this route's limit of ${limit} bytes` : 'Request body is larger than the allowed limit',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'Unsupported Content-Type: send application/json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => 'Content-Length does not match the body',
 };
+
+type FastifyClientError = { statusCode: number; code?: string; message?: string };
+
+/**
+ * A Fastify client error (4xx), as thrown or as the cause of the HttpException that Nest 12's
+ * Fastify adapter wraps it in (mapException) — without looking at the cause, its code was lost
+ * and the client got Fastify's generic text ("Request body is too large", no limit).
+ */
+function fastifyClientError(exception: unknown): FastifyClientError | undefined {
+  const candidate = exception instanceof HttpException ? exception.cause : exception;
+  const fst = candidate as Partial<FastifyClientError> | undefined;
+  return typeof fst?.statusCode === 'number' && fst.statusCode >= 400 && fst.statusCode < 500 && typeof fst.code === 'string'
+    ? (fst as FastifyClientError)
+    : undefined;
+}
 
 /**
  * Every error leaves the gateway as `{ error: { code, message, details?, request_id } }`.
@@ -56,12 +72,24 @@ export class HttpErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();
-    const { status, body, headers } = this.toResponse(exception, String(request.id));
+    const { status, body, headers } = this.toResponse(exception, String(request.id), request.routeOptions?.bodyLimit);
     if (headers) for (const [k, v] of Object.entries(headers)) void reply.header(k, v);
     void reply.status(status).type('application/json; charset=utf-8').send(body);
   }
 
-  toResponse(exception: unknown, requestId: string): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+  /** `bodyLimit`: the route's body limit in bytes, named when a body exceeds it. */
+  toResponse(
+    exception: unknown,
+    requestId: string,
+    bodyLimit?: number,
+  ): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+    const fastifyError = fastifyClientError(exception);
+    if (fastifyError) {
+      const known = fastifyError.code ? FASTIFY_MESSAGES[fastifyError.code] : undefined;
+      const message = known?.(bodyLimit) ?? fastifyError.message ?? 'Bad request';
+      const status = fastifyError.statusCode;
+      return { status, body: { error: { code: codeForStatus(status), message, request_id: requestId } } };
+    }
     if (exception instanceof DomainError) {
       const status = httpStatusFor(exception.code);
       const retryAfter = (exception.details as { retry_after_s?: number } | undefined)?.retry_after_s;
@@ -82,10 +110,12 @@ export class HttpErrorFilter implements ExceptionFilter {
             : exception.message;
       return { status, body: { error: { code: codeForStatus(status), message, request_id: requestId } } };
     }
-    const fst = exception as { statusCode?: number; code?: string; message?: string };
+    const fst = exception as { statusCode?: number; message?: string };
     if (typeof fst?.statusCode === 'number' && fst.statusCode >= 400 && fst.statusCode < 500) {
-      const message = (fst.code && FASTIFY_MESSAGES[fst.code]) ?? fst.message ?? 'Bad request';
-      return { status: fst.statusCode, body: { error: { code: codeForStatus(fst.statusCode), message, request_id: requestId } } };
+      return {
+        status: fst.statusCode,
+        body: { error: { code: codeForStatus(fst.statusCode), message: fst.message ?? 'Bad request', request_id: requestId } },
+      };
     }
     const store = unreachableStore(exception);
     if (store) {
