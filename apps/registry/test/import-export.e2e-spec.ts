@@ -31,7 +31,11 @@ describe('registry import/export (e2e)', () => {
         identifier: '@modelcontextprotocol/server-everything',
         version: '2025.9.25',
         transport: { type: 'stdio' },
-        packageArguments: [{ type: 'positional', value: 'stdio' }],
+        // A fixed argument, and one left to whoever runs the server (valueHint is a label, not a value).
+        packageArguments: [
+          { type: 'positional', value: 'stdio' },
+          { type: 'positional', valueHint: 'root_dir', description: 'Directory to serve', isRequired: true },
+        ],
         environmentVariables: [
           { name: 'LOG_LEVEL', description: 'Logging level', isRequired: false, isSecret: false, default: 'info' },
           { name: 'API_TOKEN', description: 'Token for the upstream API', isRequired: true, isSecret: true },
@@ -134,12 +138,14 @@ describe('registry import/export (e2e)', () => {
     expect(v.body.config).toEqual({
       type: 'stdio',
       package: { registry_type: 'npm', identifier: '@modelcontextprotocol/server-everything', version: '2025.9.25' },
-      args: ['stdio'],
+      args: ['stdio', '${ROOT_DIR}'],
       env: [
         { name: 'LOG_LEVEL', description: 'Logging level', required: false, secret: false, default: 'info' },
         { name: 'API_TOKEN', description: 'Token for the upstream API', required: true, secret: true },
+        { name: 'ROOT_DIR', description: 'Directory to serve', required: true, secret: false },
       ],
     });
+    expect(real.body.notes).toEqual([expect.stringMatching(/root_dir → \$\{ROOT_DIR\}/)]);
     const exported = await bob.get(`/api/v1/mcps/${id}/export?format=server-json`);
     expect(exported.body).toMatchObject({
       name: serverJson.name,

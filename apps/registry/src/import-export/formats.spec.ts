@@ -121,3 +121,84 @@ describe('mcpServers and server.json', () => {
     expect(toMcpServerEntry(pkg)).toEqual({ command: 'npx', args: ['-y', '@scope/srv@1.2.3', '--flag'], env: { LEVEL: 'info' } });
   });
 });
+
+describe('server.json arguments', () => {
+  // As published in the MCP registry: a directory to fill in, a fixed flag, a token inside a value.
+  const filesystem = {
+    name: 'io.github.modelcontextprotocol/filesystem',
+    description: 'Filesystem operations',
+    version: '1.0.2',
+    packages: [
+      {
+        registryType: 'npm',
+        identifier: '@modelcontextprotocol/server-filesystem',
+        version: '1.0.2',
+        transport: { type: 'stdio' },
+        runtimeHint: 'npx',
+        runtimeArguments: [{ type: 'named', name: '--node-options', value: '--max-old-space-size=512' }],
+        packageArguments: [
+          { type: 'positional', valueHint: 'target_dir', description: 'Directory to serve', default: '/srv/data', isRequired: true },
+          { type: 'named', name: '--log-level', value: 'info' },
+          { type: 'named', name: '--read-only' },
+          {
+            type: 'named',
+            name: '--auth',
+            value: 'Bearer {api_token} for {tenant}',
+            variables: { api_token: { isRequired: true, isSecret: true, description: 'token' } },
+          },
+        ],
+        environmentVariables: [{ name: 'LOG_FORMAT', default: 'json' }],
+      },
+    ],
+  };
+
+  it('keeps values to fill in as declared ${NAME} placeholders, never a label as a literal argument', () => {
+    const r = parseServerJson(filesystem);
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0].config).toEqual({
+      type: 'stdio',
+      package: { registry_type: 'npm', identifier: '@modelcontextprotocol/server-filesystem', version: '1.0.2' },
+      args: ['${TARGET_DIR}', '--log-level', 'info', '--read-only', '--auth', 'Bearer ${API_TOKEN} for {tenant}'],
+      env: [
+        { name: 'LOG_FORMAT', required: false, secret: false, default: 'json' },
+        { name: 'TARGET_DIR', description: 'Directory to serve', required: true, secret: false, default: '/srv/data' },
+        { name: 'API_TOKEN', description: 'token', required: true, secret: true },
+      ],
+    });
+    expect(r.notes).toEqual([
+      expect.stringMatching(
+        /arguments to fill in at launch became declared variables \(target_dir → \$\{TARGET_DIR\}, api_token → \$\{API_TOKEN\}\)/,
+      ),
+      expect.stringMatching(/1 runtime argument\(s\) for npx not imported/),
+    ]);
+  });
+
+  it('exports placeholders as server.json variables and reads its own export back unchanged', () => {
+    const config = parseServerJson(filesystem).entries[0].config;
+    const tool = { name: filesystem.name, description: 'd', repository_url: null, homepage_url: null } as never;
+    const exported = toServerJson(tool, '1.0.2', config) as { packages: { packageArguments: unknown[] }[] };
+    expect(exported.packages[0].packageArguments[0]).toEqual({
+      type: 'positional',
+      value: '{TARGET_DIR}',
+      variables: { TARGET_DIR: { description: 'Directory to serve', isRequired: true, isSecret: false, default: '/srv/data' } },
+    });
+    expect(parseServerJson(exported).entries[0].config).toEqual(config);
+  });
+
+  it('takes a package the registry can launch and says what it left; refuses a file with none', () => {
+    const mixed = {
+      ...filesystem,
+      packages: [{ registryType: 'nuget', identifier: 'Acme.Mcp', version: '1.0.0' }, ...filesystem.packages],
+    };
+    const r = parseServerJson(mixed);
+    expect(r.entries[0].config).toMatchObject({ package: { registry_type: 'npm' } });
+    expect(r.notes).toContainEqual(expect.stringMatching(/imported the npm package; 1 other package/));
+    const none = parseServerJson({
+      ...filesystem,
+      packages: [{ registryType: 'mcpb', identifier: 'https://x.example/s.mcpb', version: '1.0.0' }],
+    });
+    expect(none.errors).toEqual([
+      { field: 'document.packages', message: 'no package of a registry type the registry can launch (npm, pypi, oci); found mcpb' },
+    ]);
+  });
+});

@@ -124,13 +124,85 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
 
 const COMMAND_META = 'io.mcp-platform/command';
 
-/** server.json's shape of a variable or header a server needs. */
-const serverJsonInput = z.object({
-  name: z.string(),
+/** server.json's `Input`: a value the server is given, fixed (`value`) or asked of whoever runs it. */
+const serverJsonInputFields = z.object({
   description: z.string().optional(),
   isRequired: z.boolean().optional(),
   isSecret: z.boolean().optional(),
+  default: z.string().optional(),
+  value: z.string().optional(),
 });
+/** server.json's shape of a variable or header a server needs. */
+const serverJsonInput = serverJsonInputFields.extend({ name: z.string() });
+/** server.json's `Argument` (positional or named), whose `value` may name `{variables}`. */
+const serverJsonArgument = serverJsonInputFields.extend({
+  type: z.enum(['positional', 'named']),
+  name: z.string().optional(),
+  valueHint: z.string().optional(),
+  variables: z.record(z.string(), serverJsonInputFields).optional(),
+});
+type ServerJsonArgument = z.infer<typeof serverJsonArgument>;
+type EnvDeclaration = Extract<LaunchConfig, { type: 'stdio' }>['env'][number];
+
+/** The registry types a launch config can refer to; server.json knows more (nuget, mcpb). */
+const PACKAGE_REGISTRIES = ['npm', 'pypi', 'oci'] as const;
+type PackageRegistry = (typeof PACKAGE_REGISTRIES)[number];
+const isPackageRegistry = (t: string): t is PackageRegistry => (PACKAGE_REGISTRIES as readonly string[]).includes(t);
+
+/** `target_dir`, `--log-level` → `TARGET_DIR`, `LOG_LEVEL`: a variable name for an argument's value. */
+function variableName(label: string): string {
+  const name = label
+    .replace(/^-+/, '')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toUpperCase();
+  return /^[A-Z_]/.test(name) ? name : `ARG_${name}`;
+}
+
+function declaration(name: string, input: z.infer<typeof serverJsonInputFields>): EnvDeclaration {
+  return {
+    name,
+    ...(input.description ? { description: input.description } : {}),
+    required: input.isRequired ?? false,
+    secret: input.isSecret ?? false,
+    ...(input.default !== undefined && !input.isSecret ? { default: input.default } : {}),
+  };
+}
+
+/**
+ * server.json arguments as command-line strings. A fixed `value` goes in as it is; a value left
+ * to whoever runs the server (no `value`: server.json's `valueHint` is only a label, never part of
+ * the command line) becomes a `${NAME}` placeholder with NAME declared as a variable — the same
+ * `${NAME}` form the mcpServers export uses for values to fill in. `{id}` in a value, with `id` in
+ * the argument's `variables`, becomes `${ID}` the same way (per server.json, `{id}` with no such
+ * variable stays as written). A named argument with no value, default or requirement is a bare flag.
+ */
+function argumentsFromServerJson(
+  args: ServerJsonArgument[],
+  declare: (d: EnvDeclaration) => void,
+): { args: string[]; placeholders: string[] } {
+  const placeholders: string[] = [];
+  const placeholder = (label: string, input: z.infer<typeof serverJsonInputFields>) => {
+    const name = variableName(label);
+    declare(declaration(name, input));
+    placeholders.push(`${label} → \${${name}}`);
+    return `\${${name}}`;
+  };
+  const out = args.flatMap((a) => {
+    const flag = a.type === 'named' && a.name ? [a.name] : [];
+    if (a.value !== undefined) {
+      const value = a.value.replace(/\{([^{}]+)\}/g, (whole, id: string) => {
+        const v = a.variables?.[id];
+        if (!v) return whole;
+        return v.value ?? placeholder(id, v);
+      });
+      return [...flag, value];
+    }
+    if (a.type === 'named' && a.default === undefined && !a.isRequired) return flag;
+    return [...flag, placeholder(a.valueHint ?? a.name ?? 'value', a)];
+  });
+  return { args: out, placeholders };
+}
 
 const serverJsonSchema = z.object({
   name: toolNameSchema,
@@ -142,21 +214,14 @@ const serverJsonSchema = z.object({
   packages: z
     .array(
       z.object({
-        registryType: z.enum(['npm', 'pypi', 'oci']),
+        registryType: z.string().min(1),
         identifier: z.string().min(1),
         version: z.string().min(1).optional(),
         transport: z.object({ type: z.string() }).optional(),
-        packageArguments: z
-          .array(
-            z.object({
-              type: z.enum(['positional', 'named']),
-              name: z.string().optional(),
-              value: z.string().optional(),
-              valueHint: z.string().optional(),
-            }),
-          )
-          .optional(),
-        environmentVariables: z.array(serverJsonInput.extend({ default: z.string().optional() })).optional(),
+        runtimeHint: z.string().optional(),
+        runtimeArguments: z.array(serverJsonArgument).optional(),
+        packageArguments: z.array(serverJsonArgument).optional(),
+        environmentVariables: z.array(serverJsonInput).optional(),
       }),
     )
     .optional(),
@@ -165,7 +230,7 @@ const serverJsonSchema = z.object({
       z.object({
         type: z.enum(['streamable-http', 'sse']),
         url: z.string(),
-        headers: z.array(serverJsonInput.extend({ value: z.string().optional() })).optional(),
+        headers: z.array(serverJsonInput).optional(),
       }),
     )
     .optional(),
@@ -179,12 +244,22 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     return out;
   }
   const s = parsed.data;
-  const stdioPackage = s.packages?.find((p) => !p.transport || p.transport.type === 'stdio');
+  const stdioPackages = (s.packages ?? []).filter((p) => !p.transport || p.transport.type === 'stdio');
+  const stdioPackage = stdioPackages.find((p) => isPackageRegistry(p.registryType));
   let config: unknown;
   if (stdioPackage) {
-    const args = (stdioPackage.packageArguments ?? []).flatMap((a) =>
-      a.type === 'named' ? [a.name ?? '', ...(a.value !== undefined ? [a.value] : [])].filter(Boolean) : [a.value ?? a.valueHint ?? ''],
-    );
+    const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
+    const withValues = (stdioPackage.environmentVariables ?? []).filter((v) => v.value !== undefined).map((v) => v.name);
+    if (withValues.length) out.notes.push(`${s.name}: values of ${withValues.join(', ')} were not imported (declared as variables)`);
+    const { args, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], (d) => {
+      if (!env.some((e) => e.name === d.name)) env.push(d);
+    });
+    if (placeholders.length)
+      out.notes.push(`${s.name}: arguments to fill in at launch became declared variables (${placeholders.join(', ')})`);
+    if (stdioPackage.runtimeArguments?.length)
+      out.notes.push(
+        `${s.name}: ${stdioPackage.runtimeArguments.length} runtime argument(s) for ${stdioPackage.runtimeHint ?? 'the runtime'} not imported (the runner is chosen by the package's registry type)`,
+      );
     config = {
       type: 'stdio',
       package: {
@@ -193,17 +268,17 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
         version: stdioPackage.version ?? s.version,
       },
       args,
-      env: (stdioPackage.environmentVariables ?? []).map((v) => ({
-        name: v.name,
-        description: v.description,
-        required: v.isRequired ?? false,
-        secret: v.isSecret ?? false,
-        ...(v.default !== undefined && !v.isSecret ? { default: v.default } : {}),
-      })),
+      env,
     };
     const others = (s.packages?.length ?? 0) - 1 + (s.remotes?.length ?? 0);
     if (others > 0)
       out.notes.push(`${s.name}: imported the ${stdioPackage.registryType} package; ${others} other package(s)/remote(s) not imported`);
+  } else if (stdioPackages.length && !s.remotes?.length) {
+    out.errors.push({
+      field: 'document.packages',
+      message: `no package of a registry type the registry can launch (${PACKAGE_REGISTRIES.join(', ')}); found ${stdioPackages.map((p) => p.registryType).join(', ')}`,
+    });
+    return out;
   } else if (s.remotes?.length) {
     const remote = s.remotes[0];
     const withValues = (remote.headers ?? []).filter((h) => h.value !== undefined).map((h) => h.name);
@@ -271,6 +346,27 @@ function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: 
   }
 }
 
+/**
+ * A command-line string as a server.json positional argument. `${NAME}` of a declared variable
+ * becomes server.json's `{NAME}` with NAME in `variables` (what the importer reads back as
+ * `${NAME}`), so a value to fill in stays one in both formats.
+ */
+function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string, unknown> {
+  const variables: Record<string, unknown> = {};
+  const value = arg.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
+    const d = env.find((e) => e.name === name);
+    if (!d) return whole;
+    variables[name] = {
+      ...(d.description ? { description: d.description } : {}),
+      isRequired: d.required,
+      isSecret: d.secret,
+      ...(d.default !== undefined ? { default: d.default } : {}),
+    };
+    return `{${name}}`;
+  });
+  return { type: 'positional', value, ...(Object.keys(variables).length ? { variables } : {}) };
+}
+
 export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
 
 /** An MCP registry server.json for a tool at a version. */
@@ -293,7 +389,7 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
           identifier: config.package.identifier,
           version: config.package.version,
           transport: { type: 'stdio' },
-          ...(config.args.length ? { packageArguments: config.args.map((value) => ({ type: 'positional', value })) } : {}),
+          ...(config.args.length ? { packageArguments: config.args.map((arg) => argumentToServerJson(arg, config.env)) } : {}),
           ...(config.env.length
             ? {
                 environmentVariables: config.env.map((e) => ({
