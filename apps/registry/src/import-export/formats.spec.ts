@@ -140,14 +140,20 @@ describe('server.json arguments', () => {
           { type: 'positional', valueHint: 'target_dir', description: 'Directory to serve', default: '/srv/data', isRequired: true },
           { type: 'named', name: '--log-level', value: 'info' },
           { type: 'named', name: '--read-only' },
+          { type: 'named', name: '--api-key', value: 'sk-arg-456', isSecret: true },
           {
             type: 'named',
             name: '--auth',
             value: 'Bearer {api_token} for {tenant}',
-            variables: { api_token: { isRequired: true, isSecret: true, description: 'token' } },
+            variables: { api_token: { isRequired: true, isSecret: true, description: 'token', value: 'sk-var-789' } },
           },
         ],
-        environmentVariables: [{ name: 'LOG_FORMAT', default: 'json' }],
+        environmentVariables: [
+          { name: 'LOG_FORMAT', default: 'json' },
+          { name: 'MODE', value: 'production' },
+          { name: 'UPSTREAM_KEY', value: 'sk-live-123', isSecret: true },
+          { name: 'GITHUB_TOKEN', value: 'ghp_unflagged' },
+        ],
       },
     ],
   };
@@ -158,16 +164,32 @@ describe('server.json arguments', () => {
     expect(r.entries[0].config).toEqual({
       type: 'stdio',
       package: { registry_type: 'npm', identifier: '@modelcontextprotocol/server-filesystem', version: '1.0.2' },
-      args: ['${TARGET_DIR}', '--log-level', 'info', '--read-only', '--auth', 'Bearer ${API_TOKEN} for {tenant}'],
+      args: [
+        '${TARGET_DIR}',
+        '--log-level',
+        'info',
+        '--read-only',
+        '--api-key',
+        '${API_KEY}',
+        '--auth',
+        'Bearer ${API_TOKEN} for {tenant}',
+      ],
       env: [
         { name: 'LOG_FORMAT', required: false, secret: false, default: 'json' },
+        { name: 'MODE', required: false, secret: false, default: 'production' },
+        { name: 'UPSTREAM_KEY', required: false, secret: true },
+        { name: 'GITHUB_TOKEN', required: false, secret: false },
         { name: 'TARGET_DIR', description: 'Directory to serve', required: true, secret: false, default: '/srv/data' },
+        { name: 'API_KEY', required: true, secret: true },
         { name: 'API_TOKEN', description: 'token', required: true, secret: true },
       ],
     });
+    for (const secret of ['sk-live-123', 'ghp_unflagged', 'sk-arg-456', 'sk-var-789'])
+      expect(JSON.stringify(r.entries)).not.toContain(secret);
     expect(r.notes).toEqual([
+      expect.stringMatching(/values of secrets UPSTREAM_KEY, GITHUB_TOKEN were not imported/),
       expect.stringMatching(
-        /arguments to fill in at launch became declared variables \(target_dir → \$\{TARGET_DIR\}, api_token → \$\{API_TOKEN\}\)/,
+        /arguments to fill in at launch became declared variables \(target_dir → \$\{TARGET_DIR\}, --api-key → \$\{API_KEY\}, api_token → \$\{API_TOKEN\}\)/,
       ),
       expect.stringMatching(/1 runtime argument\(s\) for npx not imported/),
     ]);

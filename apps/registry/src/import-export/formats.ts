@@ -165,8 +165,20 @@ function declaration(name: string, input: z.infer<typeof serverJsonInputFields>)
     ...(input.description ? { description: input.description } : {}),
     required: input.isRequired ?? false,
     secret: input.isSecret ?? false,
-    ...(input.default !== undefined && !input.isSecret ? { default: input.default } : {}),
+    ...(input.isSecret
+      ? {}
+      : (input.default ?? keptValue(name, input)) !== undefined
+        ? { default: input.default ?? keptValue(name, input) }
+        : {}),
   };
+}
+
+/**
+ * A fixed value server.json gives an input, if the registry may keep it: never a secret's, nor one
+ * whose name says it is a credential (the file may not flag it); those are declared, not stored.
+ */
+function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): string | undefined {
+  return input.value !== undefined && !input.isSecret && !SECRETISH.test(name) ? input.value : undefined;
 }
 
 /**
@@ -190,16 +202,21 @@ function argumentsFromServerJson(
   };
   const out = args.flatMap((a) => {
     const flag = a.type === 'named' && a.name ? [a.name] : [];
-    if (a.value !== undefined) {
+    const label = a.valueHint ?? a.name ?? 'value';
+    // A value built from variables keeps its text (their values are each judged); a plain one is judged itself.
+    const template = a.value !== undefined && Object.keys(a.variables ?? {}).some((id) => a.value!.includes(`{${id}}`));
+    if (a.value !== undefined && !a.isSecret && (template || keptValue(label, a) !== undefined)) {
       const value = a.value.replace(/\{([^{}]+)\}/g, (whole, id: string) => {
         const v = a.variables?.[id];
         if (!v) return whole;
-        return v.value ?? placeholder(id, v);
+        return keptValue(id, v) ?? placeholder(id, v);
       });
       return [...flag, value];
     }
+    // A secret's fixed value is not kept: it is asked for at launch like any value to fill in.
+    if (a.value !== undefined) return [...flag, placeholder(label, { ...a, value: undefined, isRequired: true })];
     if (a.type === 'named' && a.default === undefined && !a.isRequired) return flag;
-    return [...flag, placeholder(a.valueHint ?? a.name ?? 'value', a)];
+    return [...flag, placeholder(label, a)];
   });
   return { args: out, placeholders };
 }
@@ -249,8 +266,11 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
   let config: unknown;
   if (stdioPackage) {
     const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
-    const withValues = (stdioPackage.environmentVariables ?? []).filter((v) => v.value !== undefined).map((v) => v.name);
-    if (withValues.length) out.notes.push(`${s.name}: values of ${withValues.join(', ')} were not imported (declared as variables)`);
+    const secretValues = (stdioPackage.environmentVariables ?? [])
+      .filter((v) => v.value !== undefined && keptValue(v.name, v) === undefined)
+      .map((v) => v.name);
+    if (secretValues.length)
+      out.notes.push(`${s.name}: values of secrets ${secretValues.join(', ')} were not imported (declared as variables)`);
     const { args, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], (d) => {
       if (!env.some((e) => e.name === d.name)) env.push(d);
     });
