@@ -198,4 +198,40 @@ describe('registry import/export (e2e)', () => {
     ]);
     expect(await total(alice)).toBe(before);
   });
+  it('keeps credentials on the command line or in a URL out of the registry', async () => {
+    const brave = {
+      mcpServers: {
+        'brave-search': {
+          command: 'npx',
+          args: ['-y', '@brave/brave-search-mcp-server', '--brave-api-key', 'BSA_keyThatMustNeverBeStored', '--transport=stdio'],
+        },
+      },
+    };
+    const r = await alice.post('/api/v1/mcps/import', { document: brave });
+    expect(r.status).toBe(200);
+    expect(r.body.notes).toEqual([
+      expect.stringMatching(/credentials on the command line were not imported .*--brave-api-key → \$\{BRAVE_API_KEY\}/),
+    ]);
+    const id = r.body.created[0].tool_id as string;
+    const version = await alice.get(`/api/v1/mcps/${id}/versions/latest`);
+    expect(version.body.config).toEqual({
+      type: 'stdio',
+      command: 'npx',
+      args: ['-y', '@brave/brave-search-mcp-server', '--brave-api-key', '${BRAVE_API_KEY}', '--transport=stdio'],
+      env: [{ name: 'BRAVE_API_KEY', required: true, secret: true }],
+    });
+    const exported = await alice.get(`/api/v1/mcps/${id}/export`);
+    expect(JSON.stringify([exported.body, version.body, (await alice.get(`/api/v1/mcps/${id}/history`)).body])).not.toContain(
+      'BSA_keyThatMustNeverBeStored',
+    );
+
+    // A key in a remote's query string is refused, naming the parameter; nothing is created.
+    const before = await total(alice);
+    const keyed = await alice.post('/api/v1/mcps/import', {
+      document: { mcpServers: { maps: { type: 'http', url: 'https://maps.example.com/mcp?api_key=sk-live-1' } } },
+    });
+    expect(keyed.status).toBe(400);
+    expect(keyed.body.error.message).toMatch(/document\.mcpServers\.maps\.url: must not contain credentials \(query parameter 'api_key'/);
+    expect(await total(alice)).toBe(before);
+  });
 });

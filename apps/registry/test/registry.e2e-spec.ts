@@ -208,6 +208,13 @@ describe('registry (e2e)', () => {
       ],
       [{ version: '2.1.0', config: { type: 'streamable-http', url: 'https://user:pw@mcp.example.com/mcp' } }, 400, /credentials/],
       [{ version: '2.1.0', config: { type: 'sse', url: 'ftp://mcp.example.com/' } }, 400, /http or https/],
+      // Not a URL at all: the field's 400, never a 500 from a check that parses it.
+      [{ version: '2.1.0', config: { type: 'sse', url: 'not a url' } }, 400, /body\.config\.url: must be a valid URL/],
+      [
+        { version: '2.1.0', config: { type: 'streamable-http', url: 'https://mcp.example.com/mcp?token=abc' } },
+        400,
+        /body\.config\.url: must not contain credentials \(query parameter 'token'/,
+      ],
       [{ version: '2.1.0', config: { type: 'stdio', args: [] } }, 400, /package reference or a command/],
       [
         { version: '2.1.0', config: { type: 'stdio', command: 'x', env: [{ name: 'TOKEN', secret: true, default: 'hunter2' }] } },
@@ -234,6 +241,9 @@ describe('registry (e2e)', () => {
     expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['2.0.0']);
     expect((await owner.post('/api/v1/mcps', { name: 'bad name with spaces' })).body.error.message).toMatch(/name/);
     expect((await owner.post('/api/v1/mcps', { name: 'ok', repository_url: 'https://a:b@github.com/x' })).status).toBe(400);
+    expect((await owner.post('/api/v1/mcps', { name: 'ok', homepage_url: 'nope' })).body.error.message).toMatch(
+      /body\.homepage_url: must be a valid URL/,
+    );
   });
 
   it('publishes versions sent at the same moment each on its own: every valid one lands once, every invalid one is refused alone', async () => {

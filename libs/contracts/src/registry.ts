@@ -16,11 +16,36 @@ export const toolNameSchema = z
 export const visibilitySchema = z.enum(['private', 'public']);
 export const toolStatusSchema = z.enum(['active', 'deprecated']);
 
+/**
+ * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`): split into
+ * words at "-", "_" and ".", so `--path` or `keyboard` are not taken for one.
+ */
+export const CREDENTIAL_NAME_RE =
+  /(^|[-_.])(api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth)([-_.]|$)/i;
+
+/** The first query parameter of a URL whose name says it carries a credential. */
+export function credentialQueryParameter(url: URL): string | undefined {
+  return [...url.searchParams.keys()].find((name) => CREDENTIAL_NAME_RE.test(name));
+}
+
+/**
+ * An http(s) URL without credentials, in its user part or its query. zod runs these checks even
+ * after `z.url()` has refused the string, so the URL is parsed here once and defensively: a
+ * `new URL()` that throws inside a check is a 500 for the caller instead of this field's 400.
+ */
 const httpUrl = z
   .url({ message: 'must be a valid URL' })
   .max(2048)
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must use http or https' })
-  .refine((u) => !new URL(u).username && !new URL(u).password, { message: 'must not contain credentials (declare a header instead)' });
+  .superRefine((u, ctx) => {
+    if (!URL.canParse(u)) return; // z.url() has said so
+    const url = new URL(u);
+    if (!/^https?:$/.test(url.protocol)) return ctx.addIssue({ code: 'custom', message: 'must use http or https' });
+    if (url.username || url.password)
+      return ctx.addIssue({ code: 'custom', message: 'must not contain credentials (declare a header instead)' });
+    const parameter = credentialQueryParameter(url);
+    if (parameter)
+      ctx.addIssue({ code: 'custom', message: `must not contain credentials (query parameter '${parameter}'; declare a header instead)` });
+  });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -13,6 +13,9 @@ describe('launch config schema', () => {
     ],
     [{ type: 'sse', url: 'http://localhost:8080/sse' }, true],
     [{ type: 'sse', url: 'file:///etc/passwd' }, false],
+    [{ type: 'sse', url: 'not a url' }, false],
+    [{ type: 'sse', url: 'https://x.example/sse?apiKey=1' }, false],
+    [{ type: 'sse', url: 'https://x.example/sse?path=/a&keyword=b&session=c' }, true],
     [{ type: 'streamable-http', url: 'https://u:p@example.com' }, false],
     [{ type: 'websocket', url: 'wss://example.com' }, false],
     [{ type: 'stdio', command: 'x', env: [{ name: 'API_KEY', secret: true, default: 'k' }] }, false],
@@ -64,6 +67,41 @@ describe('mcpServers and server.json', () => {
     const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
     expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));
     expect(r.errors.some((e) => e.field.startsWith('document.mcpServers.empty'))).toBe(true);
+  });
+
+  it('declares credentials passed on the command line instead of storing them', () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        s: {
+          command: 'server',
+          args: ['--path', '/data', '--github-token', 'ghp_x', '--api-key=sk_y', '--token', '${TOKEN}', '--password', '--verbose'],
+          env: { GITHUB_TOKEN: 'ghp_x' },
+        },
+      },
+    });
+    expect(r.entries[0].config).toEqual({
+      type: 'stdio',
+      command: 'server',
+      args: [
+        '--path',
+        '/data',
+        '--github-token',
+        '${GITHUB_TOKEN}',
+        '--api-key=${API_KEY}',
+        '--token',
+        '${TOKEN}',
+        '--password',
+        '--verbose',
+      ],
+      env: [
+        { name: 'GITHUB_TOKEN', required: true, secret: true },
+        { name: 'API_KEY', required: true, secret: true },
+      ],
+    });
+    expect(JSON.stringify(r.entries)).not.toMatch(/ghp_x|sk_y/);
+    expect(r.notes[1]).toMatch(
+      /credentials on the command line were not imported \(declared as secret variables: --github-token → \$\{GITHUB_TOKEN\}, --api-key → \$\{API_KEY\}\)/,
+    );
   });
 
   it('reads a remote entry without a type as streamable HTTP, and says so', () => {

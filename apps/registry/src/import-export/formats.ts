@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { launchConfigSchema, toolNameSchema, type ImportFormat, type LaunchConfig, type Manifest, type ToolView } from '#contracts';
+import {
+  CREDENTIAL_NAME_RE,
+  launchConfigSchema,
+  toolNameSchema,
+  type ImportFormat,
+  type LaunchConfig,
+  type Manifest,
+  type ToolView,
+} from '#contracts';
 
 /**
  * Conversions between the registry's model and the formats MCP users already have:
@@ -65,6 +73,39 @@ function parseEntry(
   return parsed.success ? { data: parsed.data } : { error: parsed.error };
 }
 
+/**
+ * mcpServers files often pass a key on the command line (`--api-key sk-…`, `--token=…`). Such a
+ * value never enters the registry: it becomes a `${NAME}` placeholder with NAME declared as a
+ * required secret, like the values of `env`. Flags are told by name (CREDENTIAL_NAME_RE).
+ */
+function scrubCredentialArgs(args: string[], declare: (d: EnvDeclaration) => void): { args: string[]; scrubbed: string[] } {
+  const out: string[] = [];
+  const scrubbed: string[] = [];
+  const isPlaceholder = (v: string) => /^\$\{[^}]+\}$/.test(v);
+  const isCredentialFlag = (flag: string) => /^--?[A-Za-z]/.test(flag) && CREDENTIAL_NAME_RE.test(flag.replace(/^-+/, ''));
+  const placeholder = (flag: string) => {
+    const name = variableName(flag);
+    declare({ name, required: true, secret: true });
+    scrubbed.push(`${flag} → \${${name}}`);
+    return `\${${name}}`;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const inline = /^(--?[^=\s]+)=(.+)$/.exec(arg);
+    if (inline && isCredentialFlag(inline[1]) && !isPlaceholder(inline[2])) {
+      out.push(`${inline[1]}=${placeholder(inline[1])}`);
+      continue;
+    }
+    out.push(arg);
+    const next = args[i + 1];
+    if (!inline && isCredentialFlag(arg) && next !== undefined && !next.startsWith('-') && !isPlaceholder(next)) {
+      out.push(placeholder(arg));
+      i++;
+    }
+  }
+  return { args: out, scrubbed };
+}
+
 function issues(error: z.ZodError, prefix: string) {
   return error.issues.map((i) => ({ field: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
 }
@@ -92,14 +133,15 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     const e = entry.data;
     let config: unknown;
     if ('command' in e) {
-      const env = Object.keys(e.env ?? {});
-      if (env.length) out.notes.push(`${name}: values of ${env.join(', ')} were not imported (declared as required variables)`);
-      config = {
-        type: 'stdio',
-        command: e.command,
-        args: e.args ?? [],
-        env: env.map((n) => ({ name: n, required: true, secret: SECRETISH.test(n) })),
-      };
+      const envNames = Object.keys(e.env ?? {});
+      if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
+      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: SECRETISH.test(n) }));
+      const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], (d) => {
+        if (!env.some((x) => x.name === d.name)) env.push(d);
+      });
+      if (scrubbed.length)
+        out.notes.push(`${name}: credentials on the command line were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
+      config = { type: 'stdio', command: e.command, args, env };
     } else {
       if (e.type === undefined) out.notes.push(`${name}: no type given; imported as streamable-http (set "type": "sse" for an SSE server)`);
       const headers = Object.keys(e.headers ?? {});
