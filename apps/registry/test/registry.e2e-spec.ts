@@ -208,6 +208,12 @@ describe('registry (e2e)', () => {
       ],
       [{ version: '2.1.0', config: { type: 'streamable-http', url: 'https://user:pw@mcp.example.com/mcp' } }, 400, /credentials/],
       [{ version: '2.1.0', config: { type: 'sse', url: 'ftp://mcp.example.com/' } }, 400, /http or https/],
+      // JSON can carry half a surrogate pair; no store keeps it: the field's 400, not the database's 500.
+      [
+        { version: '2.1.0', config: { type: 'stdio', command: 'x', args: ['ok 🚀', 'bad \ud83d'] } },
+        400,
+        /body\.config\.args\.1: .*unpaired/,
+      ],
       // Not a URL at all: the field's 400, never a 500 from a check that parses it.
       [{ version: '2.1.0', config: { type: 'sse', url: 'not a url' } }, 400, /body\.config\.url: must be a valid URL/],
       [
@@ -241,6 +247,9 @@ describe('registry (e2e)', () => {
     expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['2.0.0']);
     expect((await owner.post('/api/v1/mcps', { name: 'bad name with spaces' })).body.error.message).toMatch(/name/);
     expect((await owner.post('/api/v1/mcps', { name: 'ok', repository_url: 'https://a:b@github.com/x' })).status).toBe(400);
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'bad \udc00' })).body.error.message).toMatch(
+      /body\.description: .*unpaired/,
+    );
     expect((await owner.post('/api/v1/mcps', { name: 'ok', homepage_url: 'nope' })).body.error.message).toMatch(
       /body\.homepage_url: must be a valid URL/,
     );

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor, type ImportReport, type ImportRequest, type ToolView } from '#contracts';
-import { canRead, canWrite, DomainError } from '#common';
+import { canRead, canWrite, DomainError, illFormedStringError } from '#common';
 import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
 import { contentHash } from '../versions/canonical-json';
@@ -30,6 +30,9 @@ export class ImportExportService {
   ) {}
 
   async import(req: ImportRequest, actor: Actor): Promise<ImportReport> {
+    // Watched files come here without the RPC payload check: the same refusal for them.
+    const illFormed = illFormedStringError(req.document, 'document');
+    if (illFormed) throw illFormed;
     const format = req.format ?? detectFormat(req.document);
     if (!format) {
       throw new DomainError(

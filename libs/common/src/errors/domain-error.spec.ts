@@ -51,6 +51,15 @@ describe('validation errors', () => {
     expect(() => parseOrThrow(schema, undefined)).toThrow(/^Invalid body: .*expected object/);
   });
 
+  it('refuse a string that is not well-formed Unicode, naming where it is, and accept paired surrogates', () => {
+    const any = z.record(z.string(), z.unknown());
+    expect(() => parseOrThrow(any, { tools: [{ name: 'ok 🚀' }, { name: 'bad \ud83d' }] })).toThrow(
+      /^Invalid body\.tools\.1\.name: contains an unpaired UTF-16 surrogate/,
+    );
+    expect(() => parseOrThrow(any, { ['\udc00key']: 1 })).toThrow(/^Invalid body\.\udc00key: contains an unpaired/);
+    expect(parseOrThrow(any, { emoji: '🚀 \ud83d\ude80' })).toEqual({ emoji: '🚀 🚀' });
+  });
+
   it('say what each form of a union wanted when none matched, instead of a bare "Invalid input"', () => {
     const flag = z.strictObject({ on: z.union([z.boolean(), z.enum(['true', 'false'])]) });
     const err = validationError(flag.safeParse({ on: 'yes' }).error!, 'query');
