@@ -245,6 +245,14 @@ describe('registry (e2e)', () => {
     }
     const versions = await owner.get(`/api/v1/mcps/${tool.id}/versions`);
     expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['2.0.0']);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/versions/2.1.0`)).body.error.message).toBe(
+      "Version '2.1.0' of tool 'strict-checks' was not found",
+    );
+    const empty = (await owner.post('/api/v1/mcps', { name: 'no-versions-yet' })).body;
+    expect((await owner.get(`/api/v1/mcps/${empty.id}/versions/latest`)).body.error).toMatchObject({
+      code: 'NOT_FOUND',
+      message: "Tool 'no-versions-yet' has no latest version: none is published, or every one is yanked",
+    });
     expect((await owner.post('/api/v1/mcps', { name: 'bad name with spaces' })).body.error.message).toMatch(/name/);
     expect((await owner.post('/api/v1/mcps', { name: 'ok', repository_url: 'https://a:b@github.com/x' })).status).toBe(400);
     expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'bad \udc00' })).body.error.message).toMatch(

@@ -429,7 +429,13 @@ export class ToolsService {
   private async findVersion(m: EntityManager, tool: Tool, version: string): Promise<ToolVersion> {
     const wanted = version === 'latest' ? tool.latestVersion : version;
     const row = wanted ? await m.getRepository(ToolVersion).findOneBy({ toolId: tool.id, version: wanted }) : null;
-    if (!row) throw DomainError.notFound(`Version of tool '${tool.name}'`, version);
+    if (!row)
+      throw new DomainError(
+        ErrorCode.NOT_FOUND,
+        version === 'latest'
+          ? `Tool '${tool.name}' has no latest version: none is published, or every one is yanked`
+          : `Version '${version}' of tool '${tool.name}' was not found`,
+      );
     return row;
   }
 
