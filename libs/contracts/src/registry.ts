@@ -17,11 +17,12 @@ export const visibilitySchema = z.enum(['private', 'public']);
 export const toolStatusSchema = z.enum(['active', 'deprecated']);
 
 /**
- * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`): split into
- * words at "-", "_" and ".", so `--path` or `keyboard` are not taken for one.
+ * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`,
+ * `Authorization`): whole words between "-", "_" and ".", so `PATH`, `--path` or `keyboard` are
+ * not taken for one. Used for variable and header names, flags and URL query parameters alike.
  */
 export const CREDENTIAL_NAME_RE =
-  /(^|[-_.])(api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth)([-_.]|$)/i;
+  /(^|[-_.])(api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth|authorization|bearer|cookie)([-_.]|$)/i;
 
 /** The first query parameter of a URL whose name says it carries a credential. */
 export function credentialQueryParameter(url: URL): string | undefined {

@@ -63,6 +63,29 @@ describe('mcpServers and server.json', () => {
     expect(r.notes[0]).toMatch(/GITHUB_TOKEN, REGION were not imported/);
   });
 
+  it('flags variables and headers as secret by whole words of their names', () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        s: { command: 'x', env: { PATH: '/bin', OPENAI_API_KEY: 'k', GITHUB_PAT: 'p', KEYBOARD_LAYOUT: 'us', DB_PASSWORD: 'pw' } },
+        h: { type: 'http', url: 'https://x.example/mcp', headers: { Authorization: 'a', 'X-Api-Key': 'k', Accept: 'json', Cookie: 'c' } },
+      },
+    });
+    const secrets = r.entries.flatMap((e) =>
+      e.config.type === 'stdio' ? e.config.env.map((v) => [v.name, v.secret]) : e.config.headers.map((v) => [v.name, v.secret]),
+    );
+    expect(Object.fromEntries(secrets)).toEqual({
+      PATH: false,
+      OPENAI_API_KEY: true,
+      GITHUB_PAT: true,
+      KEYBOARD_LAYOUT: false,
+      DB_PASSWORD: true,
+      Authorization: true,
+      'X-Api-Key': true,
+      Accept: false,
+      Cookie: true,
+    });
+  });
+
   it('names every invalid entry', () => {
     const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
     expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));

@@ -42,8 +42,6 @@ export function detectFormat(doc: Record<string, unknown>): ImportFormat | undef
   return undefined;
 }
 
-const SECRETISH = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PAT|AUTH|CREDENTIAL|COOKIE|PRIVATE)/i;
-
 const stdioEntry = z.object({
   command: z.string().min(1),
   args: z.array(z.string()).optional(),
@@ -135,7 +133,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     if ('command' in e) {
       const envNames = Object.keys(e.env ?? {});
       if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
-      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: SECRETISH.test(n) }));
+      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: CREDENTIAL_NAME_RE.test(n) }));
       const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], (d) => {
         if (!env.some((x) => x.name === d.name)) env.push(d);
       });
@@ -150,7 +148,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       config = {
         type: e.type === 'sse' ? 'sse' : 'streamable-http',
         url: e.url,
-        headers: headers.map((h) => ({ name: h, required: true, secret: SECRETISH.test(h) })),
+        headers: headers.map((h) => ({ name: h, required: true, secret: CREDENTIAL_NAME_RE.test(h) })),
       };
     }
     const parsed = launchConfigSchema.safeParse(config);
@@ -220,7 +218,7 @@ function declaration(name: string, input: z.infer<typeof serverJsonInputFields>)
  * whose name says it is a credential (the file may not flag it); those are declared, not stored.
  */
 function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): string | undefined {
-  return input.value !== undefined && !input.isSecret && !SECRETISH.test(name) ? input.value : undefined;
+  return input.value !== undefined && !input.isSecret && !CREDENTIAL_NAME_RE.test(name) ? input.value : undefined;
 }
 
 /**
