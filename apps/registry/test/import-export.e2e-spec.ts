@@ -121,6 +121,15 @@ describe('registry import/export (e2e)', () => {
     expect(back.body.created).toEqual([]);
     expect(back.body.updated).toEqual([]);
     expect(back.body.skipped).toHaveLength(3);
+
+    // The same tools as server.json: imported from .mcp.json without descriptions, each still has
+    // the 1-100 character description the MCP registry's schema requires.
+    const servers = (await alice.get('/api/v1/mcps/export?format=server-json')).body.servers as { name: string; description: string }[];
+    expect(servers.map((d) => [d.name, d.description])).toEqual([
+      ['filesystem', 'filesystem'],
+      ['github', 'github'],
+      ['sentry', 'sentry'],
+    ]);
   });
 
   it('imports a registry server.json and round-trips it', async () => {

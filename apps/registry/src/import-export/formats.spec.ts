@@ -1,5 +1,5 @@
 import { launchConfigSchema } from '#contracts';
-import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson } from './formats';
+import { detectFormat, parseMcpServers, parseServerJson, serverJsonDescription, toMcpServerEntry, toServerJson } from './formats';
 
 describe('launch config schema', () => {
   it.each([
@@ -180,6 +180,20 @@ describe('mcpServers and server.json', () => {
     expect(parseServerJson(toServerJson(tool, '1.2.3', pkg)).entries[0].config).toEqual(pkg);
     expect(parseServerJson(toServerJson(tool, '1.2.3', stdio)).entries[0].config).toEqual(stdio);
     expect(toMcpServerEntry(pkg)).toEqual({ command: 'npx', args: ['-y', '@scope/srv@1.2.3', '--flag'], env: { LEVEL: 'info' } });
+  });
+});
+
+describe('server.json description', () => {
+  it('fits the 1-100 characters its schema allows', () => {
+    const long =
+      'Reads and writes files under one directory, with globbing, diffs and a dry-run mode for every change it makes to the disk.';
+    const cut = serverJsonDescription({ name: 'fs', display_name: null, description: long });
+    expect(cut).toBe('Reads and writes files under one directory, with globbing, diffs and a dry-run mode for every…');
+    expect(cut.length).toBeLessThanOrEqual(100);
+    expect(serverJsonDescription({ name: 'fs', display_name: 'File system', description: '  ' })).toBe('File system');
+    expect(serverJsonDescription({ name: 'io.x/fs', display_name: null, description: '' })).toBe('io.x/fs');
+    expect(serverJsonDescription({ name: 'fs', display_name: null, description: 'Short.\n\nTwo lines.' })).toBe('Short. Two lines.');
+    expect(serverJsonDescription({ name: 'fs', display_name: null, description: 'x'.repeat(150) })).toBe(`${'x'.repeat(99)}…`);
   });
 });
 

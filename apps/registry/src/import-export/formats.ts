@@ -430,11 +430,27 @@ function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string
 export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
 
 /** An MCP registry server.json for a tool at a version. */
+/** server.json's `description` is 1–100 characters (its schema); the registry's may be longer or empty. */
+export const SERVER_JSON_DESCRIPTION_MAX = 100;
+
+/**
+ * A tool's description as server.json takes it: the display name or name when it has none, and a
+ * longer one cut at the last word that fits, with "…", so the file passes the MCP registry's
+ * schema when published. Import keeps a tool's own description (it does not update metadata).
+ */
+export function serverJsonDescription(tool: Pick<ToolView, 'name' | 'display_name' | 'description'>): string {
+  const text = tool.description.trim().replace(/\s+/g, ' ') || tool.display_name?.trim() || tool.name;
+  if (text.length <= SERVER_JSON_DESCRIPTION_MAX) return text;
+  const cut = text.slice(0, SERVER_JSON_DESCRIPTION_MAX - 1);
+  const atWord = cut.lastIndexOf(' ');
+  return `${(atWord > SERVER_JSON_DESCRIPTION_MAX / 2 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
+}
+
 export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
   const base: Record<string, unknown> = {
     $schema: SERVER_JSON_SCHEMA_URL,
     name: tool.name,
-    description: tool.description,
+    description: serverJsonDescription(tool),
     version,
     ...(tool.repository_url
       ? { repository: { url: tool.repository_url, source: tool.repository_url.includes('github.com') ? 'github' : 'git' } }
