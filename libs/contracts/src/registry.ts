@@ -24,11 +24,6 @@ export const toolStatusSchema = z.enum(['active', 'deprecated']);
 export const CREDENTIAL_NAME_RE =
   /(^|[-_.])(api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth|authorization|bearer|cookie)([-_.]|$)/i;
 
-/** The first query parameter of a URL whose name says it carries a credential. */
-export function credentialQueryParameter(url: URL): string | undefined {
-  return [...url.searchParams.keys()].find((name) => CREDENTIAL_NAME_RE.test(name));
-}
-
 /**
  * An http(s) URL without credentials, in its user part or its query. zod runs these checks even
  * after `z.url()` has refused the string, so the URL is parsed here once and defensively: a
@@ -43,7 +38,7 @@ const httpUrl = z
     if (!/^https?:$/.test(url.protocol)) return ctx.addIssue({ code: 'custom', message: 'must use http or https' });
     if (url.username || url.password)
       return ctx.addIssue({ code: 'custom', message: 'must not contain credentials (declare a header instead)' });
-    const parameter = credentialQueryParameter(url);
+    const parameter = [...url.searchParams.keys()].find((name) => CREDENTIAL_NAME_RE.test(name));
     if (parameter)
       ctx.addIssue({ code: 'custom', message: `must not contain credentials (query parameter '${parameter}'; declare a header instead)` });
   });

@@ -76,17 +76,12 @@ function parseEntry(
  * value never enters the registry: it becomes a `${NAME}` placeholder with NAME declared as a
  * required secret, like the values of `env`. Flags are told by name (CREDENTIAL_NAME_RE).
  */
-function scrubCredentialArgs(args: string[], declare: (d: EnvDeclaration) => void): { args: string[]; scrubbed: string[] } {
+function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: string[]; scrubbed: string[] } {
   const out: string[] = [];
   const scrubbed: string[] = [];
   const isPlaceholder = (v: string) => /^\$\{[^}]+\}$/.test(v);
   const isCredentialFlag = (flag: string) => /^--?[A-Za-z]/.test(flag) && CREDENTIAL_NAME_RE.test(flag.replace(/^-+/, ''));
-  const placeholder = (flag: string) => {
-    const name = variableName(flag);
-    declare({ name, required: true, secret: true });
-    scrubbed.push(`${flag} → \${${name}}`);
-    return `\${${name}}`;
-  };
+  const placeholder = (flag: string) => declarePlaceholder(env, scrubbed, flag, (name) => ({ name, required: true, secret: true }));
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     const inline = /^(--?[^=\s]+)=(.+)$/.exec(arg);
@@ -134,9 +129,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       const envNames = Object.keys(e.env ?? {});
       if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
       const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: CREDENTIAL_NAME_RE.test(n) }));
-      const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], (d) => {
-        if (!env.some((x) => x.name === d.name)) env.push(d);
-      });
+      const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], env);
       if (scrubbed.length)
         out.notes.push(`${name}: credentials on the command line were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
       config = { type: 'stdio', command: e.command, args, env };
@@ -200,17 +193,25 @@ function variableName(label: string): string {
 }
 
 function declaration(name: string, input: z.infer<typeof serverJsonInputFields>): EnvDeclaration {
+  const fallback = input.isSecret ? undefined : (input.default ?? keptValue(name, input));
   return {
     name,
     ...(input.description ? { description: input.description } : {}),
     required: input.isRequired ?? false,
     secret: input.isSecret ?? false,
-    ...(input.isSecret
-      ? {}
-      : (input.default ?? keptValue(name, input)) !== undefined
-        ? { default: input.default ?? keptValue(name, input) }
-        : {}),
+    ...(fallback !== undefined ? { default: fallback } : {}),
   };
+}
+
+/**
+ * A value to fill in at launch: `${NAME}` (NAME from the label), with NAME declared in `env` once
+ * (the first declaration wins) and `label → ${NAME}` added to `made` for the import's notes.
+ */
+function declarePlaceholder(env: EnvDeclaration[], made: string[], label: string, declare: (name: string) => EnvDeclaration): string {
+  const name = variableName(label);
+  if (!env.some((e) => e.name === name)) env.push(declare(name));
+  made.push(`${label} → \${${name}}`);
+  return `\${${name}}`;
 }
 
 /**
@@ -229,17 +230,10 @@ function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): 
  * the argument's `variables`, becomes `${ID}` the same way (per server.json, `{id}` with no such
  * variable stays as written). A named argument with no value, default or requirement is a bare flag.
  */
-function argumentsFromServerJson(
-  args: ServerJsonArgument[],
-  declare: (d: EnvDeclaration) => void,
-): { args: string[]; placeholders: string[] } {
+function argumentsFromServerJson(args: ServerJsonArgument[], env: EnvDeclaration[]): { args: string[]; placeholders: string[] } {
   const placeholders: string[] = [];
-  const placeholder = (label: string, input: z.infer<typeof serverJsonInputFields>) => {
-    const name = variableName(label);
-    declare(declaration(name, input));
-    placeholders.push(`${label} → \${${name}}`);
-    return `\${${name}}`;
-  };
+  const placeholder = (label: string, input: z.infer<typeof serverJsonInputFields>) =>
+    declarePlaceholder(env, placeholders, label, (name) => declaration(name, input));
   const out = args.flatMap((a) => {
     const flag = a.type === 'named' && a.name ? [a.name] : [];
     const label = a.valueHint ?? a.name ?? 'value';
@@ -311,9 +305,7 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
       .map((v) => v.name);
     if (secretValues.length)
       out.notes.push(`${s.name}: values of secrets ${secretValues.join(', ')} were not imported (declared as variables)`);
-    const { args, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], (d) => {
-      if (!env.some((e) => e.name === d.name)) env.push(d);
-    });
+    const { args, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], env);
     if (placeholders.length)
       out.notes.push(`${s.name}: arguments to fill in at launch became declared variables (${placeholders.join(', ')})`);
     if (stdioPackage.runtimeArguments?.length)
@@ -429,7 +421,6 @@ function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string
 
 export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
 
-/** An MCP registry server.json for a tool at a version. */
 /** server.json's `description` is 1–100 characters (its schema); the registry's may be longer or empty. */
 export const SERVER_JSON_DESCRIPTION_MAX = 100;
 
@@ -446,6 +437,7 @@ export function serverJsonDescription(tool: Pick<ToolView, 'name' | 'display_nam
   return `${(atWord > SERVER_JSON_DESCRIPTION_MAX / 2 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
 }
 
+/** An MCP registry server.json for a tool at a version. */
 export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
   const base: Record<string, unknown> = {
     $schema: SERVER_JSON_SCHEMA_URL,
