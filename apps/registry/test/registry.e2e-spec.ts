@@ -228,6 +228,39 @@ describe('registry (e2e)', () => {
         /secret/,
       ],
       [{ version: '2.1.0', config: { type: 'stdio', command: 'x', env: [{ name: 'TOKEN', value: 'hunter2' }] } }, 400, /value/],
+      // A credential written into the config itself: refused where it sits, with the placeholder to use instead.
+      [
+        { version: '2.1.0', config: { type: 'stdio', command: 'x', args: ['--api-key', 'my-0wn-s3cret-value'] } },
+        400,
+        /body\.config\.args\.1: is the value of --api-key: a version never stores a credential; write \$\{API_KEY\} instead and declare API_KEY in env as a secret/,
+      ],
+      [
+        { version: '2.1.0', config: { type: 'stdio', command: 'x', args: [`--repo=${'ghp_' + 'a1B2'.repeat(9)}`] } },
+        400,
+        /body\.config\.args\.0: contains what looks like a GitHub token: .*\$\{GITHUB_TOKEN\}/,
+      ],
+      [
+        { version: '2.1.0', config: { type: 'stdio', command: 'x', env: [{ name: 'OPENAI_API_KEY', default: 'sk-proj-abc123' }] } },
+        400,
+        /body\.config\.env\.0\.default: is a value of OPENAI_API_KEY: a version never stores a credential; declare OPENAI_API_KEY as secret, without a default/,
+      ],
+      [
+        {
+          version: '2.1.0',
+          config: {
+            type: 'sse',
+            url: 'https://mcp.example.com/sse',
+            headers: [{ name: 'Authorization', default: 'Bearer abcdefghij0123456789' }],
+          },
+        },
+        400,
+        /body\.config\.headers\.0\.default: looks like a bearer token/,
+      ],
+      [
+        { version: '2.1.0', config: { type: 'sse', url: `https://mcp.example.com/${'sk-' + 'x9'.repeat(20)}/sse` } },
+        400,
+        /body\.config\.url: must not contain credentials \(a secret API key \(sk-…\); declare a header instead\)/,
+      ],
       [
         {
           version: '2.1.0',
@@ -261,6 +294,32 @@ describe('registry (e2e)', () => {
     expect((await owner.post('/api/v1/mcps', { name: 'ok', homepage_url: 'nope' })).body.error.message).toMatch(
       /body\.homepage_url: must be a valid URL/,
     );
+    // What only sits next to a credential's name is not taken for one.
+    const near = await publish({
+      version: '2.2.0',
+      config: {
+        type: 'stdio',
+        command: 'x',
+        args: [
+          '--token-limit',
+          '1000',
+          '--key-file',
+          './key.pem',
+          '--auth',
+          'oauth',
+          '--api-key',
+          '${API_KEY}',
+          '--header',
+          'Authorization: Bearer ${API_KEY}',
+        ],
+        env: [
+          { name: 'API_KEY', secret: true, required: true },
+          { name: 'API_KEY_HEADER', default: 'X-Api-Key' },
+          { name: 'AUTH_URL', default: 'https://login.example.com/oauth' },
+        ],
+      },
+    });
+    expect(near.status).toBe(201);
   });
 
   it('publishes versions sent at the same moment each on its own: every valid one lands once, every invalid one is refused alone', async () => {

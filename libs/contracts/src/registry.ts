@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CREDENTIAL_NAME_RE, credentialInDefault, credentialsInArgs, findKnownCredential } from './credentials';
 
 /**
  * Registry payloads. Names follow the MCP registry's style: `server` or reverse-DNS
@@ -17,17 +18,10 @@ export const visibilitySchema = z.enum(['private', 'public']);
 export const toolStatusSchema = z.enum(['active', 'deprecated']);
 
 /**
- * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`,
- * `Authorization`): whole words between "-", "_" and ".", so `PATH`, `--path` or `keyboard` are
- * not taken for one. Used for variable and header names, flags and URL query parameters alike.
- */
-export const CREDENTIAL_NAME_RE =
-  /(^|[-_.])(api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth|authorization|bearer|cookie)([-_.]|$)/i;
-
-/**
- * An http(s) URL without credentials, in its user part or its query. zod runs these checks even
- * after `z.url()` has refused the string, so the URL is parsed here once and defensively: a
- * `new URL()` that throws inside a check is a 500 for the caller instead of this field's 400.
+ * An http(s) URL without credentials: none in its user part, no credential-named query parameter,
+ * no token of a known format anywhere. zod runs these checks even after `z.url()` has refused the
+ * string, so the URL is parsed here once and defensively: a `new URL()` that throws inside a check
+ * is a 500 for the caller instead of this field's 400.
  */
 const httpUrl = z
   .url({ message: 'must be a valid URL' })
@@ -40,8 +34,19 @@ const httpUrl = z
       return ctx.addIssue({ code: 'custom', message: 'must not contain credentials (declare a header instead)' });
     const parameter = [...url.searchParams.keys()].find((name) => CREDENTIAL_NAME_RE.test(name));
     if (parameter)
-      ctx.addIssue({ code: 'custom', message: `must not contain credentials (query parameter '${parameter}'; declare a header instead)` });
+      return ctx.addIssue({
+        code: 'custom',
+        message: `must not contain credentials (query parameter '${parameter}'; declare a header instead)`,
+      });
+    const known = findKnownCredential(url.pathname + url.search + url.hash);
+    if (known) ctx.addIssue({ code: 'custom', message: `must not contain credentials (${known.what}; declare a header instead)` });
   });
+
+/** A declared default is stored in plain text, so it may not be a credential (credentials.ts). */
+function defaultIsNoCredential(e: { name: string; default?: string }, ctx: z.RefinementCtx) {
+  const problem = e.default === undefined ? undefined : credentialInDefault(e.name, e.default);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['default'] });
+}
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -54,7 +59,8 @@ export const envDeclarationSchema = z
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
   })
-  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret variable cannot have a default value', path: ['default'] });
+  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret variable cannot have a default value', path: ['default'] })
+  .superRefine(defaultIsNoCredential);
 
 export const headerDeclarationSchema = z
   .strictObject({
@@ -68,7 +74,8 @@ export const headerDeclarationSchema = z
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
   })
-  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret header cannot have a default value', path: ['default'] });
+  .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret header cannot have a default value', path: ['default'] })
+  .superRefine(defaultIsNoCredential);
 
 export const packageRefSchema = z.strictObject({
   registry_type: z.enum(['npm', 'pypi', 'oci']),
@@ -87,6 +94,16 @@ export const stdioConfigSchema = z
   .refine((c) => (c.package === undefined) !== (c.command === undefined), {
     message: 'give either a package reference or a command (exactly one)',
     path: ['command'],
+  })
+  .superRefine((c, ctx) => {
+    for (const p of credentialsInArgs(c.args)) ctx.addIssue({ code: 'custom', ...p });
+    const known = c.command === undefined ? undefined : findKnownCredential(c.command);
+    if (known)
+      ctx.addIssue({
+        code: 'custom',
+        message: `contains what looks like ${known.what}; a version never stores a credential`,
+        path: ['command'],
+      });
   });
 
 export const remoteConfigSchema = z.strictObject({

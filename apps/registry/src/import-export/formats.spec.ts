@@ -127,6 +127,55 @@ describe('mcpServers and server.json', () => {
     );
   });
 
+  it('declares credentials of known formats wherever they sit, and keeps what only sits next to a credential name', () => {
+    const gh = 'ghp_' + 'a1B2'.repeat(9);
+    const bearer = 'z'.repeat(24);
+    const r = parseMcpServers({
+      mcpServers: {
+        remote: {
+          command: 'npx',
+          args: [
+            '-y',
+            'mcp-remote',
+            'https://mcp.example.com/sse',
+            '--header',
+            `Authorization: Bearer ${bearer}`,
+            '--token-limit',
+            '1000',
+            '--auth',
+            'oauth',
+            gh,
+          ],
+        },
+      },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0].config).toEqual({
+      type: 'stdio',
+      command: 'npx',
+      args: [
+        '-y',
+        'mcp-remote',
+        'https://mcp.example.com/sse',
+        '--header',
+        'Authorization: Bearer ${AUTH_TOKEN}',
+        '--token-limit',
+        '1000',
+        '--auth',
+        'oauth',
+        '${GITHUB_TOKEN}',
+      ],
+      env: [
+        { name: 'AUTH_TOKEN', required: true, secret: true },
+        { name: 'GITHUB_TOKEN', required: true, secret: true },
+      ],
+    });
+    expect(JSON.stringify(r.entries)).not.toMatch(new RegExp(`${bearer}|${gh}`));
+    expect(r.notes).toEqual([
+      expect.stringMatching(/declared as secret variables: a bearer token → \$\{AUTH_TOKEN\}, a GitHub token → \$\{GITHUB_TOKEN\}\)/),
+    ]);
+  });
+
   it('reads a remote entry without a type as streamable HTTP, and says so', () => {
     const r = parseMcpServers({
       mcpServers: { docs: { url: 'https://mcp.example.com/mcp' }, events: { type: 'sse', url: 'https://x.example/sse' } },
@@ -267,6 +316,44 @@ describe('server.json arguments', () => {
         /arguments to fill in at launch became declared variables \(target_dir → \$\{TARGET_DIR\}, --api-key → \$\{API_KEY\}, api_token → \$\{API_TOKEN\}\)/,
       ),
       expect.stringMatching(/1 runtime argument\(s\) for npx not imported/),
+    ]);
+  });
+
+  it('keeps no credential from a fixed value or a default, whatever the file flags', () => {
+    const key = 'sk-proj-' + 'Ab12'.repeat(10);
+    const r = parseServerJson({
+      ...filesystem,
+      packages: [
+        {
+          ...filesystem.packages[0],
+          runtimeArguments: undefined,
+          packageArguments: [
+            { type: 'positional', value: key },
+            { type: 'named', name: '--token', value: 'unflagged-value-1' },
+          ],
+          environmentVariables: [
+            { name: 'OPENAI_KEY', default: 'sk-test-123' },
+            { name: 'API_KEY_HEADER', default: 'X-Api-Key' },
+          ],
+        },
+      ],
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0].config).toMatchObject({
+      args: ['${OPENAI_API_KEY}', '--token', '${TOKEN}'],
+      env: [
+        { name: 'OPENAI_KEY', required: false, secret: false },
+        { name: 'API_KEY_HEADER', required: false, secret: false, default: 'X-Api-Key' },
+        { name: 'OPENAI_API_KEY', required: true, secret: true },
+        { name: 'TOKEN', required: true, secret: true },
+      ],
+    });
+    expect(JSON.stringify(r.entries)).not.toMatch(/sk-test-123|sk-proj-|unflagged-value-1/);
+    expect(r.notes).toEqual([
+      expect.stringMatching(/values of secrets OPENAI_KEY were not imported/),
+      expect.stringMatching(
+        /arguments to fill in at launch became declared variables \(value → \$\{OPENAI_API_KEY\}, --token → \$\{TOKEN\}\)/,
+      ),
     ]);
   });
 

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import {
   CREDENTIAL_NAME_RE,
+  couldBeCredential,
+  credentialInDefault,
+  findKnownCredential,
+  inlineFlag,
+  isCredentialFlag,
   launchConfigSchema,
+  variableNameFor,
   toolNameSchema,
   type ImportFormat,
   type LaunchConfig,
@@ -72,27 +78,27 @@ function parseEntry(
 }
 
 /**
- * mcpServers files often pass a key on the command line (`--api-key sk-…`, `--token=…`). Such a
- * value never enters the registry: it becomes a `${NAME}` placeholder with NAME declared as a
- * required secret, like the values of `env`. Flags are told by name (CREDENTIAL_NAME_RE).
+ * Files often pass a key on the command line (`--api-key sk-…`, `--token=…`, `--header
+ * "Authorization: Bearer …"`). Such a value never enters the registry: it becomes a `${NAME}`
+ * placeholder with NAME declared as a required secret, like the values of `env`. What counts as a
+ * credential is the rule the version schema refuses (#contracts credentials.ts), so an import
+ * never fails on a credential it could have scrubbed.
  */
 function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: string[]; scrubbed: string[] } {
-  const out: string[] = [];
   const scrubbed: string[] = [];
-  const isPlaceholder = (v: string) => /^\$\{[^}]+\}$/.test(v);
-  const isCredentialFlag = (flag: string) => /^--?[A-Za-z]/.test(flag) && CREDENTIAL_NAME_RE.test(flag.replace(/^-+/, ''));
-  const placeholder = (flag: string) => declarePlaceholder(env, scrubbed, flag, (name) => ({ name, required: true, secret: true }));
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    const inline = /^(--?[^=\s]+)=(.+)$/.exec(arg);
-    if (inline && isCredentialFlag(inline[1]) && !isPlaceholder(inline[2])) {
-      out.push(`${inline[1]}=${placeholder(inline[1])}`);
-      continue;
-    }
-    out.push(arg);
-    const next = args[i + 1];
-    if (!inline && isCredentialFlag(arg) && next !== undefined && !next.startsWith('-') && !isPlaceholder(next)) {
-      out.push(placeholder(arg));
+  const secret = (label: string, name?: string) =>
+    declarePlaceholder(env, scrubbed, label, (n) => ({ name: n, required: true, secret: true }), name);
+  const out = args.map((arg) => {
+    for (let known = findKnownCredential(arg); known; known = findKnownCredential(arg))
+      arg = arg.slice(0, known.start) + secret(known.what, known.variable) + arg.slice(known.end);
+    return arg;
+  });
+  for (let i = 0; i < out.length; i++) {
+    const inline = inlineFlag(out[i]);
+    if (inline) {
+      if (isCredentialFlag(inline.flag) && couldBeCredential(inline.value)) out[i] = `${inline.flag}=${secret(inline.flag)}`;
+    } else if (isCredentialFlag(out[i]) && out[i + 1] !== undefined && !out[i + 1].startsWith('-') && couldBeCredential(out[i + 1])) {
+      out[i + 1] = secret(out[i]);
       i++;
     }
   }
@@ -182,18 +188,10 @@ const PACKAGE_REGISTRIES = ['npm', 'pypi', 'oci'] as const;
 type PackageRegistry = (typeof PACKAGE_REGISTRIES)[number];
 const isPackageRegistry = (t: string): t is PackageRegistry => (PACKAGE_REGISTRIES as readonly string[]).includes(t);
 
-/** `target_dir`, `--log-level` → `TARGET_DIR`, `LOG_LEVEL`: a variable name for an argument's value. */
-function variableName(label: string): string {
-  const name = label
-    .replace(/^-+/, '')
-    .replace(/[^A-Za-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '')
-    .toUpperCase();
-  return /^[A-Z_]/.test(name) ? name : `ARG_${name}`;
-}
-
 function declaration(name: string, input: z.infer<typeof serverJsonInputFields>): EnvDeclaration {
-  const fallback = input.isSecret ? undefined : (input.default ?? keptValue(name, input));
+  const given = input.isSecret ? undefined : (input.default ?? keptValue(name, input));
+  // A default is stored in plain text: one that would be a credential is left out like a secret's value.
+  const fallback = given !== undefined && credentialInDefault(name, given) === undefined ? given : undefined;
   return {
     name,
     ...(input.description ? { description: input.description } : {}),
@@ -207,19 +205,27 @@ function declaration(name: string, input: z.infer<typeof serverJsonInputFields>)
  * A value to fill in at launch: `${NAME}` (NAME from the label), with NAME declared in `env` once
  * (the first declaration wins) and `label → ${NAME}` added to `made` for the import's notes.
  */
-function declarePlaceholder(env: EnvDeclaration[], made: string[], label: string, declare: (name: string) => EnvDeclaration): string {
-  const name = variableName(label);
+function declarePlaceholder(
+  env: EnvDeclaration[],
+  made: string[],
+  label: string,
+  declare: (name: string) => EnvDeclaration,
+  name = variableNameFor(label),
+): string {
   if (!env.some((e) => e.name === name)) env.push(declare(name));
   made.push(`${label} → \${${name}}`);
   return `\${${name}}`;
 }
 
 /**
- * A fixed value server.json gives an input, if the registry may keep it: never a secret's, nor one
- * whose name says it is a credential (the file may not flag it); those are declared, not stored.
+ * A fixed value server.json gives an input, if the registry may keep it: never a secret's, one
+ * whose name says it is a credential (the file may not flag it) or one in a credential's format;
+ * those are declared, not stored.
  */
 function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): string | undefined {
-  return input.value !== undefined && !input.isSecret && !CREDENTIAL_NAME_RE.test(name) ? input.value : undefined;
+  return input.value !== undefined && !input.isSecret && !CREDENTIAL_NAME_RE.test(name) && !findKnownCredential(input.value)
+    ? input.value
+    : undefined;
 }
 
 /**
@@ -232,8 +238,8 @@ function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): 
  */
 function argumentsFromServerJson(args: ServerJsonArgument[], env: EnvDeclaration[]): { args: string[]; placeholders: string[] } {
   const placeholders: string[] = [];
-  const placeholder = (label: string, input: z.infer<typeof serverJsonInputFields>) =>
-    declarePlaceholder(env, placeholders, label, (name) => declaration(name, input));
+  const placeholder = (label: string, input: z.infer<typeof serverJsonInputFields>, name?: string) =>
+    declarePlaceholder(env, placeholders, label, (n) => declaration(n, input), name);
   const out = args.flatMap((a) => {
     const flag = a.type === 'named' && a.name ? [a.name] : [];
     const label = a.valueHint ?? a.name ?? 'value';
@@ -243,12 +249,17 @@ function argumentsFromServerJson(args: ServerJsonArgument[], env: EnvDeclaration
       const value = a.value.replace(/\{([^{}]+)\}/g, (whole, id: string) => {
         const v = a.variables?.[id];
         if (!v) return whole;
-        return keptValue(id, v) ?? placeholder(id, v);
+        return keptValue(id, v) ?? placeholder(id, v.value === undefined ? v : { ...v, value: undefined, isSecret: true });
       });
       return [...flag, value];
     }
-    // A secret's fixed value is not kept: it is asked for at launch like any value to fill in.
-    if (a.value !== undefined) return [...flag, placeholder(label, { ...a, value: undefined, isRequired: true })];
+    // A fixed value that is a credential (flagged, named or shaped like one) is not kept: it is
+    // asked for at launch like any value to fill in, as a secret.
+    if (a.value !== undefined) {
+      const known = findKnownCredential(a.value);
+      const name = known && !a.valueHint && !a.name ? known.variable : undefined;
+      return [...flag, placeholder(label, { ...a, value: undefined, isRequired: true, isSecret: true }, name)];
+    }
     if (a.type === 'named' && a.default === undefined && !a.isRequired) return flag;
     return [...flag, placeholder(label, a)];
   });
@@ -301,13 +312,16 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
   if (stdioPackage) {
     const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
     const secretValues = (stdioPackage.environmentVariables ?? [])
-      .filter((v) => v.value !== undefined && keptValue(v.name, v) === undefined)
+      .filter((v, i) => (v.value ?? v.default) !== undefined && env[i].default === undefined)
       .map((v) => v.name);
     if (secretValues.length)
       out.notes.push(`${s.name}: values of secrets ${secretValues.join(', ')} were not imported (declared as variables)`);
-    const { args, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], env);
+    const { args: given, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], env);
     if (placeholders.length)
       out.notes.push(`${s.name}: arguments to fill in at launch became declared variables (${placeholders.join(', ')})`);
+    const { args, scrubbed } = scrubCredentialArgs(given, env);
+    if (scrubbed.length)
+      out.notes.push(`${s.name}: credentials in the arguments were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
     if (stdioPackage.runtimeArguments?.length)
       out.notes.push(
         `${s.name}: ${stdioPackage.runtimeArguments.length} runtime argument(s) for ${stdioPackage.runtimeHint ?? 'the runtime'} not imported (the runner is chosen by the package's registry type)`,

@@ -1,0 +1,163 @@
+/**
+ * Telling credentials apart from other values, so that none is stored in a version (the registry
+ * keeps declarations of secrets, never their values). Two rules, both meant to refuse real
+ * credentials without flagging ordinary values:
+ * - a value in a format its issuer made recognisable (`ghp_…`, `sk-…`, `AKIA…`, a JWT, a private
+ *   key block) is a credential wherever it appears;
+ * - a value given to a name whose last word names a credential (`--api-key`, `GITHUB_TOKEN`,
+ *   `Authorization`) is one unless it plainly is not (a `${NAME}` placeholder, a path, a URL, a
+ *   short word like `none` or `oauth`). `--token-limit 1000` or `--key-file x.pem` give something
+ *   else, so only the last word counts.
+ */
+
+const CREDENTIAL_WORDS =
+  'api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth|authorization|bearer|cookie';
+
+/**
+ * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`,
+ * `Authorization`): whole words between "-", "_" and ".", so `PATH`, `--path` or `keyboard` are
+ * not taken for one. Used to flag declared variables and headers secret, and for URL query
+ * parameters.
+ */
+export const CREDENTIAL_NAME_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})([-_.]|$)`, 'i');
+
+/** Names whose value is a credential: the last word is one (`GITHUB_TOKEN`, not `TOKEN_LIMIT`). */
+export const CREDENTIAL_HOLDER_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})$`, 'i');
+
+/** A credential format: what to call it in an error, a variable name for it, and its pattern (group 1, if any, is the secret part). */
+interface CredentialFormat {
+  what: string;
+  variable: string;
+  re: RegExp;
+}
+
+/** Prefixes and shapes the issuers publish for secret scanning; each is long enough not to occur by chance. */
+const KNOWN_FORMATS: CredentialFormat[] = [
+  { what: 'a GitHub token', variable: 'GITHUB_TOKEN', re: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/ },
+  { what: 'a GitLab token', variable: 'GITLAB_TOKEN', re: /\bglpat-[A-Za-z0-9_-]{20,}/ },
+  { what: 'an Anthropic API key', variable: 'ANTHROPIC_API_KEY', re: /\bsk-ant-[A-Za-z0-9_-]{32,}/ },
+  { what: 'an OpenAI API key', variable: 'OPENAI_API_KEY', re: /\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{32,}/ },
+  // Many providers issue `sk-…` keys (OpenAI's older ones, DeepSeek, Zapier's `sk-ak-…`).
+  { what: 'a secret API key (sk-…)', variable: 'API_KEY', re: /\bsk-[A-Za-z0-9_-]{32,}/ },
+  { what: 'a Stripe key', variable: 'STRIPE_API_KEY', re: /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/ },
+  { what: 'an AWS access key', variable: 'AWS_ACCESS_KEY_ID', re: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/ },
+  { what: 'a Google API key', variable: 'GOOGLE_API_KEY', re: /\bAIza[0-9A-Za-z_-]{35}/ },
+  { what: 'a Slack token', variable: 'SLACK_TOKEN', re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/ },
+  { what: 'an npm token', variable: 'NPM_TOKEN', re: /\bnpm_[A-Za-z0-9]{36}\b/ },
+  { what: 'a Hugging Face token', variable: 'HF_TOKEN', re: /\bhf_[A-Za-z0-9]{34,}/ },
+  { what: 'a JSON Web Token', variable: 'TOKEN', re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/ },
+  { what: 'a private key', variable: 'PRIVATE_KEY', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/ },
+  // `Authorization: Bearer abc…` on a command line (mcp-remote's --header); `Bearer ${TOKEN}` is fine.
+  { what: 'a bearer token', variable: 'AUTH_TOKEN', re: /\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/-]{16,}=*)/i },
+];
+
+export interface FoundCredential {
+  /** What it looks like, for messages: "a GitHub token". */
+  what: string;
+  /** A variable name to hold it instead: GITHUB_TOKEN. */
+  variable: string;
+  /** Where the secret part starts and ends in the text. */
+  start: number;
+  end: number;
+}
+
+/** The first credential of a known format in `text`, if any. */
+export function findKnownCredential(text: string): FoundCredential | undefined {
+  for (const f of KNOWN_FORMATS) {
+    const m = f.re.exec(text);
+    if (!m) continue;
+    const secret = m[1] ?? m[0];
+    const start = m.index + m[0].lastIndexOf(secret);
+    return { what: f.what, variable: f.variable, start, end: start + secret.length };
+  }
+  return undefined;
+}
+
+const PLACEHOLDER_RE = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/;
+const PATH_RE = /^(?:\/|\.{1,2}[\\/]|~[\\/]|[A-Za-z]:[\\/])|^[\w.-]+\.(?:json|pem|key|crt|cer|p12|pfx|txt|env|ya?ml|toml|ini|cfg|conf)$/i;
+const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
+const WORD_RE = /^[A-Za-z][A-Za-z-]{0,15}$/;
+
+/**
+ * Whether a value given to a credential's name could be the credential itself: anything but a
+ * placeholder, a path, a URL or a short word (`none`, `oauth`, `stdin`, `X-Api-Key`).
+ */
+export function couldBeCredential(value: string): boolean {
+  return !(value === '' || PLACEHOLDER_RE.test(value) || PATH_RE.test(value) || URL_RE.test(value) || WORD_RE.test(value));
+}
+
+/** `--api-key`, `target_dir` → `API_KEY`, `TARGET_DIR`: a variable name for a value given under that label. */
+export function variableNameFor(label: string): string {
+  const name = label
+    .replace(/^-+/, '')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toUpperCase();
+  return /^[A-Z_]/.test(name) ? name : `ARG_${name}`;
+}
+
+/** A command-line flag (`--api-key`, `-token`) whose value is a credential. */
+export function isCredentialFlag(arg: string): boolean {
+  return /^--?[A-Za-z]/.test(arg) && CREDENTIAL_HOLDER_RE.test(arg.replace(/^-+/, ''));
+}
+
+/** `--flag=value` split, or undefined for anything else. */
+export function inlineFlag(arg: string): { flag: string; value: string } | undefined {
+  const m = /^(--?[^=\s]+)=(.*)$/s.exec(arg);
+  return m ? { flag: m[1], value: m[2] } : undefined;
+}
+
+export interface CredentialProblem {
+  /** Path below the checked object (`['args', 3]`). */
+  path: (string | number)[];
+  message: string;
+}
+
+const NOT_STORED = 'a version never stores a credential';
+
+/**
+ * Credentials written into a command line: the known formats anywhere, and the values of
+ * credential flags (`--api-key sk-…`, `--token=…`). Each problem says which placeholder to use.
+ */
+export function credentialsInArgs(args: readonly string[]): CredentialProblem[] {
+  const problems = new Map<number, string>();
+  args.forEach((arg, i) => {
+    const known = findKnownCredential(arg);
+    if (known)
+      problems.set(
+        i,
+        `contains what looks like ${known.what}: ${NOT_STORED}; write \${${known.variable}} in its place and declare ${known.variable} in env as a secret`,
+      );
+  });
+  args.forEach((arg, i) => {
+    const inline = inlineFlag(arg);
+    const flag = inline ? inline.flag : arg;
+    const at = inline ? i : i + 1;
+    const value = args[at] === undefined ? undefined : inline ? inline.value : args[at];
+    if (
+      problems.has(at) ||
+      !isCredentialFlag(flag) ||
+      value === undefined ||
+      (!inline && value.startsWith('-')) ||
+      !couldBeCredential(value)
+    )
+      return;
+    const variable = variableNameFor(flag);
+    problems.set(
+      at,
+      `is the value of ${flag}: ${NOT_STORED}; write ${inline ? `${flag}=` : ''}\${${variable}} instead and declare ${variable} in env as a secret`,
+    );
+  });
+  return [...problems].sort(([a], [b]) => a - b).map(([i, message]) => ({ path: ['args', i], message }));
+}
+
+/** A declared variable's or header's default that would keep a credential in plain text. */
+export function credentialInDefault(name: string, value: string): string | undefined {
+  const known = findKnownCredential(value);
+  const what = known
+    ? `looks like ${known.what}`
+    : CREDENTIAL_HOLDER_RE.test(name) && couldBeCredential(value)
+      ? `is a value of ${name}`
+      : undefined;
+  return what && `${what}: ${NOT_STORED}; declare ${name} as secret, without a default`;
+}
