@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   httpRequestDuration,
   httpRequestsTotal,
@@ -52,6 +52,15 @@ export async function createGateway(
   });
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, { logger });
   const fastify = app.getHttpAdapter().getInstance();
+  // Many clients send `Content-Type: application/json` on every request, with a body or not (a
+  // DELETE, `POST …/restore`). Fastify refuses such an empty body outright; here it is no body, so
+  // a route that takes none works and one that needs one names what is missing (`body: …`).
+  // Every other body goes to Fastify's own parser, with its prototype-poisoning checks. (Registered
+  // through Nest, which would otherwise add its own JSON parser at init.)
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  app.useBodyParser<Server>('application/json', { bodyLimit: config.http.bodyLimitBytes }, (request, body, done) =>
+    body.length === 0 ? done(null, undefined) : parseJson(request, body.toString(), done),
+  );
   // Documents may be up to KNOWLEDGE_MAX_DOCUMENT_BYTES (JSON escaping adds a little): only their
   // routes get the larger body limit. Routes are registered at init, after this hook.
   const documentBodyLimit = Math.max(config.http.bodyLimitBytes, Math.ceil(config.knowledge.maxDocumentBytes * 1.2) + 65_536);

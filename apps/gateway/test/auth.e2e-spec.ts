@@ -239,6 +239,26 @@ describe('gateway auth (e2e)', () => {
       expectError(r, 400, 'MALFORMED_REQUEST', /^Request body is not valid JSON$/);
     });
 
+    it('an empty body sent as JSON is no body: a route without one works, a route with one names it', async () => {
+      const json = { 'content-type': 'application/json' };
+      const key = (await login('alice', 'wonderland-secret-1')).access_token;
+      const created = await api.withToken(key).post('/api/v1/auth/api-keys', { name: 'empty-body', scopes: ['read'] });
+      const del = await api.request('DELETE', `/api/v1/auth/api-keys/${created.body.id}`, {
+        body: '',
+        headers: { ...json, authorization: `Bearer ${key}` },
+      });
+      expect(del.status).toBe(204);
+      expectError(
+        await api.request('POST', '/api/v1/auth/login', { body: '', headers: json }),
+        400,
+        'VALIDATION_FAILED',
+        /^Invalid body: /,
+      );
+      // Fastify's own parser still reads every other body, prototype-poisoning checks included.
+      const poisoned = await api.request('POST', '/api/v1/auth/login', { body: '{"__proto__": {"admin": true}}', headers: json });
+      expectError(poisoned, 400, 'MALFORMED_REQUEST', /^Request body is not valid JSON$/);
+    });
+
     it('missing and extra fields, naming them', async () => {
       expectError(
         await api.post('/api/v1/auth/register', { username: 'dave', email: 'dave@example.com' }),

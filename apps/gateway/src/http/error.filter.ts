@@ -37,7 +37,6 @@ function codeForStatus(status: number): ErrorCode {
 /** Fastify's own client errors (body parsing, limits) carry a status and an FST_ code. */
 const FASTIFY_MESSAGES: Record<string, (bodyLimit?: number) => string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: () => 'Request body is not valid JSON',
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => "Request body is empty but Content-Type is 'application/json'",
   FST_ERR_CTP_BODY_TOO_LARGE: (limit) =>
     limit ? `Request body is larger than this route's limit of ${limit} bytes` : 'Request body is larger than the allowed limit',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'Unsupported Content-Type: send application/json',
