@@ -390,9 +390,35 @@ describe('registry (e2e)', () => {
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.latest_version).toBe('1.0.0');
     const unpinned = await owner.delete(`/api/v1/mcps/${tool.id}/latest`);
     expect(unpinned.body).toMatchObject({ latest_version: '1.3.0', pinned_version: null });
+    // Unpinning again changes nothing and records nothing.
+    expect((await owner.delete(`/api/v1/mcps/${tool.id}/latest`)).body).toMatchObject({ latest_version: '1.3.0', pinned_version: null });
 
-    const actions = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items.map((h: { action: string }) => h.action);
-    expect(actions).toEqual(expect.arrayContaining(['version.yanked', 'latest.pinned', 'latest.unpinned']));
+    // Yanking the pinned version drops the pin, says so in the history, and announces the new latest.
+    expect((await owner.put(`/api/v1/mcps/${tool.id}/latest`, { version: '1.1.0' })).body.latest_version).toBe('1.1.0');
+    const yankPinned = await owner.post(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`, { reason: 'bad schema' });
+    expect(yankPinned.body).toMatchObject({ version: '1.1.0', yanked: true, is_latest: false });
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body).toMatchObject({ latest_version: '1.3.0', pinned_version: null });
+    const history = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items as { action: string; diff: unknown }[];
+    expect(history.map((h) => h.action).filter((a) => a.startsWith('latest.'))).toEqual([
+      'latest.pinned',
+      'latest.unpinned',
+      'latest.pinned',
+    ]);
+    expect(history.at(-1)).toMatchObject({
+      action: 'version.yanked',
+      diff: { version: '1.1.0', reason: 'bad schema', unpinned: true, latest: { from: '1.1.0', to: '1.3.0' } },
+    });
+    // One tool.latest.changed per change of latest: the yank of the latest 1.2.0, pin, unpin (not
+    // the no-op one), pin, the yank of the pinned version.
+    const latestChanges = () => events.filter((e) => e.key === 'tool.latest.changed' && e.payload.tool_id === tool.id);
+    await waitFor(() => latestChanges().length >= 5);
+    expect(latestChanges().map((e) => [e.payload.latest, e.payload.pinned])).toEqual([
+      ['1.1.0', false],
+      ['1.0.0', true],
+      ['1.3.0', false],
+      ['1.1.0', true],
+      ['1.3.0', false],
+    ]);
   });
 
   it('lists with filters, text search, sorting and pagination, showing each caller only what they may see', async () => {

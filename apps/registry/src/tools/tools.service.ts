@@ -369,16 +369,21 @@ export class ToolsService {
       row.yankReason = reason;
       await m.update(ToolVersion, { id: row.id }, { yanked: true, yankReason: reason });
       // A pin on a yanked version is dropped: latest must never be a yanked version.
-      const pinned = tool.pinnedVersion === row.version ? null : tool.pinnedVersion;
+      const before = { pinned: tool.pinnedVersion, latest: tool.latestVersion };
+      const pinned = before.pinned === row.version ? null : before.pinned;
       const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
       const latest = this.resolveLatest(pinned, all);
       await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
       await this.history(m, id, 'version.yanked', actor, {
         version: row.version,
         reason,
-        ...(pinned !== tool.pinnedVersion ? { unpinned: true } : {}),
+        ...(pinned !== before.pinned ? { unpinned: true } : {}),
+        ...(latest !== before.latest ? { latest: { from: before.latest, to: latest } } : {}),
       });
       await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { tool_id: id, name: tool.name, version: row.version, reason });
+      // Whoever follows `latest` (a deployer) hears of it however it changed.
+      if (latest !== before.latest)
+        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { tool_id: id, name: tool.name, latest, pinned: pinned !== null });
       return versionView(row, latest);
     });
   }
@@ -396,6 +401,8 @@ export class ToolsService {
       const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
       const latest = this.resolveLatest(pinned, all);
       const before = { pinned: tool.pinnedVersion, latest: tool.latestVersion };
+      // Pinning the version already pinned, or unpinning what is not pinned, changes nothing and records nothing.
+      if (before.pinned === pinned && before.latest === latest) return toolView(tool);
       await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
       await this.history(m, id, pinned ? 'latest.pinned' : 'latest.unpinned', actor, { from: before, to: { pinned, latest } });
       await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { tool_id: id, name: tool.name, latest, pinned: pinned !== null });
