@@ -452,19 +452,46 @@ describe('registry (e2e)', () => {
     expect((await owner.get('/api/v1/mcps?q=%25')).body.total).toBe(0);
   });
 
-  it('soft-deletes (hidden from everyone) and lets only admins restore', async () => {
+  it('soft-deletes (hidden from everyone but admins, who may look before they restore) and lets only admins restore', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'to-delete', visibility: 'public' })).body;
+    expect((await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.0', config: stdio('1') })).status).toBe(201);
     expect((await owner.delete(`/api/v1/mcps/${tool.id}`)).body.deleted_at).not.toBeNull();
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
     expect((await owner.get('/api/v1/mcps?q=to-delete')).body.total).toBe(0);
+    expect((await admin.get('/api/v1/mcps?q=to-delete')).body.total).toBe(0);
     expect((await admin.get('/api/v1/mcps?q=to-delete&include_deleted=true')).body.total).toBe(1);
+    // An admin sees what was deleted, by whom and when, and what it held.
+    const seen = await admin.get(`/api/v1/mcps/${tool.id}`);
+    expect(seen.status).toBe(200);
+    expect(seen.body.deleted_at).not.toBeNull();
+    const deletedBy = (await admin.get(`/api/v1/mcps/${tool.id}/history`)).body.items.at(-1);
+    expect(deletedBy).toMatchObject({ action: 'tool.deleted', actor_id: (await owner.get('/api/v1/auth/me')).body.id });
+    expect((await admin.get(`/api/v1/mcps/${tool.id}/versions/1.0.0`)).status).toBe(200);
+    // What the admin's read put in the cache is still hidden from everyone else.
+    for (const client of [owner, owner, viewer, other]) {
+      expect((await client.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+      expect((await client.get(`/api/v1/mcps/${tool.id}/history`)).status).toBe(404);
+    }
+    // Looked at, not changed: every change waits for the restore.
+    for (const change of [
+      admin.put(`/api/v1/mcps/${tool.id}`, { description: 'x' }),
+      admin.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.1.0', config: stdio('1.1') }),
+      admin.delete(`/api/v1/mcps/${tool.id}`),
+    ]) {
+      const r = await change;
+      expect({ status: r.status, message: r.body.error.message }).toEqual({
+        status: 409,
+        message: "Tool 'to-delete' is deleted: restore it before changing it",
+      });
+    }
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'x' })).status).toBe(404);
     expect((await owner.post(`/api/v1/mcps/${tool.id}/restore`)).status).toBe(403);
     const restored = await admin.post(`/api/v1/mcps/${tool.id}/restore`);
     expect(restored.status).toBe(200);
     expect(restored.body.deleted_at).toBeNull();
     expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(200);
     const actions = (await admin.get(`/api/v1/mcps/${tool.id}/history`)).body.items.map((h: { action: string }) => h.action);
-    expect(actions).toEqual(['tool.created', 'tool.deleted', 'tool.restored']);
+    expect(actions).toEqual(['tool.created', 'version.published', 'tool.deleted', 'tool.restored']);
   });
 
   /** registry_cache_requests_total for one kind (detail, list) and result (hit, miss), from the gateway's /metrics. */

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { EventConsumer, RpcPattern, type Actor, type ListToolsQuery, type RpcResponse, type ToolView } from '#contracts';
 import {
   BoundCounter,
-  canRead,
+  canSee,
   DomainError,
   EventBus,
   isAdmin,
@@ -110,7 +110,7 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   /**
    * The cached detail entry of a tool, if there is one for the current generation (a hit, counted
    * in the metrics), or the generation to store a fetched entry under (a miss). No visibility
-   * check: callers decide with canRead.
+   * check: callers decide with visible().
    */
   lookup(toolId: string): Promise<ToolLookup> {
     // Usually the generation has not moved since this process parsed the entry: one read of
@@ -145,9 +145,9 @@ export class RegistryCacheService implements OnApplicationBootstrap {
     return { hit };
   }
 
-  /** Whether the caller may see a cached tool (the registry's rules: not deleted, visible to them). */
+  /** Whether the caller may see a cached tool (the registry's rule, canSee). */
   static visible(tool: ToolView, actor: Actor): boolean {
-    return !tool.deleted_at && canRead({ ownerId: tool.owner_id, visibility: tool.visibility }, actor);
+    return canSee({ ownerId: tool.owner_id, visibility: tool.visibility, deletedAt: tool.deleted_at }, actor);
   }
 
   private store(key: string, value: unknown, ttl: number): void {

@@ -121,7 +121,7 @@ export class ToolsController {
 
   @Delete(':tool_id')
   @RequirePermission('tools.write')
-  @ApiOperation({ summary: 'Soft-delete a tool (owner or admin); admins can restore it' })
+  @ApiOperation({ summary: 'Soft-delete a tool (owner or admin): hidden from everyone but admins, who can read and restore it' })
   @ApiReply(200, toolSchema)
   @ApiErrors(400, 404, 504)
   remove(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {

@@ -16,7 +16,7 @@ import {
   type VersionView,
 } from '#contracts';
 import {
-  canRead,
+  canSee,
   canWrite,
   coalesced,
   DomainError,
@@ -446,10 +446,10 @@ export class ToolsService {
     return row;
   }
 
-  /** The tool if the actor may see it; 404 otherwise (also when soft-deleted). */
+  /** The tool if the actor may see it (canSee: a soft-deleted one only admins); 404 otherwise. */
   private async visible(m: EntityManager, id: string, actor: Actor): Promise<Tool> {
     const tool = await m.getRepository(Tool).findOneBy({ id });
-    if (!tool || tool.deletedAt || !canRead(tool, actor)) throw DomainError.notFound('Tool', id);
+    if (!tool || !canSee(tool, actor)) throw DomainError.notFound('Tool', id);
     return tool;
   }
 
@@ -460,7 +460,9 @@ export class ToolsService {
   }
 
   private checkWritable(tool: Tool | null, id: string, actor: Actor, action: string): Tool {
-    if (!tool || tool.deletedAt || !canRead(tool, actor)) throw DomainError.notFound('Tool', id);
+    if (!tool || !canSee(tool, actor)) throw DomainError.notFound('Tool', id);
+    // Only an admin gets here with a deleted tool (canSee): it can be looked at, not changed.
+    if (tool.deletedAt) throw new DomainError(ErrorCode.CONFLICT, `Tool '${tool.name}' is deleted: restore it before changing it`);
     if (!canWrite(tool, actor)) throw forbidden(action);
     return tool;
   }

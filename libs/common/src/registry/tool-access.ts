@@ -15,6 +15,15 @@ export function canRead(tool: { ownerId: string; visibility: string }, actor: Ac
   return tool.visibility === 'public' || tool.ownerId === actor.user_id || isAdmin(actor);
 }
 
+/**
+ * Whether the actor may see the tool at all: a soft-deleted one is hidden from everyone but admins,
+ * who may inspect it (detail, versions, history) before restoring it. Lists hide it from admins
+ * too unless they ask for `include_deleted`.
+ */
+export function canSee(tool: { ownerId: string; visibility: string; deletedAt: Date | string | null }, actor: Actor): boolean {
+  return (!tool.deletedAt || isAdmin(actor)) && canRead(tool, actor);
+}
+
 export function canWrite(tool: { ownerId: string }, actor: Actor): boolean {
   return isAdmin(actor) || (tool.ownerId === actor.user_id && actor.role !== 'viewer');
 }
