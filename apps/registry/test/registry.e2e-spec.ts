@@ -421,6 +421,42 @@ describe('registry (e2e)', () => {
     ]);
   });
 
+  it('pages versions (highest first, by semver) and history (oldest first), with totals', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'many-versions' })).body;
+    // Published in an order where semver and text order disagree (1.10.0 > 1.9.0 > 1.2.0).
+    for (const v of ['1.2.0', '1.9.0', '1.10.0', '2.0.0-rc.1', '2.0.0'])
+      expect((await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: v, config: stdio(v) })).status).toBe(201);
+    const page = async (query: string) => (await owner.get(`/api/v1/mcps/${tool.id}/versions?${query}`)).body;
+    const first = await page('page_size=2');
+    expect({ ...first, items: first.items.map((v: { version: string }) => v.version) }).toEqual({
+      items: ['2.0.0', '2.0.0-rc.1'],
+      total: 5,
+      page: 1,
+      page_size: 2,
+    });
+    expect((await page('page_size=2&page=2')).items.map((v: { version: string; config: object }) => [v.version, v.config])).toEqual([
+      ['1.10.0', stdio('1.10.0')],
+      ['1.9.0', stdio('1.9.0')],
+    ]);
+    expect((await page('page_size=2&page=4')).items).toEqual([]);
+    expect((await page('')).items).toHaveLength(5);
+    const history = (await owner.get(`/api/v1/mcps/${tool.id}/history?page_size=2&page=3`)).body;
+    expect({
+      ...history,
+      items: history.items.map((h: { action: string; diff: { version?: string } }) => [h.action, h.diff?.version]),
+    }).toEqual({
+      items: [
+        ['version.published', '2.0.0-rc.1'],
+        ['version.published', '2.0.0'],
+      ],
+      total: 6,
+      page: 3,
+      page_size: 2,
+    });
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/versions?page_size=1000`)).body.error.message).toMatch(/page_size/);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/history?page=0`)).body.error.message).toMatch(/page/);
+  });
+
   it('lists with filters, text search, sorting and pagination, showing each caller only what they may see', async () => {
     for (const [name, tags, visibility] of [
       ['search-alpha', ['db'], 'public'],

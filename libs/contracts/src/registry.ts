@@ -174,9 +174,16 @@ export const publishVersionSchema = z.strictObject({
 });
 export type PublishVersionInput = z.infer<typeof publishVersionSchema>;
 
-export const listToolsQuerySchema = z.strictObject({
+/** `page` (from 1) and `page_size` (at most 100) of every list. */
+const pageFields = {
   page: z.coerce.number().int().min(1).default(1),
   page_size: z.coerce.number().int().min(1).max(100).default(20),
+};
+export const pageQuerySchema = z.strictObject(pageFields);
+export type PageQuery = z.infer<typeof pageQuerySchema>;
+
+export const listToolsQuerySchema = z.strictObject({
+  ...pageFields,
   tag: z.string().max(50).optional(),
   owner: z.string().max(64).optional().describe('owner user id'),
   status: toolStatusSchema.optional(),
@@ -253,6 +260,8 @@ export type VersionDiff = z.infer<typeof versionDiffSchema>;
 const page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), total: z.number(), page: z.number(), page_size: z.number() });
 export const toolPageSchema = page(toolSchema);
+export const versionPageSchema = page(versionSchema);
+export const historyPageSchema = page(historyEntrySchema);
 
 const toolRef = z.strictObject({ tool_id: z.string().min(1).max(64) });
 const versionRef = toolRef.extend({ version: z.string().min(1).max(100) });
@@ -265,9 +274,9 @@ export const RegistryRequests = {
   update: toolRef.extend({ changes: updateToolSchema }),
   delete: toolRef,
   restore: toolRef,
-  history: toolRef,
+  history: toolRef.extend(pageFields),
   publish: toolRef.extend({ input: publishVersionSchema }),
-  versions: toolRef,
+  versions: toolRef.extend(pageFields),
   version: versionRef,
   diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),
   yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000) }),

@@ -2,13 +2,14 @@ import { z } from 'zod';
 import {
   configStatusSchema,
   exportRequestSchema,
-  historyEntrySchema,
+  historyPageSchema,
   importReportSchema,
   importRequestSchema,
   RegistryRequests,
   toolPageSchema,
   toolSchema,
   versionDiffSchema,
+  versionPageSchema,
   versionSchema,
 } from './registry';
 import { documentPageSchema, documentSchema, KnowledgeRequests, searchResponseSchema } from './knowledge';
@@ -108,7 +109,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_TOOL_HISTORY]: {
     service: 'registry',
     request: RegistryRequests.history,
-    response: z.object({ items: z.array(historyEntrySchema) }),
+    response: historyPageSchema,
   },
   // Publishes are short writes the registry commits in groups: callers hold them back briefly while
   // others are awaiting their answer, so they travel and commit together (RequestCoalescer).
@@ -121,7 +122,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_VERSION_LIST]: {
     service: 'registry',
     request: RegistryRequests.versions,
-    response: z.object({ items: z.array(versionSchema) }),
+    response: versionPageSchema,
   },
   [RpcPattern.REGISTRY_VERSION_GET]: { service: 'registry', request: RegistryRequests.version, response: versionSchema },
   [RpcPattern.REGISTRY_VERSION_DIFF]: { service: 'registry', request: RegistryRequests.diff, response: versionDiffSchema },

@@ -3,17 +3,19 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import {
   createToolSchema,
-  historyEntrySchema,
+  historyPageSchema,
   importFormatSchema,
   importReportSchema,
   importRequestSchema,
   listToolsQuerySchema,
+  pageQuerySchema,
   publishVersionSchema,
   RpcPattern as P,
   toolPageSchema,
   toolSchema,
   updateToolSchema,
   versionDiffSchema,
+  versionPageSchema,
   versionSchema,
 } from '#contracts';
 import { parseOrThrow, RpcClient } from '#common';
@@ -139,11 +141,15 @@ export class ToolsController {
 
   @Get(':tool_id/history')
   @RequirePermission('tools.read')
-  @ApiOperation({ summary: 'Every change to the tool: who, when, and a JSON diff' })
-  @ApiReply(200, z.object({ items: z.array(historyEntrySchema) }))
+  @ApiOperation({ summary: 'Every change to the tool, oldest first (paginated): who, when, and a JSON diff' })
+  @ApiReply(200, historyPageSchema)
   @ApiErrors(400, 404, 504)
-  history(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOL_HISTORY, { tool_id: toolId(id) }, { actor: toActor(p) });
+  history(
+    @Param('tool_id') id: string,
+    @ValidQuery(pageQuerySchema) q: z.output<typeof pageQuerySchema>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(P.REGISTRY_TOOL_HISTORY, { tool_id: toolId(id), ...q }, { actor: toActor(p) });
   }
 
   @Post(':tool_id/versions')
@@ -161,11 +167,15 @@ export class ToolsController {
 
   @Get(':tool_id/versions')
   @RequirePermission('tools.read')
-  @ApiOperation({ summary: 'All versions, newest first (yanked ones flagged)' })
-  @ApiReply(200, z.object({ items: z.array(versionSchema) }))
+  @ApiOperation({ summary: 'The versions, highest first (paginated; yanked ones flagged)' })
+  @ApiReply(200, versionPageSchema)
   @ApiErrors(400, 404, 504)
-  versions(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_VERSION_LIST, { tool_id: toolId(id) }, { actor: toActor(p) });
+  versions(
+    @Param('tool_id') id: string,
+    @ValidQuery(pageQuerySchema) q: z.output<typeof pageQuerySchema>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(P.REGISTRY_VERSION_LIST, { tool_id: toolId(id), ...q }, { actor: toActor(p) });
   }
 
   @Get(':tool_id/versions/:version')

@@ -73,7 +73,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOL_HISTORY)
   history(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_HISTORY)) req: RpcData<typeof P.REGISTRY_TOOL_HISTORY>, @RpcActor() actor?: Actor) {
-    return this.tools.historyOf(req.tool_id, requireActor(actor));
+    return this.tools.historyOf(req.tool_id, req, requireActor(actor));
   }
 
   @MessagePattern(P.REGISTRY_VERSION_PUBLISH)
@@ -87,7 +87,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_VERSION_LIST)
   versions(@Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_LIST)) req: RpcData<typeof P.REGISTRY_VERSION_LIST>, @RpcActor() actor?: Actor) {
-    return this.tools.versions(req.tool_id, requireActor(actor));
+    return this.tools.versions(req.tool_id, req, requireActor(actor));
   }
 
   @MessagePattern(P.REGISTRY_VERSION_GET)

@@ -2,13 +2,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import semver from 'semver';
 import type { Redis } from 'ioredis';
-import { DataSource, type EntityManager, type SelectQueryBuilder } from 'typeorm';
+import { DataSource, In, type EntityManager, type SelectQueryBuilder } from 'typeorm';
 import {
   ErrorCode,
   EventKey,
   type Actor,
   type CreateToolInput,
   type ListToolsQuery,
+  type PageQuery,
   type PublishVersionInput,
   type ToolView,
   type UpdateToolInput,
@@ -272,10 +273,21 @@ export class ToolsService {
     });
   }
 
-  async historyOf(id: string, actor: Actor) {
+  /** A page of the tool's changes, oldest first. */
+  async historyOf(id: string, { page, page_size }: PageQuery, actor: Actor) {
     await this.visible(this.dataSource.manager, id, actor);
-    const rows = await this.dataSource.getRepository(ToolHistory).find({ where: { toolId: id }, order: { at: 'ASC', id: 'ASC' } });
-    return { items: rows.map((h) => ({ id: h.id, action: h.action, actor_id: h.actorId, at: h.at.toISOString(), diff: h.diff })) };
+    const [rows, total] = await this.dataSource.getRepository(ToolHistory).findAndCount({
+      where: { toolId: id },
+      order: { at: 'ASC', id: 'ASC' },
+      skip: (page - 1) * page_size,
+      take: page_size,
+    });
+    return {
+      items: rows.map((h) => ({ id: h.id, action: h.action, actor_id: h.actorId, at: h.at.toISOString(), diff: h.diff })),
+      total,
+      page,
+      page_size,
+    };
   }
 
   /** Publishes a new immutable version; its semver must be valid and higher than every earlier one. */
@@ -334,11 +346,28 @@ export class ToolsService {
     return versionView(row, latest);
   }
 
-  async versions(id: string, actor: Actor) {
+  /**
+   * A page of the tool's versions, highest first. Semver order is not SQL's, so the version
+   * strings are sorted here and only the page's rows (configs and manifests) are read: a tool
+   * with thousands of versions is never loaded, nor sent, whole.
+   */
+  async versions(id: string, { page, page_size }: PageQuery, actor: Actor) {
     const tool = await this.visible(this.dataSource.manager, id, actor);
-    const rows = await this.dataSource.getRepository(ToolVersion).find({ where: { toolId: id } });
-    rows.sort((a, b) => semver.rcompare(a.version, b.version));
-    return { items: rows.map((v) => versionView(v, tool.latestVersion)) };
+    const repo = this.dataSource.getRepository(ToolVersion);
+    const all = await repo.find({ where: { toolId: id }, select: { id: true, version: true } });
+    all.sort((a, b) => semver.rcompare(a.version, b.version));
+    const wanted = all.slice((page - 1) * page_size, page * page_size);
+    const rows = wanted.length ? await repo.findBy({ id: In(wanted.map((v) => v.id)) }) : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return {
+      items: wanted.flatMap((v) => {
+        const row = byId.get(v.id);
+        return row ? [versionView(row, tool.latestVersion)] : [];
+      }),
+      total: all.length,
+      page,
+      page_size,
+    };
   }
 
   /** One version; `latest` resolves to the current latest version. */
