@@ -193,8 +193,18 @@ describe('registry (e2e)', () => {
 
     const cases: [object, number, RegExp][] = [
       [{ version: 'v2.1', config: stdio('2') }, 400, /version.*semantic version/],
-      [{ version: '1.9.9', config: stdio('2') }, 409, /higher than the latest published version 2\.0\.0/],
-      [{ version: '2.0.0', config: stdio('2') }, 409, /higher/],
+      [{ version: '1.9.9', config: stdio('2') }, 409, /^Version 1\.9\.9 must be higher than the highest published version 2\.0\.0$/],
+      // A retry of a publish that landed is told so; a different body under the same version is refused as such.
+      [
+        { version: '2.0.0', config: stdio('2') },
+        409,
+        /^Version 2\.0\.0 of tool 'strict-checks' is already published, with this same content$/,
+      ],
+      [
+        { version: '2.0.0', config: stdio('2.0.1') },
+        409,
+        /^Version 2\.0\.0 of tool 'strict-checks' is already published with other content; versions are immutable: publish one higher than 2\.0\.0$/,
+      ],
       [
         { version: '2.1.0', config: { type: 'carrier-pigeon' } },
         400,
@@ -342,7 +352,7 @@ describe('registry (e2e)', () => {
     expect([statuses[0], statuses[4]].sort()).toEqual([201, 409]);
     expect(statuses.slice(1, 4)).toEqual([201, 201, 201]);
     expect(statuses.slice(5)).toEqual([409, 403]);
-    expect(burst[5].body.error.message).toMatch(/higher than the latest published version 1\.\d\.0/);
+    expect(burst[5].body.error.message).toMatch(/higher than the highest published version 1\.\d\.0$/);
     for (const t of tools) {
       const versions = await owner.get(`/api/v1/mcps/${t.id}/versions`);
       expect(versions.body.items.map((v: { version: string }) => v.version)).toEqual(['1.1.0', '1.0.0']);

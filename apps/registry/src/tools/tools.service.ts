@@ -317,7 +317,19 @@ export class ToolsService {
     const version = input.version;
     const highest = tool.highestVersion;
     if (highest && !semver.gt(version, highest)) {
-      throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the latest published version ${highest}`, {
+      // A client retrying a publish whose answer it lost (a timeout) learns whether it landed.
+      const existing = await m.getRepository(ToolVersion).findOne({ where: { toolId: id, version }, select: { sha256: true } });
+      if (existing) {
+        const same = existing.sha256 === contentHash(input.config, input.manifest);
+        throw new DomainError(
+          ErrorCode.CONFLICT,
+          same
+            ? `Version ${version} of tool '${tool.name}' is already published, with this same content`
+            : `Version ${version} of tool '${tool.name}' is already published with other content; versions are immutable: publish one higher than ${highest}`,
+          { field: 'version', highest, published_sha256: existing.sha256, same_content: same },
+        );
+      }
+      throw new DomainError(ErrorCode.CONFLICT, `Version ${version} must be higher than the highest published version ${highest}`, {
         field: 'version',
         highest,
       });
