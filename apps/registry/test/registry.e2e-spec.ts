@@ -144,6 +144,24 @@ describe('registry (e2e)', () => {
     expect(diff.body.manifest.changed).toEqual([{ name: 'read_file', description_changed: true, schema_changed: false }]);
     expect(diff.body.warnings).toEqual(["tool 'read_file': description changed"]);
     expect(diff.body.config.changes[0]).toMatchObject({ path: 'args' });
+    // Another package, run with a newly requested secret, is flagged too.
+    const swap = (await owner.post('/api/v1/mcps', { name: 'target-swap' })).body;
+    for (const [version, config] of [
+      ['1.0.0', stdio('1.0.0')],
+      [
+        '1.1.0',
+        {
+          type: 'stdio',
+          package: { registry_type: 'npm', identifier: '@0livia/fs', version: '1.1.0' },
+          env: [{ name: 'GH_TOKEN', secret: true }],
+        },
+      ],
+    ] as const)
+      expect((await owner.post(`/api/v1/mcps/${swap.id}/versions`, { version, config })).status).toBe(201);
+    expect((await owner.get(`/api/v1/mcps/${swap.id}/diff?from=1.0.0&to=1.1.0`)).body.warnings).toEqual([
+      "launch target changed: command 'npx' → npm package @0livia/fs",
+      'asks for a new secret: GH_TOKEN',
+    ]);
 
     // Same content in another key order → same hash.
     const again = await owner.post('/api/v1/mcps', { name: 'hash-check' });

@@ -17,9 +17,37 @@ export function jsonChanges(from: unknown, to: unknown, path = ''): Change[] {
   return canonicalJson(from ?? null) === canonicalJson(to ?? null) ? [] : [{ path: path || '(root)', from: from ?? null, to: to ?? null }];
 }
 
+/** What a config runs or reaches, for comparing: a package, a command, or a remote origin. */
+function launchTarget(c: LaunchConfig): string {
+  if (c.type !== 'stdio') return `${c.type} server at ${URL.canParse(c.url) ? new URL(c.url).origin : c.url}`;
+  return c.package ? `${c.package.registry_type} package ${c.package.identifier}` : `command '${c.command}'`;
+}
+
+/** The declared secrets (variables or headers) of a config, by name. */
+function secretsOf(c: LaunchConfig): { name: string; secret: boolean }[] {
+  return c.type === 'stdio' ? c.env : c.headers;
+}
+
+/**
+ * Config changes a reviewer must see because they change who gets the user's trust: another
+ * package, command or host runs or receives the calls (a new package version is not flagged: that
+ * is what versions are for), a new secret is asked for, or a secret stops being treated as one.
+ */
+function configWarnings(from: LaunchConfig, to: LaunchConfig): string[] {
+  const warnings: string[] = [];
+  const [a, b] = [launchTarget(from), launchTarget(to)];
+  if (a !== b) warnings.push(`launch target changed: ${a} → ${b}`);
+  const before = new Map(secretsOf(from).map((e) => [e.name, e.secret]));
+  for (const e of secretsOf(to)) {
+    if (e.secret && !before.has(e.name)) warnings.push(`asks for a new secret: ${e.name}`);
+    if (!e.secret && before.get(e.name) === true) warnings.push(`${e.name} is no longer marked secret`);
+  }
+  return warnings;
+}
+
 /**
  * What changed between two versions. Changed tool descriptions and input schemas are called out
- * as warnings: silently changing a tool's definition after users approved it ("rug pull") is a
+ * as warnings (as are the config changes of configWarnings): silently changing a tool's definition after users approved it ("rug pull") is a
  * known attack on MCP clients, so a reviewer must see it.
  */
 export function diffVersions(
@@ -51,6 +79,7 @@ export function diffVersions(
     ...(c.schema_changed ? [`tool '${c.name}': input schema changed`] : []),
   ]);
   if (from.manifest && !to.manifest) warnings.push('the new version has no tool manifest');
+  warnings.unshift(...configWarnings(from.config, to.config));
   return {
     from: fromVersion,
     to: toVersion,

@@ -52,6 +52,43 @@ describe('version diff', () => {
     expect(d.warnings).toEqual(["tool 'read': description changed"]);
   });
 
+  it('flags a config that runs or reaches something else, or asks for new secrets', () => {
+    const pkg = (identifier: string, version: string, env: { name: string; required: boolean; secret: boolean }[]): LaunchConfig => ({
+      type: 'stdio',
+      package: { registry_type: 'npm', identifier, version },
+      args: [],
+      env,
+    });
+    const env = [
+      { name: 'API_KEY', required: true, secret: true },
+      { name: 'REGION', required: false, secret: false },
+    ];
+    const warn = (from: LaunchConfig, to: LaunchConfig) =>
+      diffVersions('1.0.0', '1.1.0', { config: from, manifest: null }, { config: to, manifest: null }).warnings;
+    // A new version of the same package is what versions are for.
+    expect(warn(pkg('@acme/weather', '1.0.0', env), pkg('@acme/weather', '1.1.0', env))).toEqual([]);
+    const swapped = pkg('@acme-tools/weather', '1.0.0', [
+      { name: 'API_KEY', required: true, secret: false },
+      env[1],
+      { name: 'AWS_SECRET_ACCESS_KEY', required: true, secret: true },
+    ]);
+    expect(warn(pkg('@acme/weather', '1.0.0', env), swapped)).toEqual([
+      'launch target changed: npm package @acme/weather → npm package @acme-tools/weather',
+      'API_KEY is no longer marked secret',
+      'asks for a new secret: AWS_SECRET_ACCESS_KEY',
+    ]);
+    const remote = (url: string): LaunchConfig => ({
+      type: 'streamable-http',
+      url,
+      headers: [{ name: 'Authorization', required: true, secret: true }],
+    });
+    expect(warn(remote('https://mcp.example.com/v1'), remote('https://mcp.example.com/v2'))).toEqual([]);
+    expect(warn(remote('https://mcp.example.com/mcp'), remote('https://mcp.example.net/mcp'))).toEqual([
+      'launch target changed: streamable-http server at https://mcp.example.com → streamable-http server at https://mcp.example.net',
+    ]);
+    expect(warn(config, { ...config, command: 'uvx' })).toEqual(["launch target changed: command 'npx' → command 'uvx'"]);
+  });
+
   it('is empty between identical versions', () => {
     const d = diffVersions('1.0.0', '1.0.1', { config, manifest }, { config, manifest });
     expect(d.config).toEqual({ changed: false, changes: [] });
