@@ -507,6 +507,26 @@ describe('registry (e2e)', () => {
     ]);
     expect((await other.get('/api/v1/mcps?tag=sql&q=search')).body.total).toBe(1);
     expect((await admin.get('/api/v1/mcps?q=search-')).body.total).toBe(3);
+    // owner=me is whoever asks, also for two admins (who share one cache scope for list pages).
+    expect((await owner.get('/api/v1/mcps?q=search-&owner=me')).body.total).toBe(3);
+    expect((await other.get('/api/v1/mcps?q=search-&owner=me')).body.total).toBe(0);
+    const created = await admin.post('/api/v1/users', {
+      username: 'deputy',
+      email: 'deputy@example.com',
+      password: 'long-enough-secret-2',
+      role: 'admin',
+    });
+    expect(created.status).toBe(201);
+    const deputy = api.withToken(
+      (await api.post('/api/v1/auth/login', { username: 'deputy', password: 'long-enough-secret-2' })).body.access_token,
+    );
+    expect((await deputy.post('/api/v1/mcps', { name: 'search-deputy' })).status).toBe(201);
+    for (let i = 0; i < 2; i++) {
+      expect((await deputy.get('/api/v1/mcps?q=search-&owner=me')).body.items.map((t: { name: string }) => t.name)).toEqual([
+        'search-deputy',
+      ]);
+      expect((await admin.get('/api/v1/mcps?q=search-&owner=me')).body.total).toBe(0);
+    }
     expect((await owner.get('/api/v1/mcps?sort=sideways')).status).toBe(400);
     expect((await owner.get('/api/v1/mcps?page_size=1000')).status).toBe(400);
     expect((await admin.get('/api/v1/mcps?include_deleted=yes')).body.error.message).toMatch(

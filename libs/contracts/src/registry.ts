@@ -185,7 +185,7 @@ export type PageQuery = z.infer<typeof pageQuerySchema>;
 export const listToolsQuerySchema = z.strictObject({
   ...pageFields,
   tag: z.string().max(50).optional(),
-  owner: z.string().max(64).optional().describe('owner user id'),
+  owner: z.string().max(64).optional().describe("owner user id, or 'me'"),
   status: toolStatusSchema.optional(),
   q: z.string().max(200).optional().describe('text in name, display name or description'),
   sort: z.enum(['name', 'created', 'updated', '-name', '-created', '-updated']).default('name'),

@@ -169,8 +169,10 @@ export class RegistryCacheService implements OnApplicationBootstrap {
   }
 
   /** List pages depend on who asks (admins see everything, others public + their own). */
-  async list(query: ListToolsQuery, actor: Actor): Promise<RpcResponse<typeof RpcPattern.REGISTRY_TOOL_LIST>> {
+  async list(asked: ListToolsQuery, actor: Actor): Promise<RpcResponse<typeof RpcPattern.REGISTRY_TOOL_LIST>> {
     const scope = isAdmin(actor) ? 'admin' : `user-${actor.user_id}`;
+    // Admins share one cache scope: `owner=me` must become whose it is before it keys a page.
+    const query = asked.owner === 'me' ? { ...asked, owner: actor.user_id } : asked;
     const hash = createHash('sha1')
       .update(JSON.stringify(Object.entries(query).sort()))
       .digest('hex');

@@ -195,7 +195,7 @@ export class ToolsService {
     const qb = this.dataSource.getRepository(Tool).createQueryBuilder('t');
     if (!(q.include_deleted && isAdmin(actor))) qb.andWhere('t.deleted_at IS NULL');
     onlyVisibleTo(qb, actor);
-    if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner });
+    if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner === 'me' ? actor.user_id : q.owner });
     if (q.status) qb.andWhere('t.status = :status', { status: q.status });
     if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });
     if (q.q) {
