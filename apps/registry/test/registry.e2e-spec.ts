@@ -486,13 +486,20 @@ describe('registry (e2e)', () => {
   });
 
   it('lists with filters, text search, sorting and pagination, showing each caller only what they may see', async () => {
-    for (const [name, tags, visibility] of [
-      ['search-alpha', ['db'], 'public'],
-      ['search-beta', ['db', 'sql'], 'public'],
-      ['search-gamma', ['sql'], 'private'],
+    for (const [name, tags, visibility, category] of [
+      ['search-alpha', ['db'], 'public', 'Databases'],
+      ['search-beta', ['db', 'sql'], 'public', 'Analytics'],
+      ['search-gamma', ['sql'], 'private', 'Databases'],
     ] as const) {
-      expect((await owner.post('/api/v1/mcps', { name, tags, visibility, description: `The ${name} server` })).status).toBe(201);
+      expect((await owner.post('/api/v1/mcps', { name, tags, visibility, category, description: `The ${name} server` })).status).toBe(201);
     }
+    const names = async (query: string, client = owner) =>
+      (await client.get(`/api/v1/mcps?q=search-&${query}`)).body.items.map((t: { name: string }) => t.name);
+    expect(await names('category=Databases')).toEqual(['search-alpha', 'search-gamma']);
+    expect(await names('category=Databases', viewer)).toEqual(['search-alpha']);
+    expect(await names('visibility=private')).toEqual(['search-gamma']);
+    expect(await names('visibility=private&category=Analytics')).toEqual([]);
+    expect((await owner.get('/api/v1/mcps?visibility=secret')).status).toBe(400);
     const mine = await owner.get('/api/v1/mcps?q=search-&sort=-name&page_size=2');
     expect(mine.body).toMatchObject({ total: 3, page: 1, page_size: 2 });
     expect(mine.body.items.map((t: { name: string }) => t.name)).toEqual(['search-gamma', 'search-beta']);

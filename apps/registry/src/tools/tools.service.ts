@@ -197,6 +197,8 @@ export class ToolsService {
     onlyVisibleTo(qb, actor);
     if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner === 'me' ? actor.user_id : q.owner });
     if (q.status) qb.andWhere('t.status = :status', { status: q.status });
+    if (q.category) qb.andWhere('t.category = :category', { category: q.category });
+    if (q.visibility) qb.andWhere('t.visibility = :visibility', { visibility: q.visibility });
     if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });
     if (q.q) {
       qb.andWhere('(t.name LIKE :q OR t.display_name LIKE :q OR t.description LIKE :q)', { q: `%${escapeLike(q.q)}%` });
