@@ -112,7 +112,7 @@ export class ToolsController {
   @RequirePermission('tools.write')
   @ApiOperation({ summary: "Change a tool's metadata (owner or admin); status deprecated marks it deprecated" })
   @ApiReply(200, toolSchema)
-  @ApiErrors(400, 404, 504)
+  @ApiErrors(400, 404, 409, 504)
   update(
     @Param('tool_id') id: string,
     @ValidBody(updateToolSchema) body: z.output<typeof updateToolSchema>,
@@ -125,7 +125,7 @@ export class ToolsController {
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Soft-delete a tool (owner or admin): hidden from everyone but admins, who can read and restore it' })
   @ApiReply(200, toolSchema)
-  @ApiErrors(400, 404, 504)
+  @ApiErrors(400, 404, 409, 504)
   remove(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
     return this.rpc.send(P.REGISTRY_TOOL_DELETE, { tool_id: toolId(id) }, { actor: toActor(p) });
   }
@@ -227,7 +227,7 @@ export class ToolsController {
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Unpin latest: it follows the highest published version again' })
   @ApiReply(200, toolSchema)
-  @ApiErrors(400, 404, 504)
+  @ApiErrors(400, 404, 409, 504)
   unpin(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal) {
     return this.rpc.send(P.REGISTRY_LATEST_UNPIN, { tool_id: toolId(id) }, { actor: toActor(p) });
   }
