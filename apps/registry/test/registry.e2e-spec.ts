@@ -1,7 +1,7 @@
 import amqplib from 'amqplib';
 import mysql from 'mysql2/promise';
 import { EventConsumer } from '#contracts';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { databaseName, eventTopology } from '#common';
 import { ApiClient, freePort, isolate, queueExists, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
 
@@ -689,14 +689,35 @@ describe('registry (e2e)', () => {
     expect(hit.headers.get('x-request-id')).toBe('fast-path-hit');
     const headerNames = (r: { headers: Headers }) => [...r.headers.keys()].filter((k) => k !== 'date').sort();
     expect(headerNames(hit)).toEqual(headerNames(first));
-    for (const h of ['content-type', 'cache-control', 'content-security-policy', 'strict-transport-security', 'x-content-type-options']) {
+    for (const h of [
+      'content-type',
+      'cache-control',
+      'content-security-policy',
+      'strict-transport-security',
+      'x-content-type-options',
+      'etag',
+    ]) {
       expect(hit.headers.get(h)).toBe(first.headers.get(h));
     }
+    // Conditional reads: the tag of the text answered; a client holding it gets a 304, fast path or not.
+    const etag = hit.headers.get('etag')!;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    const before = await fastCount();
+    const unchanged = await mine.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': `"elsewhere", W/${etag}` });
+    expect({ status: unchanged.status, text: unchanged.text, etag: unchanged.headers.get('etag') }).toEqual({
+      status: 304,
+      text: '',
+      etag,
+    });
+    expect(await fastCount()).toBeGreaterThan(before);
+    expect((await mine.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': '"elsewhere"' })).status).toBe(200);
 
     // The same cached entry, other callers: the owner's read-only key sees it, another maintainer
     // and a viewer get the controller's 404, an invalid id its 400, no credentials a 401.
     expect((await ownerReadKey.get(`/api/v1/mcps/${tool.id}`)).body.id).toBe(tool.id);
     expect((await other.get(`/api/v1/mcps/${tool.id}`)).body.error.code).toBe('NOT_FOUND');
+    // A tag tells nothing of a tool the caller may not see: 404, never 304.
+    expect((await other.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': '*' })).status).toBe(404);
     expect((await viewer.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
     expect((await mine.get('/api/v1/mcps/not-a-uuid')).body.error.message).toMatch(/tool_id must be a UUID/);
     expect((await anon().get(`/api/v1/mcps/${tool.id}`)).status).toBe(401);
@@ -707,9 +728,20 @@ describe('registry (e2e)', () => {
     expect(revoked.status).toBe(401);
     expect(revoked.body.error).toMatchObject({ code: 'INVALID_TOKEN', request_id: 'after-logout' });
     expect(revoked.headers.get('x-content-type-options')).toBe('nosniff');
-    // And a write is seen by the very next read (the generation is asked for on every read).
+    // And a write is seen by the very next read (the generation is asked for on every read), by a
+    // conditional one too: the controller answers the miss with the new text and its new tag.
     expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v2' })).status).toBe(200);
-    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v2');
+    const changed = await owner.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': etag });
+    expect(changed.status).toBe(200);
+    expect(changed.body.description).toBe('v2');
+    expect(changed.headers.get('etag')).not.toBe(etag);
+    expect(changed.headers.get('etag')).toBe(`"${createHash('sha1').update(changed.text).digest('base64url')}"`);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': changed.headers.get('etag')! })).status).toBe(304);
+    // The first read after a write is a miss, answered by the controller: its 304 too.
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v3' })).status).toBe(200);
+    const fastBefore = await fastCount();
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`, { 'if-none-match': '*' })).status).toBe(304);
+    expect(await fastCount()).toBe(fastBefore);
   });
 
   it('exposes mcp_tools_total from the registry service', async () => {

@@ -3,6 +3,7 @@ import { BoundCounter, metricsRegistry } from '#common';
 import type { GatewayAuthGuard } from '../auth/auth.guard';
 import { REQUIRED_PERMISSION, type AuthedRequest, type Principal } from '../auth/principal';
 import { hasPermission, type Permission } from '../auth/rbac';
+import { notModified } from './etag';
 import type { TurnSnapshot, TurnStateService } from './turn-state.service';
 
 const fastAnswers = new BoundCounter({
@@ -12,8 +13,11 @@ const fastAnswers = new BoundCounter({
   registers: [metricsRegistry],
 });
 
-/** The JSON body to answer with, or undefined to leave the request to the controller. */
-export type FastAnswer = string | undefined;
+/**
+ * The JSON body to answer with (with its entity tag, for a conditional read), or undefined to
+ * leave the request to the controller.
+ */
+export type FastAnswer = string | { body: string; etag: string } | undefined;
 
 export interface FastPath<R extends AuthedRequest> {
   method: 'GET';
@@ -60,10 +64,13 @@ export function attachFastPath<R extends AuthedRequest>(
     } catch (err) {
       return done(err as Error);
     }
-    const send = (body: FastAnswer) => {
-      if (body === undefined) return done();
+    const send = (answer: FastAnswer) => {
+      if (answer === undefined) return done();
       answered.inc();
-      void reply.type('application/json; charset=utf-8').send(body);
+      if (typeof answer === 'string') return void reply.type('application/json; charset=utf-8').send(answer);
+      void reply.header('etag', answer.etag);
+      if (notModified(request.headers['if-none-match'], answer.etag)) return void reply.code(304).send();
+      void reply.type('application/json; charset=utf-8').send(answer.body);
     };
     const authenticated = (principal: Principal | undefined, snapshot: TurnSnapshot) => {
       let body: FastAnswer | Promise<FastAnswer>;

@@ -17,6 +17,7 @@ import {
   REGISTRY_CACHE_GENERATION_KEY,
   RpcClient,
 } from '#common';
+import { etagOf } from '../http/etag';
 import { TurnStateService, type TurnSnapshot } from '../http/turn-state.service';
 
 const cacheRequests = new BoundCounter({
@@ -37,11 +38,12 @@ return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}`;
 
 type CacheCommand = { registryCacheGet(key: string, prefix: string, suffix: string): Promise<[string, string | null]> };
 
-/** A tool detail entry as served: the view (for the visibility check) and its JSON text. */
+/** A tool detail entry as served: the view (for the visibility check), its JSON text and that text's entity tag. */
 export interface CachedTool {
   gen: string;
   view: ToolView;
   body: string;
+  etag: string;
 }
 
 /** A detail lookup: the entry (hit), or the generation to store a fetched entry under (miss). */
@@ -140,7 +142,8 @@ export class RegistryCacheService implements OnApplicationBootstrap {
       return { miss: current.gen };
     }
     HIT_DETAIL.inc();
-    const hit = { gen: current.gen, view: JSON.parse(current.value) as ToolView, body: current.value };
+    // Tagged once per entry and process, not per request.
+    const hit = { gen: current.gen, view: JSON.parse(current.value) as ToolView, body: current.value, etag: etagOf(current.value) };
     this.parsed.set(toolId, hit);
     return { hit };
   }

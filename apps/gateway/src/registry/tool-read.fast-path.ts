@@ -27,7 +27,7 @@ export function attachFastToolRead(
   const toolId = (request: ToolReadRequest) => (request.params as { tool_id?: unknown }).tool_id as string;
   const answerFrom = (request: ToolReadRequest, principal: Parameters<typeof toActor>[0], lookup: ToolLookup): FastAnswer => {
     request.toolLookup = lookup;
-    return 'hit' in lookup && RegistryCacheService.visible(lookup.hit.view, toActor(principal)) ? lookup.hit.body : undefined;
+    return 'hit' in lookup && RegistryCacheService.visible(lookup.hit.view, toActor(principal)) ? lookup.hit : undefined;
   };
   attachFastPath<ToolReadRequest>(fastify, guard, turn, {
     method: 'GET',

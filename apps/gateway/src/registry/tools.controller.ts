@@ -1,5 +1,6 @@
-import { Controller, Delete, Get, Inject, Param, Post, Put, Req } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import {
   createToolSchema,
@@ -21,6 +22,7 @@ import {
 import { parseOrThrow, RpcClient } from '#common';
 import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
+import { etagOf, notModified } from '../http/etag';
 import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
 import { RegistryCacheService } from './registry-cache.service';
 import type { ToolReadRequest } from './tool-read.fast-path';
@@ -100,12 +102,26 @@ export class ToolsController {
 
   @Get(':tool_id')
   @RequirePermission('tools.read')
-  @ApiOperation({ summary: 'One tool' })
+  @ApiOperation({ summary: 'One tool (with an ETag: send it back in If-None-Match for a 304 while it is unchanged)' })
   @ApiReply(200, toolSchema)
+  @ApiResponse({ status: 304, description: 'Not modified: the tool is as tagged by If-None-Match' })
   @ApiErrors(400, 404, 504)
-  get(@Param('tool_id') id: string, @CurrentPrincipal() p: Principal, @Req() request: ToolReadRequest) {
+  async get(
+    @Param('tool_id') id: string,
+    @CurrentPrincipal() p: Principal,
+    @Req() request: ToolReadRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
     // Hits the caller may see are answered by the fast path (tool-read.fast-path.ts); its lookup of this same tool is reused here.
-    return this.cache.tool(toolId(id), toActor(p), request.toolLookup);
+    const tool = await this.cache.tool(toolId(id), toActor(p), request.toolLookup);
+    // The text answered is JSON.stringify(tool), as the fast path's cached text is: the same tag either way.
+    const etag = etagOf(JSON.stringify(tool));
+    void reply.header('etag', etag);
+    if (notModified(request.headers['if-none-match'], etag)) {
+      void reply.code(304);
+      return undefined;
+    }
+    return tool;
   }
 
   @Put(':tool_id')

@@ -1,0 +1,20 @@
+import { etagOf, notModified } from './etag';
+
+describe('entity tags', () => {
+  it('tag the exact text: same text, same tag; any change, another', () => {
+    expect(etagOf('{"a":1}')).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
+    expect(etagOf('{"a":1}')).toBe(etagOf('{"a":1}'));
+    expect(etagOf('{"a":1}')).not.toBe(etagOf('{"a":2}'));
+  });
+
+  it('match If-None-Match lists, weak tags and *, nothing else', () => {
+    const tag = etagOf('x');
+    expect(notModified(tag, tag)).toBe(true);
+    expect(notModified(`"other", W/${tag}`, tag)).toBe(true);
+    expect(notModified(['"other"', tag], tag)).toBe(true);
+    expect(notModified(' * ', tag)).toBe(true);
+    expect(notModified(undefined, tag)).toBe(false);
+    expect(notModified('"other"', tag)).toBe(false);
+    expect(notModified(tag.slice(1, -1), tag)).toBe(false);
+  });
+});
