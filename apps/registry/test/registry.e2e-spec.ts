@@ -449,6 +449,34 @@ describe('registry (e2e)', () => {
     ]);
   });
 
+  it('makes a change conditional on If-Match: a stale tag is refused with 412 and nothing is written', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'conditional', description: 'v1' })).body;
+    const read = await owner.get(`/api/v1/mcps/${tool.id}`);
+    const e1 = read.headers.get('etag')!;
+    const first = await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v2' }, { 'if-match': e1 });
+    expect(first.status).toBe(200);
+    const e2 = first.headers.get('etag')!;
+    expect(e2).not.toBe(e1);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).headers.get('etag')).toBe(e2);
+    // Another editor still holding the first read: refused, and told the current tag.
+    const stale = await admin.put(`/api/v1/mcps/${tool.id}`, { description: 'lost update' }, { 'if-match': e1 });
+    expect(stale.status).toBe(412);
+    expect(stale.body.error).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+      message: "Tool 'conditional' has changed since the version your If-Match names; read it again and redo the change",
+      details: { etag: e2 },
+    });
+    // A weak tag never satisfies If-Match.
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v3' }, { 'if-match': `W/${e2}` })).status).toBe(412);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.description).toBe('v2');
+    const updates = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items.filter(
+      (h: { action: string }) => h.action === 'tool.updated',
+    );
+    expect(updates).toHaveLength(1);
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v3' }, { 'if-match': `"x", ${e2}` })).status).toBe(200);
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v4' }, { 'if-match': '*' })).status).toBe(200);
+  });
+
   it('pages versions (highest first, by semver) and history (oldest first), with totals', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'many-versions' })).body;
     // Published in an order where semver and text order disagree (1.10.0 > 1.9.0 > 1.2.0).

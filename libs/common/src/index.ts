@@ -25,5 +25,6 @@ export * from './database/grouped-write';
 export * from './cache/local-cache';
 export * from './queue/job-queue';
 export * from './registry/tool-access';
+export * from './http/etag';
 export * from './registry/registry-cache';
 export * from './search/text-analysis';

@@ -273,7 +273,8 @@ export const RegistryRequests = {
   create: createToolSchema,
   list: listToolsQuerySchema,
   get: toolRef,
-  update: toolRef.extend({ changes: updateToolSchema }),
+  /** `if_match`: the caller's If-Match header; the change is made only if the tool is still as tagged. */
+  update: toolRef.extend({ changes: updateToolSchema, if_match: z.string().max(2000).optional() }),
   delete: toolRef,
   restore: toolRef,
   history: toolRef.extend(pageFields),

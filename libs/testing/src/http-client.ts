@@ -49,8 +49,8 @@ export class ApiClient {
   postForm<T = any>(path: string, form: FormData) {
     return this.request<T>('POST', path, { body: form });
   }
-  put<T = any>(path: string, json?: unknown) {
-    return this.request<T>('PUT', path, { json });
+  put<T = any>(path: string, json?: unknown, headers?: Record<string, string>) {
+    return this.request<T>('PUT', path, { json, headers });
   }
   patch<T = any>(path: string, json?: unknown) {
     return this.request<T>('PATCH', path, { json });

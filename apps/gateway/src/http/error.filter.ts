@@ -17,6 +17,8 @@ function codeForStatus(status: number): ErrorCode {
       return ErrorCode.NOT_FOUND;
     case 409:
       return ErrorCode.CONFLICT;
+    case 412:
+      return ErrorCode.PRECONDITION_FAILED;
     case 413:
       return ErrorCode.PAYLOAD_TOO_LARGE;
     case 415:

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { BoundCounter, metricsRegistry } from '#common';
+import { BoundCounter, metricsRegistry, notModified } from '#common';
 import type { GatewayAuthGuard } from '../auth/auth.guard';
 import { REQUIRED_PERMISSION, type AuthedRequest, type Principal } from '../auth/principal';
 import { hasPermission, type Permission } from '../auth/rbac';
-import { notModified } from './etag';
 import type { TurnSnapshot, TurnStateService } from './turn-state.service';
 
 const fastAnswers = new BoundCounter({

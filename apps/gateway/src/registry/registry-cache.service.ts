@@ -6,18 +6,18 @@ import {
   BoundCounter,
   canSee,
   DomainError,
+  etagOf,
   EventBus,
   isAdmin,
   JsonLogger,
   LocalCache,
   metricsRegistry,
   REDIS,
+  REGISTRY_CACHE_GENERATION_KEY,
   registryListKey,
   registryToolKey,
-  REGISTRY_CACHE_GENERATION_KEY,
   RpcClient,
 } from '#common';
-import { etagOf } from '../http/etag';
 import { TurnStateService, type TurnSnapshot } from '../http/turn-state.service';
 
 const cacheRequests = new BoundCounter({

@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   createToolSchema,
@@ -19,10 +19,9 @@ import {
   versionPageSchema,
   versionSchema,
 } from '#contracts';
-import { parseOrThrow, RpcClient } from '#common';
+import { etagOf, notModified, parseOrThrow, RpcClient } from '#common';
 import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
-import { etagOf, notModified } from '../http/etag';
 import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
 import { RegistryCacheService } from './registry-cache.service';
 import type { ToolReadRequest } from './tool-read.fast-path';
@@ -126,15 +125,28 @@ export class ToolsController {
 
   @Put(':tool_id')
   @RequirePermission('tools.write')
-  @ApiOperation({ summary: "Change a tool's metadata (owner or admin); status deprecated marks it deprecated" })
+  @ApiOperation({
+    summary:
+      "Change a tool's metadata (owner or admin); status deprecated marks it deprecated. With If-Match (the ETag of your read), only if nobody changed it since (412 otherwise)",
+  })
   @ApiReply(200, toolSchema)
-  @ApiErrors(400, 404, 409, 504)
-  update(
+  @ApiErrors(400, 404, 409, 412, 504)
+  async update(
     @Param('tool_id') id: string,
     @ValidBody(updateToolSchema) body: z.output<typeof updateToolSchema>,
     @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return this.rpc.send(P.REGISTRY_TOOL_UPDATE, { tool_id: toolId(id), changes: body }, { actor: toActor(p) });
+    const ifMatch = request.headers['if-match'];
+    const tool = await this.rpc.send(
+      P.REGISTRY_TOOL_UPDATE,
+      { tool_id: toolId(id), changes: body, ...(ifMatch !== undefined ? { if_match: ifMatch } : {}) },
+      { actor: toActor(p) },
+    );
+    // The new tag, so that a client can make its next change conditional on this one.
+    void reply.header('etag', etagOf(JSON.stringify(tool)));
+    return tool;
   }
 
   @Delete(':tool_id')

@@ -57,8 +57,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOL_UPDATE)
   update(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_UPDATE)) req: RpcData<typeof P.REGISTRY_TOOL_UPDATE>, @RpcActor() actor?: Actor) {
-    const r = req;
-    return this.tools.update(r.tool_id, r.changes, requireActor(actor));
+    return this.tools.update(req.tool_id, req.changes, requireActor(actor), req.if_match);
   }
 
   @MessagePattern(P.REGISTRY_TOOL_DELETE)

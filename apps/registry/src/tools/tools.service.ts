@@ -6,6 +6,7 @@ import { DataSource, In, type EntityManager, type SelectQueryBuilder } from 'typ
 import {
   ErrorCode,
   EventKey,
+  toolSchema,
   type Actor,
   type CreateToolInput,
   type ListToolsQuery,
@@ -19,6 +20,8 @@ import {
 import {
   canSee,
   canWrite,
+  etagOf,
+  preconditionHolds,
   coalesced,
   DomainError,
   forbidden,
@@ -219,10 +222,21 @@ export class ToolsService {
     return toolView(await this.visible(this.dataSource.manager, id, actor));
   }
 
-  async update(id: string, changes: UpdateToolInput, actor: Actor): Promise<ToolView> {
+  /** `ifMatch`: the caller's If-Match; checked against the locked row, so no change made since the caller's read is lost. */
+  async update(id: string, changes: UpdateToolInput, actor: Actor, ifMatch?: string): Promise<ToolView> {
     return this.write(async (m) => {
       const tool = await this.writable(m, id, actor, 'change it');
       const before = toolView(tool);
+      if (ifMatch !== undefined) {
+        // The tag the gateway gives this tool: over the text of the view its response schema parses.
+        const etag = etagOf(JSON.stringify(toolSchema.parse(before)));
+        if (!preconditionHolds(ifMatch, etag))
+          throw new DomainError(
+            ErrorCode.PRECONDITION_FAILED,
+            `Tool '${tool.name}' has changed since the version your If-Match names; read it again and redo the change`,
+            { etag },
+          );
+      }
       const diff: Record<string, { from: unknown; to: unknown }> = {};
       for (const [field, prop] of Object.entries(METADATA_FIELDS) as [keyof UpdateToolInput, keyof Tool][]) {
         const value = changes[field];

@@ -15,6 +15,7 @@ describe('domain errors', () => {
     expect(httpStatusFor(ErrorCode.NOT_FOUND)).toBe(404);
     expect(httpStatusFor(ErrorCode.CONFLICT)).toBe(409);
     expect(httpStatusFor(ErrorCode.UNPROCESSABLE)).toBe(422);
+    expect(httpStatusFor(ErrorCode.PRECONDITION_FAILED)).toBe(412);
     expect(httpStatusFor(ErrorCode.SERVICE_TIMEOUT)).toBe(504);
   });
 

@@ -1,4 +1,4 @@
-import { etagOf, notModified } from './etag';
+import { etagOf, notModified, preconditionHolds } from './etag';
 
 describe('entity tags', () => {
   it('tag the exact text: same text, same tag; any change, another', () => {
@@ -16,5 +16,14 @@ describe('entity tags', () => {
     expect(notModified(undefined, tag)).toBe(false);
     expect(notModified('"other"', tag)).toBe(false);
     expect(notModified(tag.slice(1, -1), tag)).toBe(false);
+  });
+
+  it('match If-Match strongly: listed tags and *, never a weak tag', () => {
+    const tag = etagOf('x');
+    expect(preconditionHolds(tag, tag)).toBe(true);
+    expect(preconditionHolds(`"other", ${tag}`, tag)).toBe(true);
+    expect(preconditionHolds('*', tag)).toBe(true);
+    expect(preconditionHolds(`W/${tag}`, tag)).toBe(false);
+    expect(preconditionHolds('"other"', tag)).toBe(false);
   });
 });
