@@ -111,7 +111,9 @@ export async function createGateway(
   });
   // Without allowed origins CORS stays off: @fastify/cors with `origin: false` adds no header, but
   // its hook would still run (and copy every response header) on each request.
-  if (config.http.corsOrigins.length) app.enableCors({ origin: config.http.corsOrigins, credentials: true });
+  // A browser client may read the entity tag (for If-Match / If-None-Match) and the request id (for support).
+  if (config.http.corsOrigins.length)
+    app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['ETag', 'X-Request-Id'] });
   app.enableShutdownHooks();
 
   // Swagger UI needs @fastify/static, which Jest's ESM loader cannot resolve through Nest's

@@ -21,7 +21,7 @@ describe('gateway CORS', () => {
   const preflight = (url: string, origin: string) =>
     fetch(`${url}/api/v1/mcps`, {
       method: 'OPTIONS',
-      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization,content-type,if-match' },
     });
 
   beforeAll(async () => {
@@ -44,9 +44,12 @@ describe('gateway CORS', () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/if-match/);
     const get = await fetch(`${url}/api/v1/mcps`, { headers: { origin: ALLOWED } });
     expect(get.status).toBe(401);
     expect(get.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    // Conditional requests need the tag; support needs the request id.
+    expect(get.headers.get('access-control-expose-headers')).toBe('ETag, X-Request-Id');
 
     const foreign = await fetch(`${url}/api/v1/mcps`, { headers: { origin: 'https://evil.example.com' } });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
