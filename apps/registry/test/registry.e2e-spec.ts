@@ -524,6 +524,9 @@ describe('registry (e2e)', () => {
     const names = async (query: string, client = owner) =>
       (await client.get(`/api/v1/mcps?q=search-&${query}`)).body.items.map((t: { name: string }) => t.name);
     expect(await names('category=Databases')).toEqual(['search-alpha', 'search-gamma']);
+    // A tool found by its exact name (case-insensitive, as names are unique); not by part of it.
+    expect(await names('name=SEARCH-BETA')).toEqual(['search-beta']);
+    expect(await names('name=search-')).toEqual([]);
     expect(await names('category=Databases', viewer)).toEqual(['search-alpha']);
     expect(await names('visibility=private')).toEqual(['search-gamma']);
     expect(await names('visibility=private&category=Analytics')).toEqual([]);

@@ -187,6 +187,7 @@ export const listToolsQuerySchema = z.strictObject({
   tag: z.string().max(50).optional(),
   owner: z.string().max(64).optional().describe("owner user id, or 'me'"),
   status: toolStatusSchema.optional(),
+  name: z.string().min(1).max(200).optional().describe('exact name (as unique: case-insensitive), to find a tool by its name'),
   category: z.string().trim().min(1).max(100).optional().describe('exact category'),
   visibility: visibilitySchema.optional(),
   q: z.string().max(200).optional().describe('text in name, display name or description'),

@@ -200,6 +200,7 @@ export class ToolsService {
     onlyVisibleTo(qb, actor);
     if (q.owner) qb.andWhere('t.owner_id = :owner', { owner: q.owner === 'me' ? actor.user_id : q.owner });
     if (q.status) qb.andWhere('t.status = :status', { status: q.status });
+    if (q.name) qb.andWhere('t.name = :name', { name: q.name });
     if (q.category) qb.andWhere('t.category = :category', { category: q.category });
     if (q.visibility) qb.andWhere('t.visibility = :visibility', { visibility: q.visibility });
     if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });
