@@ -82,6 +82,19 @@ describe('watched config directory (e2e)', () => {
     expect((await admin.get('/api/v1/mcps')).body.total).toBe(before);
   });
 
+  it('keeps a server taken out of a file, and says so, even after the file was broken in between', async () => {
+    write('team.mcp.json', '{ "mcpServers": ');
+    await eventually(async () => (await status()).files.find((f: { file: string }) => f.file === 'team.mcp.json')?.status === 'invalid');
+    write('team.mcp.json', { mcpServers: { time: { command: 'uvx', args: ['mcp-server-time', '--local-timezone=UTC'] } } });
+    await eventually(async () => (await status()).files.find((f: { file: string }) => f.file === 'team.mcp.json')?.status === 'unchanged');
+    const team = (await status()).files.find((f: { file: string }) => f.file === 'team.mcp.json');
+    expect(team.report.notes).toEqual(['fetch: no longer in this file; the tool stays in the registry (delete it there if it should go)']);
+    expect((await admin.get('/api/v1/mcps?name=fetch')).body.total).toBe(1);
+    // Said once: the next reload compares with this one.
+    const again = (await admin.post('/api/v1/mcp/reload')).body.files.find((f: { file: string }) => f.file === 'team.mcp.json');
+    expect(again.report.notes).toEqual([]);
+  });
+
   it('reloads on demand', async () => {
     const r = await admin.post('/api/v1/mcp/reload');
     expect(r.status).toBe(200);

@@ -3,13 +3,20 @@ import type { Redis } from 'ioredis';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, type Actor, type ConfigStatus } from '#contracts';
+import { ErrorCode, type Actor, type ConfigStatus, type ImportReport } from '#contracts';
 import { APP_CONFIG, DomainError, JsonLogger, REDIS, type AppConfig } from '#common';
 import { ImportExportService } from './import-export.service';
 
 /** Tools from the watched directory belong to the platform itself: only admins change them. */
 export const CONFIG_ACTOR: Actor = { user_id: '00000000-0000-0000-0000-000000000000', role: 'admin', via: 'system' };
 const STATUS_KEY = 'registry:config-status';
+/** Per file, the servers its last successful import named (kept across invalid versions of the file). */
+const SERVERS_KEY = 'registry:config-servers';
+
+/** The servers a file's import report names (created, updated or skipped). */
+function serversIn(report: ImportReport | undefined): Set<string> {
+  return new Set(report ? [...report.created, ...report.updated, ...report.skipped].map((e) => e.name) : []);
+}
 const LOCK_KEY = 'registry:config-reload-lock';
 const FILE_RE = /(^|\.)mcp\.json$/;
 
@@ -76,7 +83,18 @@ export class ConfigWatcherService implements OnApplicationBootstrap, OnApplicati
     try {
       const names = (await readdir(dir)).filter((f) => FILE_RE.test(f)).sort();
       const files: ConfigStatus['files'] = [];
-      for (const file of names) files.push(await this.importFile(join(dir, file), file));
+      for (const file of names) {
+        const result = await this.importFile(join(dir, file), file);
+        if (result.report) {
+          // An import never deletes: a server taken out of the file stays a tool, and the report says so.
+          const now = serversIn(result.report);
+          const before = JSON.parse((await this.redis.hget(SERVERS_KEY, file)) ?? '[]') as string[];
+          for (const name of before.filter((n) => !now.has(n)))
+            result.report.notes.push(`${name}: no longer in this file; the tool stays in the registry (delete it there if it should go)`);
+          await this.redis.hset(SERVERS_KEY, file, JSON.stringify([...now]));
+        }
+        files.push(result);
+      }
       const status: ConfigStatus = { enabled: true, path: dir, last_reload_at: new Date().toISOString(), trigger, files };
       await this.redis.set(STATUS_KEY, JSON.stringify(status));
       const invalid = files.filter((f) => f.status === 'invalid');
