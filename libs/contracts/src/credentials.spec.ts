@@ -60,6 +60,14 @@ describe('credentials on a command line', () => {
       { path: ['args', 4], message: expect.stringMatching(/^contains what looks like a bearer token: .*\$\{AUTH_TOKEN\}/) },
       { path: ['args', 5], message: expect.stringMatching(/^contains what looks like a GitHub token: .*\$\{GITHUB_TOKEN\}/) },
     ]);
+    expect(credentialsInArgs(['--header', 'X-API-Key: abcd1234efgh'])).toEqual([
+      {
+        path: ['args', 1],
+        message: expect.stringMatching(
+          /^gives the X-API-Key header its value: .*write X-API-Key: \$\{X_API_KEY\} instead and declare X_API_KEY/,
+        ),
+      },
+    ]);
     // A flag's value in a known format is reported once, by its format.
     expect(credentialsInArgs(['--github-token', gh])).toEqual([{ path: ['args', 1], message: expect.stringMatching(/GitHub token/) }]);
   });
@@ -80,6 +88,13 @@ describe('credentials on a command line', () => {
         '--password',
         '--verbose',
         '--token=',
+        '--key',
+        'user:1234',
+        '--header',
+        'X-API-Key: ${API_KEY}',
+        '--header',
+        'Accept: application/json',
+        'https://mcp.example.com/sse',
         '--token',
       ]),
     ).toEqual([]);

@@ -96,9 +96,24 @@ export function variableNameFor(label: string): string {
   return /^[A-Z_]/.test(name) ? name : `ARG_${name}`;
 }
 
-/** A command-line flag (`--api-key`, `-token`) whose value is a credential. */
+/**
+ * A command-line flag (`--api-key`, `-token`) whose value is a credential. A bare `--key` is not
+ * taken for one: CLIs use it for lookup keys as often as for secrets (a secret in a known format
+ * is still found).
+ */
 export function isCredentialFlag(arg: string): boolean {
-  return /^--?[A-Za-z]/.test(arg) && CREDENTIAL_HOLDER_RE.test(arg.replace(/^-+/, ''));
+  const name = arg.replace(/^-+/, '');
+  return /^--?[A-Za-z]/.test(arg) && name.toLowerCase() !== 'key' && CREDENTIAL_HOLDER_RE.test(name);
+}
+
+/**
+ * `X-API-Key: abc123` on a command line (as mcp-remote's `--header` takes a header) when the header
+ * names a credential and its value could be one; `start` is where the value begins.
+ */
+export function credentialHeaderArg(arg: string): { name: string; start: number } | undefined {
+  const m = /^([A-Za-z0-9-]+)\s*:\s*(.+)$/s.exec(arg);
+  if (!m || !CREDENTIAL_HOLDER_RE.test(m[1]) || !couldBeCredential(m[2])) return undefined;
+  return { name: m[1], start: arg.length - m[2].length };
 }
 
 /** `--flag=value` split, or undefined for anything else. */
@@ -116,8 +131,9 @@ export interface CredentialProblem {
 const NOT_STORED = 'a version never stores a credential';
 
 /**
- * Credentials written into a command line: the known formats anywhere, and the values of
- * credential flags (`--api-key sk-…`, `--token=…`). Each problem says which placeholder to use.
+ * Credentials written into a command line: the known formats anywhere, the values of credential
+ * headers (`X-API-Key: …`) and of credential flags (`--api-key sk-…`, `--token=…`). Each problem
+ * says which placeholder to use.
  */
 export function credentialsInArgs(args: readonly string[]): CredentialProblem[] {
   const problems = new Map<number, string>();
@@ -128,6 +144,16 @@ export function credentialsInArgs(args: readonly string[]): CredentialProblem[] 
         i,
         `contains what looks like ${known.what}: ${NOT_STORED}; write \${${known.variable}} in its place and declare ${known.variable} in env as a secret`,
       );
+  });
+  args.forEach((arg, i) => {
+    const header = problems.has(i) ? undefined : credentialHeaderArg(arg);
+    if (header) {
+      const variable = variableNameFor(header.name);
+      problems.set(
+        i,
+        `gives the ${header.name} header its value: ${NOT_STORED}; write ${header.name}: \${${variable}} instead and declare ${variable} in env as a secret`,
+      );
+    }
   });
   args.forEach((arg, i) => {
     const inline = inlineFlag(arg);

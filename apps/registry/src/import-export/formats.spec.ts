@@ -139,6 +139,8 @@ describe('mcpServers and server.json', () => {
             'mcp-remote',
             'https://mcp.example.com/sse',
             '--header',
+            'X-Api-Key: k3y-1234-abcd',
+            '--header',
             `Authorization: Bearer ${bearer}`,
             '--token-limit',
             '1000',
@@ -158,6 +160,8 @@ describe('mcpServers and server.json', () => {
         'mcp-remote',
         'https://mcp.example.com/sse',
         '--header',
+        'X-Api-Key: ${X_API_KEY}',
+        '--header',
         'Authorization: Bearer ${AUTH_TOKEN}',
         '--token-limit',
         '1000',
@@ -166,13 +170,16 @@ describe('mcpServers and server.json', () => {
         '${GITHUB_TOKEN}',
       ],
       env: [
+        { name: 'X_API_KEY', required: true, secret: true },
         { name: 'AUTH_TOKEN', required: true, secret: true },
         { name: 'GITHUB_TOKEN', required: true, secret: true },
       ],
     });
-    expect(JSON.stringify(r.entries)).not.toMatch(new RegExp(`${bearer}|${gh}`));
+    expect(JSON.stringify(r.entries)).not.toMatch(new RegExp(`${bearer}|${gh}|k3y-1234-abcd`));
     expect(r.notes).toEqual([
-      expect.stringMatching(/declared as secret variables: a bearer token → \$\{AUTH_TOKEN\}, a GitHub token → \$\{GITHUB_TOKEN\}\)/),
+      expect.stringMatching(
+        /declared as secret variables: X-Api-Key → \$\{X_API_KEY\}, a bearer token → \$\{AUTH_TOKEN\}, a GitHub token → \$\{GITHUB_TOKEN\}\)/,
+      ),
     ]);
   });
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   CREDENTIAL_NAME_RE,
   couldBeCredential,
+  credentialHeaderArg,
   credentialInDefault,
   findKnownCredential,
   inlineFlag,
@@ -91,7 +92,8 @@ function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: str
   const out = args.map((arg) => {
     for (let known = findKnownCredential(arg); known; known = findKnownCredential(arg))
       arg = arg.slice(0, known.start) + secret(known.what, known.variable) + arg.slice(known.end);
-    return arg;
+    const header = credentialHeaderArg(arg);
+    return header ? arg.slice(0, header.start) + secret(header.name) : arg;
   });
   for (let i = 0; i < out.length; i++) {
     const inline = inlineFlag(out[i]);
