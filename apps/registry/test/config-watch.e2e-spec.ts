@@ -95,6 +95,24 @@ describe('watched config directory (e2e)', () => {
     expect(again.report.notes).toEqual([]);
   });
 
+  it('reports a file taken out of the directory while it is gone, keeping its tools', async () => {
+    const entry = async (file: string) => (await status()).files.find((f: { file: string }) => f.file === file);
+    write('extra.mcp.json', { mcpServers: { clock: { command: 'uvx', args: ['mcp-server-clock'] } } });
+    await eventually(async () => (await entry('extra.mcp.json'))?.status === 'imported');
+    rmSync(join(dir, 'extra.mcp.json'));
+    await eventually(async () => (await entry('extra.mcp.json'))?.status === 'removed');
+    expect(await entry('extra.mcp.json')).toMatchObject({
+      report: { notes: ['clock: its file is gone; the tool stays in the registry (delete it there if it should go)'] },
+    });
+    expect((await admin.get('/api/v1/mcps?name=clock')).body.total).toBe(1);
+    const again = (await admin.post('/api/v1/mcp/reload')).body.files.find((f: { file: string }) => f.file === 'extra.mcp.json');
+    expect(again.status).toBe('removed');
+    // Back again: read as any file, nothing reported as gone.
+    write('extra.mcp.json', { mcpServers: { clock: { command: 'uvx', args: ['mcp-server-clock'] } } });
+    await eventually(async () => (await entry('extra.mcp.json'))?.status === 'unchanged');
+    expect((await entry('extra.mcp.json')).report.notes).toEqual([]);
+  });
+
   it('reloads on demand', async () => {
     const r = await admin.post('/api/v1/mcp/reload');
     expect(r.status).toBe(200);

@@ -323,7 +323,9 @@ export const configStatusSchema = z.object({
   files: z.array(
     z.object({
       file: z.string(),
-      status: z.enum(['imported', 'unchanged', 'invalid']),
+      status: z
+        .enum(['imported', 'unchanged', 'invalid', 'removed'])
+        .describe('removed: the file was imported before and is gone now; its tools stay (the report names them)'),
       report: importReportSchema.optional(),
       error: z.string().optional(),
     }),

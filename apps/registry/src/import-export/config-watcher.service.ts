@@ -95,6 +95,17 @@ export class ConfigWatcherService implements OnApplicationBootstrap, OnApplicati
         }
         files.push(result);
       }
+      // A file gone from the directory: its tools stay too, and every reload says so until it is back.
+      for (const [file, servers] of Object.entries(await this.redis.hgetall(SERVERS_KEY))) {
+        if (names.includes(file)) continue;
+        const kept = JSON.parse(servers) as string[];
+        const notes = kept.map((name) => `${name}: its file is gone; the tool stays in the registry (delete it there if it should go)`);
+        files.push({
+          file,
+          status: 'removed',
+          report: { dry_run: false, format: 'mcp-servers', created: [], updated: [], skipped: [], notes },
+        });
+      }
       const status: ConfigStatus = { enabled: true, path: dir, last_reload_at: new Date().toISOString(), trigger, files };
       await this.redis.set(STATUS_KEY, JSON.stringify(status));
       const invalid = files.filter((f) => f.status === 'invalid');
