@@ -101,7 +101,7 @@ export function variableNameFor(label: string): string {
  * taken for one: CLIs use it for lookup keys as often as for secrets (a secret in a known format
  * is still found).
  */
-export function isCredentialFlag(arg: string): boolean {
+function isCredentialFlag(arg: string): boolean {
   const name = arg.replace(/^-+/, '');
   return /^--?[A-Za-z]/.test(arg) && name.toLowerCase() !== 'key' && CREDENTIAL_HOLDER_RE.test(name);
 }
@@ -110,16 +110,98 @@ export function isCredentialFlag(arg: string): boolean {
  * `X-API-Key: abc123` on a command line (as mcp-remote's `--header` takes a header) when the header
  * names a credential and its value could be one; `start` is where the value begins.
  */
-export function credentialHeaderArg(arg: string): { name: string; start: number } | undefined {
+function credentialHeaderArg(arg: string): { name: string; start: number } | undefined {
   const m = /^([A-Za-z0-9-]+)\s*:\s*(.+)$/s.exec(arg);
   if (!m || !CREDENTIAL_HOLDER_RE.test(m[1]) || !couldBeCredential(m[2])) return undefined;
   return { name: m[1], start: arg.length - m[2].length };
 }
 
 /** `--flag=value` split, or undefined for anything else. */
-export function inlineFlag(arg: string): { flag: string; value: string } | undefined {
+function inlineFlag(arg: string): { flag: string; value: string } | undefined {
   const m = /^(--?[^=\s]+)=(.*)$/s.exec(arg);
   return m ? { flag: m[1], value: m[2] } : undefined;
+}
+
+const NOT_STORED = 'a version never stores a credential';
+
+/** A credential written into a command line: where it sits, what it is, and what should hold it. */
+export interface ArgCredential {
+  /** The argument, and the credential's place in it. */
+  index: number;
+  start: number;
+  end: number;
+  /** What it is, for notes: "a GitHub token", "X-API-Key", "--api-key". */
+  label: string;
+  /** The variable to hold it instead: GITHUB_TOKEN, X_API_KEY, API_KEY. */
+  variable: string;
+  /** Why a publish is refused, with the placeholder to write instead. */
+  message: string;
+}
+
+/**
+ * Every credential written into a command line: tokens of the known formats anywhere, the value of
+ * a credential header (`X-API-Key: …`) in an argument with no such token, and the value of a
+ * credential flag (`--api-key sk-…`, `--token=…`) not already found. The one rule behind both the
+ * version schema's refusal (credentialsInArgs) and the import's scrubbing, in the order the import
+ * declares their variables.
+ */
+export function argCredentials(args: readonly string[]): ArgCredential[] {
+  const found: ArgCredential[] = [];
+  const taken = new Set<number>();
+  args.forEach((arg, index) => {
+    // Each token found is masked (same length, so places hold) before looking for the next.
+    let rest = arg;
+    for (let known = findKnownCredential(rest); known; known = findKnownCredential(rest)) {
+      const { what, variable, start, end } = known;
+      found.push({
+        index,
+        start,
+        end,
+        label: what,
+        variable,
+        message: `contains what looks like ${what}: ${NOT_STORED}; write \${${variable}} in its place and declare ${variable} in env as a secret`,
+      });
+      rest = rest.slice(0, start) + '\0'.repeat(end - start) + rest.slice(end);
+      taken.add(index);
+    }
+    const header = taken.has(index) ? undefined : credentialHeaderArg(arg);
+    if (!header) return;
+    const variable = variableNameFor(header.name);
+    found.push({
+      index,
+      start: header.start,
+      end: arg.length,
+      label: header.name,
+      variable,
+      message: `gives the ${header.name} header its value: ${NOT_STORED}; write ${header.name}: \${${variable}} instead and declare ${variable} in env as a secret`,
+    });
+    taken.add(index);
+  });
+  args.forEach((arg, i) => {
+    const inline = inlineFlag(arg);
+    const flag = inline ? inline.flag : arg;
+    const index = inline ? i : i + 1;
+    const value = inline ? inline.value : args[index];
+    if (
+      taken.has(index) ||
+      !isCredentialFlag(flag) ||
+      value === undefined ||
+      (!inline && value.startsWith('-')) ||
+      !couldBeCredential(value)
+    )
+      return;
+    const variable = variableNameFor(flag);
+    found.push({
+      index,
+      start: inline ? arg.length - value.length : 0,
+      end: args[index].length,
+      label: flag,
+      variable,
+      message: `is the value of ${flag}: ${NOT_STORED}; write ${inline ? `${flag}=` : ''}\${${variable}} instead and declare ${variable} in env as a secret`,
+    });
+    taken.add(index);
+  });
+  return found;
 }
 
 export interface CredentialProblem {
@@ -128,52 +210,10 @@ export interface CredentialProblem {
   message: string;
 }
 
-const NOT_STORED = 'a version never stores a credential';
-
-/**
- * Credentials written into a command line: the known formats anywhere, the values of credential
- * headers (`X-API-Key: …`) and of credential flags (`--api-key sk-…`, `--token=…`). Each problem
- * says which placeholder to use.
- */
+/** The version schema's check of `args`: one problem per argument holding a credential (argCredentials). */
 export function credentialsInArgs(args: readonly string[]): CredentialProblem[] {
   const problems = new Map<number, string>();
-  args.forEach((arg, i) => {
-    const known = findKnownCredential(arg);
-    if (known)
-      problems.set(
-        i,
-        `contains what looks like ${known.what}: ${NOT_STORED}; write \${${known.variable}} in its place and declare ${known.variable} in env as a secret`,
-      );
-  });
-  args.forEach((arg, i) => {
-    const header = problems.has(i) ? undefined : credentialHeaderArg(arg);
-    if (header) {
-      const variable = variableNameFor(header.name);
-      problems.set(
-        i,
-        `gives the ${header.name} header its value: ${NOT_STORED}; write ${header.name}: \${${variable}} instead and declare ${variable} in env as a secret`,
-      );
-    }
-  });
-  args.forEach((arg, i) => {
-    const inline = inlineFlag(arg);
-    const flag = inline ? inline.flag : arg;
-    const at = inline ? i : i + 1;
-    const value = args[at] === undefined ? undefined : inline ? inline.value : args[at];
-    if (
-      problems.has(at) ||
-      !isCredentialFlag(flag) ||
-      value === undefined ||
-      (!inline && value.startsWith('-')) ||
-      !couldBeCredential(value)
-    )
-      return;
-    const variable = variableNameFor(flag);
-    problems.set(
-      at,
-      `is the value of ${flag}: ${NOT_STORED}; write ${inline ? `${flag}=` : ''}\${${variable}} instead and declare ${variable} in env as a secret`,
-    );
-  });
+  for (const c of argCredentials(args)) if (!problems.has(c.index)) problems.set(c.index, c.message);
   return [...problems].sort(([a], [b]) => a - b).map(([i, message]) => ({ path: ['args', i], message }));
 }
 

@@ -82,24 +82,28 @@ export class ConfigWatcherService implements OnApplicationBootstrap, OnApplicati
     }
     try {
       const names = (await readdir(dir)).filter((f) => FILE_RE.test(f)).sort();
+      // Per file, the servers its last successful import named: read once, written once.
+      const remembered = await this.redis.hgetall(SERVERS_KEY);
+      const seen: Record<string, string> = {};
       const files: ConfigStatus['files'] = [];
       for (const file of names) {
         const result = await this.importFile(join(dir, file), file);
         if (result.report) {
           // An import never deletes: a server taken out of the file stays a tool, and the report says so.
           const now = serversIn(result.report);
-          const before = JSON.parse((await this.redis.hget(SERVERS_KEY, file)) ?? '[]') as string[];
-          for (const name of before.filter((n) => !now.has(n)))
+          for (const name of (JSON.parse(remembered[file] ?? '[]') as string[]).filter((n) => !now.has(n)))
             result.report.notes.push(`${name}: no longer in this file; the tool stays in the registry (delete it there if it should go)`);
-          await this.redis.hset(SERVERS_KEY, file, JSON.stringify([...now]));
+          seen[file] = JSON.stringify([...now]);
         }
         files.push(result);
       }
+      if (Object.keys(seen).length) await this.redis.hset(SERVERS_KEY, seen);
       // A file gone from the directory: its tools stay too, and every reload says so until it is back.
-      for (const [file, servers] of Object.entries(await this.redis.hgetall(SERVERS_KEY))) {
+      for (const [file, servers] of Object.entries(remembered)) {
         if (names.includes(file)) continue;
-        const kept = JSON.parse(servers) as string[];
-        const notes = kept.map((name) => `${name}: its file is gone; the tool stays in the registry (delete it there if it should go)`);
+        const notes = (JSON.parse(servers) as string[]).map(
+          (name) => `${name}: its file is gone; the tool stays in the registry (delete it there if it should go)`,
+        );
         files.push({
           file,
           status: 'removed',

@@ -1,12 +1,9 @@
 import { z } from 'zod';
 import {
+  argCredentials,
   CREDENTIAL_NAME_RE,
-  couldBeCredential,
-  credentialHeaderArg,
   credentialInDefault,
   findKnownCredential,
-  inlineFlag,
-  isCredentialFlag,
   launchConfigSchema,
   variableNameFor,
   toolNameSchema,
@@ -82,28 +79,19 @@ function parseEntry(
  * Files often pass a key on the command line (`--api-key sk-…`, `--token=…`, `--header
  * "Authorization: Bearer …"`). Such a value never enters the registry: it becomes a `${NAME}`
  * placeholder with NAME declared as a required secret, like the values of `env`. What counts as a
- * credential is the rule the version schema refuses (#contracts credentials.ts), so an import
+ * credential is the rule the version schema refuses (argCredentials, one finder for both), so an import
  * never fails on a credential it could have scrubbed.
  */
 function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: string[]; scrubbed: string[] } {
   const scrubbed: string[] = [];
-  const secret = (label: string, name?: string) =>
-    declarePlaceholder(env, scrubbed, label, (n) => ({ name: n, required: true, secret: true }), name);
-  const out = args.map((arg) => {
-    for (let known = findKnownCredential(arg); known; known = findKnownCredential(arg))
-      arg = arg.slice(0, known.start) + secret(known.what, known.variable) + arg.slice(known.end);
-    const header = credentialHeaderArg(arg);
-    return header ? arg.slice(0, header.start) + secret(header.name) : arg;
-  });
-  for (let i = 0; i < out.length; i++) {
-    const inline = inlineFlag(out[i]);
-    if (inline) {
-      if (isCredentialFlag(inline.flag) && couldBeCredential(inline.value)) out[i] = `${inline.flag}=${secret(inline.flag)}`;
-    } else if (isCredentialFlag(out[i]) && out[i + 1] !== undefined && !out[i + 1].startsWith('-') && couldBeCredential(out[i + 1])) {
-      out[i + 1] = secret(out[i]);
-      i++;
-    }
-  }
+  const out = [...args];
+  // Declared in the order found; replaced from the end of each argument so earlier places hold.
+  const found = argCredentials(args).map((c) => ({
+    ...c,
+    placeholder: declarePlaceholder(env, scrubbed, c.label, (name) => ({ name, required: true, secret: true }), c.variable),
+  }));
+  for (const c of found.sort((x, y) => x.index - y.index || y.start - x.start))
+    out[c.index] = out[c.index].slice(0, c.start) + c.placeholder + out[c.index].slice(c.end);
   return { args: out, scrubbed };
 }
 
