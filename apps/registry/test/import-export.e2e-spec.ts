@@ -222,6 +222,7 @@ describe('registry import/export (e2e)', () => {
       expect.stringMatching(/credentials on the command line were not imported .*--brave-api-key → \$\{BRAVE_API_KEY\}/),
     ]);
     const id = r.body.created[0].tool_id as string;
+    const before = await total(alice);
     const version = await alice.get(`/api/v1/mcps/${id}/versions/latest`);
     expect(version.body.config).toEqual({
       type: 'stdio',
@@ -234,13 +235,58 @@ describe('registry import/export (e2e)', () => {
       'BSA_keyThatMustNeverBeStored',
     );
 
-    // A key in a remote's query string is refused, naming the parameter; nothing is created.
-    const before = await total(alice);
+    // A key in a remote's URL becomes a secret URL variable (services such as Zapier take it nowhere else).
     const keyed = await alice.post('/api/v1/mcps/import', {
-      document: { mcpServers: { maps: { type: 'http', url: 'https://maps.example.com/mcp?api_key=sk-live-1' } } },
+      document: { mcpServers: { maps: { type: 'http', url: 'https://maps.example.com/mcp?api_key=live-key-never-stored' } } },
     });
-    expect(keyed.status).toBe(400);
-    expect(keyed.body.error.message).toMatch(/document\.mcpServers\.maps\.url: must not contain credentials \(query parameter 'api_key'/);
-    expect(await total(alice)).toBe(before);
+    expect(keyed.status).toBe(200);
+    expect(keyed.body.notes).toEqual([
+      'maps: credentials in the URL were not imported (declared as secret URL variables: api_key → {API_KEY})',
+    ]);
+    const maps = keyed.body.created[0].tool_id as string;
+    expect((await alice.get(`/api/v1/mcps/${maps}/versions/latest`)).body.config).toEqual({
+      type: 'streamable-http',
+      url: 'https://maps.example.com/mcp?api_key={API_KEY}',
+      headers: [],
+      variables: [{ name: 'API_KEY', required: true, secret: true }],
+    });
+    const mapsExports = await Promise.all(
+      ['mcp-servers', 'server-json'].map(async (format) => (await alice.get(`/api/v1/mcps/${maps}/export?format=${format}`)).body),
+    );
+    expect(mapsExports[0].mcpServers.maps).toEqual({ type: 'http', url: 'https://maps.example.com/mcp?api_key=${API_KEY}' });
+    expect(mapsExports[1].remotes[0].variables).toEqual({ API_KEY: { isRequired: true, isSecret: true } });
+    expect(JSON.stringify([mapsExports, (await alice.get(`/api/v1/mcps/${maps}/history`)).body])).not.toContain('live-key-never-stored');
+
+    // Through the API, the key itself is refused, naming the parameter; as a secret variable it is taken.
+    const own = (await alice.post('/api/v1/mcps', { name: 'maps-by-api' })).body.id as string;
+    const literal = await alice.post(`/api/v1/mcps/${own}/versions`, {
+      version: '1.0.0',
+      config: { type: 'streamable-http', url: 'https://maps.example.com/mcp?api_key=live-key-never-stored' },
+    });
+    expect(literal.status).toBe(400);
+    expect(literal.body.error.message).toMatch(/config\.url: must not contain credentials \(query parameter 'api_key'/);
+    const undeclared = await alice.post(`/api/v1/mcps/${own}/versions`, {
+      version: '1.0.0',
+      config: { type: 'streamable-http', url: 'https://{tenant}.maps.example.com/mcp' },
+    });
+    expect(undeclared.status).toBe(400);
+    expect(undeclared.body.error.message).toMatch(/config\.url: uses \{tenant\}: declare it in variables/);
+    const templated = await alice.post(`/api/v1/mcps/${own}/versions`, {
+      version: '1.0.0',
+      config: {
+        type: 'streamable-http',
+        url: 'https://{tenant}.maps.example.com/mcp?api_key={key}',
+        variables: [
+          { name: 'tenant', description: 'Your tenant', required: true },
+          { name: 'key', required: true, secret: true },
+        ],
+      },
+    });
+    expect(templated.status).toBe(201);
+    expect((await alice.get(`/api/v1/mcps/${own}/versions/1.0.0`)).body.config.variables).toEqual([
+      { name: 'tenant', description: 'Your tenant', required: true, secret: false },
+      { name: 'key', required: true, secret: true },
+    ]);
+    expect((await total(alice)) - before).toBe(2);
   });
 });

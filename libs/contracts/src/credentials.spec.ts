@@ -68,6 +68,10 @@ describe('credentials on a command line', () => {
         ),
       },
     ]);
+    // camelCase names are split into words like the others.
+    expect(credentialsInArgs(['--apiKey', 'abc123xyz', '--tokenLimit', '1000'])).toEqual([
+      { path: ['args', 1], message: expect.stringMatching(/^is the value of --apiKey: .*write \$\{API_KEY\} instead/) },
+    ]);
     // A flag's value in a known format is reported once, by its format.
     expect(credentialsInArgs(['--github-token', gh])).toEqual([{ path: ['args', 1], message: expect.stringMatching(/GitHub token/) }]);
   });

@@ -13,16 +13,26 @@
 const CREDENTIAL_WORDS =
   'api[-_]?key|apikey|key|token|access[-_]?token|secret|password|passwd|pwd|pat|credentials?|auth|authorization|bearer|cookie';
 
-/**
- * Names that say a value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`,
- * `Authorization`): whole words between "-", "_" and ".", so `PATH`, `--path` or `keyboard` are
- * not taken for one. Used to flag declared variables and headers secret, and for URL query
- * parameters.
- */
-export const CREDENTIAL_NAME_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})([-_.]|$)`, 'i');
+const CREDENTIAL_NAME_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})([-_.]|$)`, 'i');
+const CREDENTIAL_HOLDER_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})$`, 'i');
 
-/** Names whose value is a credential: the last word is one (`GITHUB_TOKEN`, not `TOKEN_LIMIT`). */
-export const CREDENTIAL_HOLDER_RE = new RegExp(`(^|[-_.])(${CREDENTIAL_WORDS})$`, 'i');
+/** `exaApiKey` → `exa_Api_Key`: camelCase words split like the others (query parameters and flags often use it). */
+const words = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2');
+
+/**
+ * Whether a name says its value is a credential (`--api-key`, `access_token`, `GITHUB_PAT`,
+ * `Authorization`, `exaApiKey`): a credential's word among its words (split at "-", "_", "." and
+ * camelCase), so `PATH`, `--path` or `keyboard` are not taken for one. Used to flag declared
+ * variables and headers secret, and for URL query parameters.
+ */
+export function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAME_RE.test(words(name));
+}
+
+/** Whether a name's value is a credential: its last word is one (`GITHUB_TOKEN`, `apiKey`; not `TOKEN_LIMIT`). */
+export function holdsCredential(name: string): boolean {
+  return CREDENTIAL_HOLDER_RE.test(words(name));
+}
 
 /** A credential format: what to call it in an error, a variable name for it, and its pattern (group 1, if any, is the secret part). */
 interface CredentialFormat {
@@ -86,9 +96,9 @@ export function couldBeCredential(value: string): boolean {
   return !(value === '' || PLACEHOLDER_RE.test(value) || PATH_RE.test(value) || URL_RE.test(value) || WORD_RE.test(value));
 }
 
-/** `--api-key`, `target_dir` → `API_KEY`, `TARGET_DIR`: a variable name for a value given under that label. */
+/** `--api-key`, `target_dir`, `apiKey` → `API_KEY`, `TARGET_DIR`, `API_KEY`: a variable name for a value given under that label. */
 export function variableNameFor(label: string): string {
-  const name = label
+  const name = words(label)
     .replace(/^-+/, '')
     .replace(/[^A-Za-z0-9]+/g, '_')
     .replace(/^_+|_+$/g, '')
@@ -103,7 +113,7 @@ export function variableNameFor(label: string): string {
  */
 function isCredentialFlag(arg: string): boolean {
   const name = arg.replace(/^-+/, '');
-  return /^--?[A-Za-z]/.test(arg) && name.toLowerCase() !== 'key' && CREDENTIAL_HOLDER_RE.test(name);
+  return /^--?[A-Za-z]/.test(arg) && name.toLowerCase() !== 'key' && holdsCredential(name);
 }
 
 /**
@@ -112,7 +122,7 @@ function isCredentialFlag(arg: string): boolean {
  */
 function credentialHeaderArg(arg: string): { name: string; start: number } | undefined {
   const m = /^([A-Za-z0-9-]+)\s*:\s*(.+)$/s.exec(arg);
-  if (!m || !CREDENTIAL_HOLDER_RE.test(m[1]) || !couldBeCredential(m[2])) return undefined;
+  if (!m || !holdsCredential(m[1]) || !couldBeCredential(m[2])) return undefined;
   return { name: m[1], start: arg.length - m[2].length };
 }
 
@@ -220,10 +230,6 @@ export function credentialsInArgs(args: readonly string[]): CredentialProblem[] 
 /** A declared variable's or header's default that would keep a credential in plain text. */
 export function credentialInDefault(name: string, value: string): string | undefined {
   const known = findKnownCredential(value);
-  const what = known
-    ? `looks like ${known.what}`
-    : CREDENTIAL_HOLDER_RE.test(name) && couldBeCredential(value)
-      ? `is a value of ${name}`
-      : undefined;
+  const what = known ? `looks like ${known.what}` : holdsCredential(name) && couldBeCredential(value) ? `is a value of ${name}` : undefined;
   return what && `${what}: ${NOT_STORED}; declare ${name} as secret, without a default`;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CREDENTIAL_NAME_RE, credentialInDefault, credentialsInArgs, findKnownCredential } from './credentials';
+import { isCredentialName, credentialInDefault, credentialsInArgs, findKnownCredential } from './credentials';
 
 /**
  * Registry payloads. Names follow the MCP registry's style: `server` or reverse-DNS
@@ -18,28 +18,34 @@ export const visibilitySchema = z.enum(['private', 'public']);
 export const toolStatusSchema = z.enum(['active', 'deprecated']);
 
 /**
- * An http(s) URL without credentials: none in its user part, no credential-named query parameter,
- * no token of a known format anywhere. zod runs these checks even after `z.url()` has refused the
- * string, so the URL is parsed here once and defensively: a `new URL()` that throws inside a check
- * is a 500 for the caller instead of this field's 400.
+ * What is wrong with an http(s) URL that could hold credentials, if anything: credentials in its
+ * user part, a credential-named query parameter (unless `allowedParameters` takes it: a URL
+ * template's parameter filled from a secret variable), a token of a known format anywhere. The
+ * caller has checked that the URL parses.
+ */
+function urlCredentialProblem(u: string, allowedParameters: ReadonlySet<string> = new Set()): string | undefined {
+  const url = new URL(u);
+  if (!/^https?:$/.test(url.protocol)) return 'must use http or https';
+  if (url.username || url.password) return 'must not contain credentials (declare a header instead)';
+  const parameter = [...url.searchParams.keys()].find((name) => isCredentialName(name) && !allowedParameters.has(name));
+  if (parameter) return `must not contain credentials (query parameter '${parameter}'; declare a header instead)`;
+  const known = findKnownCredential(url.pathname + url.search + url.hash);
+  if (known) return `must not contain credentials (${known.what}; declare a header instead)`;
+  return undefined;
+}
+
+/**
+ * An http(s) URL without credentials (urlCredentialProblem). zod runs these checks even after
+ * `z.url()` has refused the string, so the URL is parsed here once and defensively: a `new URL()`
+ * that throws inside a check is a 500 for the caller instead of this field's 400.
  */
 const httpUrl = z
   .url({ message: 'must be a valid URL' })
   .max(2048)
   .superRefine((u, ctx) => {
     if (!URL.canParse(u)) return; // z.url() has said so
-    const url = new URL(u);
-    if (!/^https?:$/.test(url.protocol)) return ctx.addIssue({ code: 'custom', message: 'must use http or https' });
-    if (url.username || url.password)
-      return ctx.addIssue({ code: 'custom', message: 'must not contain credentials (declare a header instead)' });
-    const parameter = [...url.searchParams.keys()].find((name) => CREDENTIAL_NAME_RE.test(name));
-    if (parameter)
-      return ctx.addIssue({
-        code: 'custom',
-        message: `must not contain credentials (query parameter '${parameter}'; declare a header instead)`,
-      });
-    const known = findKnownCredential(url.pathname + url.search + url.hash);
-    if (known) ctx.addIssue({ code: 'custom', message: `must not contain credentials (${known.what}; declare a header instead)` });
+    const problem = urlCredentialProblem(u);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
 /** A declared default is stored in plain text, so it may not be a credential (credentials.ts). */
@@ -106,11 +112,122 @@ export const stdioConfigSchema = z
       });
   });
 
-export const remoteConfigSchema = z.strictObject({
-  type: z.enum(['streamable-http', 'sse']),
-  url: httpUrl,
-  headers: z.array(headerDeclarationSchema).max(50).default([]),
-});
+/** What a URL variable's default and choices may hold: they go into the URL as written. */
+export const URL_VARIABLE_VALUE_RE = /^[A-Za-z0-9._~-]+$/;
+const urlValue = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(URL_VARIABLE_VALUE_RE, "may hold only letters, digits, '.', '_', '~' and '-' (it goes into the URL as written)");
+
+/**
+ * A part of a remote server's URL filled in by whoever connects (server.json's `remotes[].variables`):
+ * `https://{tenant}.example.com/mcp`, `https://mcp.example.com/s/{key}/mcp`. As with variables and
+ * headers, only the declaration is stored; a secret one (a key in the URL) has no default or choices.
+ */
+export const urlVariableSchema = z
+  .strictObject({
+    name: z.string().max(100).regex(ENV_NAME, "must be a variable name: letters, digits and '_', not starting with a digit"),
+    description: z.string().max(2000).optional(),
+    required: z.boolean().default(false),
+    secret: z.boolean().default(false),
+    default: urlValue.optional(),
+    choices: z.array(urlValue).min(1).max(50).optional(),
+  })
+  .refine((v) => !(v.secret && v.default !== undefined), { message: 'a secret variable cannot have a default value', path: ['default'] })
+  .refine((v) => !(v.secret && v.choices !== undefined), { message: 'a secret variable cannot list choices', path: ['choices'] })
+  .refine((v) => v.default === undefined || v.choices === undefined || v.choices.includes(v.default), {
+    message: 'must be one of the choices',
+    path: ['default'],
+  })
+  .refine((v) => v.choices === undefined || new Set(v.choices).size === v.choices.length, {
+    message: 'lists a choice twice',
+    path: ['choices'],
+  })
+  .superRefine(defaultIsNoCredential);
+export type UrlVariable = z.infer<typeof urlVariableSchema>;
+
+/** `{name}` in a URL template (server.json's form). */
+const URL_PLACEHOLDER_RE = /\{([^{}]*)\}/g;
+
+/** The variable names a URL template uses, each once, in order. */
+export function urlTemplateNames(template: string): string[] {
+  return [...new Set([...template.matchAll(URL_PLACEHOLDER_RE)].map((m) => m[1]))];
+}
+
+/** A URL template with each `{name}` replaced by `fill(name)`; unknown names stay as written. */
+export function fillUrlTemplate(template: string, fill: (name: string) => string | undefined): string {
+  return template.replace(URL_PLACEHOLDER_RE, (whole, name: string) => fill(name) ?? whole);
+}
+
+/**
+ * The query parameters of a template whose value is exactly one `{name}`, by parameter: read off the
+ * raw text, since parsing would encode the braces.
+ */
+function templateParameters(template: string): Map<string, string> {
+  const query = /\?([^#]*)/.exec(template)?.[1] ?? '';
+  const out = new Map<string, string>();
+  for (const [parameter, value] of new URLSearchParams(query)) {
+    const m = /^\{([^{}]+)\}$/.exec(value);
+    if (m) out.set(parameter, m[1]);
+  }
+  return out;
+}
+
+/**
+ * A remote's URL with its variables: every `{name}` is declared and every declaration used, and the
+ * URL is a valid http(s) URL without credentials once filled in (with each variable's default,
+ * first choice or a sample value). A credential may sit in the URL only as a secret variable
+ * (`?api_key={key}`, `/s/{key}/mcp`), so services that take their key only in the URL can be
+ * registered without storing the key.
+ */
+function checkRemoteUrl(c: { url: string; variables?: UrlVariable[] }, ctx: z.RefinementCtx): void {
+  const variables = c.variables ?? [];
+  const issue = (message: string, path: (string | number)[] = ['url']) => ctx.addIssue({ code: 'custom', message, path });
+  const declared = new Map(variables.map((v) => [v.name, v]));
+  variables.forEach((v, i) => {
+    if (variables.findIndex((w) => w.name === v.name) !== i) issue(`declares ${v.name} twice`, ['variables', i, 'name']);
+  });
+  if (/\$\{/.test(c.url)) return issue('write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables');
+  const names = urlTemplateNames(c.url);
+  const odd = names.find((n) => !ENV_NAME.test(n));
+  if (odd !== undefined)
+    return issue(`has {${odd}}: a URL variable is written {name}, its name of letters, digits and '_' (declared in variables)`);
+  const undeclared = names.filter((n) => !declared.has(n));
+  if (undeclared.length)
+    return issue(
+      `uses ${undeclared.map((n) => `{${n}}`).join(', ')}: declare ${undeclared.length > 1 ? 'each' : 'it'} in variables (a part filled in at launch) or write the value itself`,
+    );
+  variables.forEach((v, i) => {
+    if (!names.includes(v.name)) issue(`is not used in url: write {${v.name}} where its value goes`, ['variables', i, 'name']);
+  });
+  const sample = fillUrlTemplate(c.url, (n) => declared.get(n)?.default ?? declared.get(n)?.choices?.[0] ?? 'x');
+  if (!URL.canParse(sample))
+    return issue(
+      names.length
+        ? "must be a valid URL once its variables are filled in (each with its default, first choice or 'x')"
+        : 'must be a valid URL',
+    );
+  const allowed = new Set<string>();
+  for (const [parameter, name] of templateParameters(c.url)) {
+    if (!isCredentialName(parameter)) continue;
+    if (!declared.get(name)?.secret)
+      return issue(`query parameter '${parameter}' takes a credential: declare ${name} secret (its value is never stored)`);
+    allowed.add(parameter);
+  }
+  const problem = urlCredentialProblem(sample, allowed);
+  if (problem) issue(problem);
+}
+
+export const remoteConfigSchema = z
+  .strictObject({
+    type: z.enum(['streamable-http', 'sse']),
+    url: z.string().min(1, 'must be a valid URL').max(2048),
+    headers: z.array(headerDeclarationSchema).max(50).default([]),
+    /** Optional (not defaulted), so a config without variables keeps the content hash it had before they existed. */
+    variables: z.array(urlVariableSchema).max(20).optional(),
+  })
+  .superRefine(checkRemoteUrl);
 
 /**
  * How to launch or reach the server, validated per type. A discriminated union (not a plain one):

@@ -195,6 +195,56 @@ describe('mcpServers and server.json', () => {
     expect(r.notes).toEqual([expect.stringMatching(/^docs: no type given; imported as streamable-http/)]);
   });
 
+  it('takes a key out of a remote URL as a secret URL variable, and ${VAR} as a URL variable', () => {
+    // Built at run time so that no credential-shaped literal sits in the repository for scanners to flag.
+    const zapierKey = `sk-ak-${'Ab12'.repeat(10)}`;
+    const r = parseMcpServers({
+      mcpServers: {
+        zapier: { type: 'http', url: `https://mcp.zapier.com/api/mcp/s/${zapierKey}/mcp` },
+        exa: { type: 'http', url: 'https://mcp.exa.ai/mcp?exaApiKey=abc-123-def&tools=web_search' },
+        tenant: { type: 'http', url: 'https://${TENANT}.example.com/${REGION:-eu}/mcp?access_token=${MY_TOKEN}' },
+      },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries.map((e) => e.config)).toEqual([
+      {
+        type: 'streamable-http',
+        url: 'https://mcp.zapier.com/api/mcp/s/{API_KEY}/mcp',
+        headers: [],
+        variables: [{ name: 'API_KEY', required: true, secret: true }],
+      },
+      {
+        type: 'streamable-http',
+        url: 'https://mcp.exa.ai/mcp?exaApiKey={EXA_API_KEY}&tools=web_search',
+        headers: [],
+        variables: [{ name: 'EXA_API_KEY', required: true, secret: true }],
+      },
+      {
+        type: 'streamable-http',
+        url: 'https://{TENANT}.example.com/{REGION}/mcp?access_token={MY_TOKEN}',
+        headers: [],
+        variables: [
+          { name: 'TENANT', required: true, secret: false },
+          { name: 'REGION', required: false, secret: false, default: 'eu' },
+          { name: 'MY_TOKEN', required: true, secret: true },
+        ],
+      },
+    ]);
+    expect(r.notes).toEqual([
+      'zapier: credentials in the URL were not imported (declared as secret URL variables: a secret API key (sk-…) → {API_KEY})',
+      'exa: credentials in the URL were not imported (declared as secret URL variables: exaApiKey → {EXA_API_KEY})',
+      'tenant: parts of the URL filled in at launch became URL variables (${TENANT} → {TENANT}, ${REGION} → {REGION}, ${MY_TOKEN} → {MY_TOKEN})',
+    ]);
+    expect(JSON.stringify(r)).not.toContain(zapierKey);
+    expect(JSON.stringify(r)).not.toContain('abc-123-def');
+    // Exported back with the expansion such files use, and read back the same.
+    const exported = r.entries.map((e) => toMcpServerEntry(e.config));
+    expect(exported[2]).toEqual({ type: 'http', url: 'https://${TENANT}.example.com/${REGION:-eu}/mcp?access_token=${MY_TOKEN}' });
+    expect(parseMcpServers({ mcpServers: { a: exported[0], b: exported[1], c: exported[2] } }).entries.map((e) => e.config)).toEqual(
+      r.entries.map((e) => e.config),
+    );
+  });
+
   it('answers a broken entry with the problems of the form it meant', () => {
     const r = parseMcpServers({
       mcpServers: { neither: { args: ['x'] }, local: { command: 'npx', args: '-y x' }, remote: { type: 'http', url: 42 }, odd: 'npx x' },
@@ -361,6 +411,72 @@ describe('server.json arguments', () => {
       expect.stringMatching(
         /arguments to fill in at launch became declared variables \(value → \$\{OPENAI_API_KEY\}, --token → \$\{TOKEN\}\)/,
       ),
+    ]);
+  });
+
+  it('reads remote URL variables of server.json, and exports them under the schema that documents them', () => {
+    const doc = {
+      name: 'com.example/multi-region',
+      version: '1.0.0',
+      remotes: [
+        {
+          type: 'streamable-http',
+          url: 'https://{tenant_id}.example.com/{region}/{api_version}/mcp?key={key}',
+          variables: {
+            tenant_id: { description: 'Your tenant', isRequired: true },
+            region: { choices: ['us-east-1', 'eu-west-1'], default: 'us-east-1' },
+            api_version: { value: 'v2' },
+            key: { isRequired: true, isSecret: true, value: 'leaked-value-1' },
+            unused: { description: 'not in the URL' },
+          },
+        },
+      ],
+    };
+    const r = parseServerJson(doc);
+    expect(r.errors).toEqual([]);
+    const config = {
+      type: 'streamable-http',
+      url: 'https://{tenant_id}.example.com/{region}/v2/mcp?key={key}',
+      headers: [],
+      variables: [
+        { name: 'tenant_id', description: 'Your tenant', required: true, secret: false },
+        { name: 'region', required: false, secret: false, default: 'us-east-1', choices: ['us-east-1', 'eu-west-1'] },
+        { name: 'key', required: true, secret: true },
+      ],
+    };
+    expect(r.entries[0].config).toEqual(config);
+    expect(r.notes).toEqual([
+      'com.example/multi-region: values of URL variables key were not imported (declared as secret)',
+      'com.example/multi-region: URL variables unused are not used in the URL (not imported)',
+    ]);
+    expect(JSON.stringify(r)).not.toContain('leaked-value-1');
+
+    const tool = { name: doc.name, description: 'd', repository_url: null, homepage_url: null } as never;
+    const exported = toServerJson(tool, '1.0.0', launchConfigSchema.parse(config));
+    expect(exported).toMatchObject({
+      $schema: 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json',
+      remotes: [
+        {
+          url: config.url,
+          variables: {
+            tenant_id: { description: 'Your tenant', isRequired: true, isSecret: false },
+            region: { isRequired: false, isSecret: false, default: 'us-east-1', choices: ['us-east-1', 'eu-west-1'] },
+            key: { isRequired: true, isSecret: true },
+          },
+        },
+      ],
+    });
+    expect(parseServerJson(exported)).toMatchObject({ errors: [], notes: [], entries: [{ config }] });
+    // A placeholder with no variable is declared rather than refused.
+    const bare = parseServerJson({ ...doc, remotes: [{ type: 'sse', url: 'https://{host}/sse' }] });
+    expect(bare.entries[0].config).toEqual({
+      type: 'sse',
+      url: 'https://{host}/sse',
+      headers: [],
+      variables: [{ name: 'host', required: true, secret: false }],
+    });
+    expect(bare.notes).toEqual([
+      "com.example/multi-region: {host} in the remote's URL had no variable (declared as required URL variables)",
     ]);
   });
 

@@ -1,16 +1,20 @@
 import { z } from 'zod';
 import {
   argCredentials,
-  CREDENTIAL_NAME_RE,
+  isCredentialName,
   credentialInDefault,
   findKnownCredential,
+  fillUrlTemplate,
   launchConfigSchema,
+  urlTemplateNames,
+  URL_VARIABLE_VALUE_RE,
   variableNameFor,
   toolNameSchema,
   type ImportFormat,
   type LaunchConfig,
   type Manifest,
   type ToolView,
+  type UrlVariable,
 } from '#contracts';
 
 /**
@@ -95,6 +99,87 @@ function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: str
   return { args: out, scrubbed };
 }
 
+/** URL variables an import declares, each once (a later use may make one secret, never less). */
+class UrlVariables {
+  readonly list: UrlVariable[] = [];
+
+  /** `{name}`, with name declared: required unless it keeps a default (never for a secret). */
+  declare(name: string, secret: boolean, fields: Omit<Partial<UrlVariable>, 'name' | 'secret'> = {}): string {
+    const known = this.list.find((v) => v.name === name);
+    if (known) {
+      if (secret && !known.secret) {
+        // A value that turned out to be a credential keeps nothing in plain text.
+        known.secret = known.required = true;
+        delete known.default;
+        delete known.choices;
+      }
+    } else {
+      const keep = (value: string) => !secret && URL_VARIABLE_VALUE_RE.test(value) && !credentialInDefault(name, value);
+      const fallback = fields.default !== undefined && keep(fields.default) ? fields.default : undefined;
+      const choices = fields.choices?.length && fields.choices.every(keep) ? fields.choices : undefined;
+      this.list.push({
+        name,
+        ...(fields.description ? { description: fields.description } : {}),
+        required: fields.required ?? fallback === undefined,
+        secret,
+        ...(fallback !== undefined ? { default: fallback } : {}),
+        ...(choices ? { choices } : {}),
+      });
+    }
+    return `{${name}}`;
+  }
+}
+
+/**
+ * A credential written into a URL — the value of a credential-named query parameter (`?api_key=…`,
+ * `?exaApiKey=…`) or a token of a known format anywhere (a key in the path, as Zapier's URLs have)
+ * — becomes a secret URL variable, so an import takes the server without its key instead of
+ * failing on it. A parameter already given as `{NAME}` makes NAME secret.
+ */
+function scrubUrl(url: string, variables: UrlVariables, scrubbed: string[]): string {
+  // Query parameters are rewritten in the raw text, so the rest of the URL stays as written.
+  let out = url.replace(/([?&])([^=&#]+)=([^&#]*)/g, (whole, lead: string, key: string, value: string) => {
+    if (!isCredentialName(safeDecode(key)) || value === '') return whole;
+    const placeholder = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+    if (placeholder) {
+      variables.declare(placeholder[1], true);
+      return whole;
+    }
+    const name = variableNameFor(safeDecode(key));
+    scrubbed.push(`${safeDecode(key)} → {${name}}`);
+    return `${lead}${key}=${variables.declare(name, true)}`;
+  });
+  for (let known = findKnownCredential(out); known; known = findKnownCredential(out)) {
+    scrubbed.push(`${known.what} → {${known.variable}}`);
+    out = out.slice(0, known.start) + variables.declare(known.variable, true) + out.slice(known.end);
+  }
+  return out;
+}
+
+/**
+ * A remote URL from an mcpServers file as a URL template: `${VAR}` and `${VAR:-default}` (the
+ * expansion Claude Code and others apply to `url`) become `{VAR}` with VAR a declared URL
+ * variable; credentials in it are scrubbed (scrubUrl).
+ */
+function urlFromMcpServers(raw: string): { url: string; variables: UrlVariable[]; expanded: string[]; scrubbed: string[] } {
+  const variables = new UrlVariables();
+  const expanded: string[] = [];
+  const scrubbed: string[] = [];
+  const url = raw.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+    expanded.push(`\${${name}} → {${name}}`);
+    return variables.declare(name, isCredentialName(name), fallback === undefined ? {} : { default: fallback });
+  });
+  return { url: scrubUrl(url, variables, scrubbed), variables: variables.list, expanded, scrubbed };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function issues(error: z.ZodError, prefix: string) {
   return error.issues.map((i) => ({ field: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
 }
@@ -124,7 +209,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     if ('command' in e) {
       const envNames = Object.keys(e.env ?? {});
       if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
-      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: CREDENTIAL_NAME_RE.test(n) }));
+      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: isCredentialName(n) }));
       const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], env);
       if (scrubbed.length)
         out.notes.push(`${name}: credentials on the command line were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
@@ -134,10 +219,15 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       const headers = Object.keys(e.headers ?? {});
       if (headers.length)
         out.notes.push(`${name}: values of headers ${headers.join(', ')} were not imported (declared as required headers)`);
+      const { url, variables, expanded, scrubbed } = urlFromMcpServers(e.url);
+      if (expanded.length) out.notes.push(`${name}: parts of the URL filled in at launch became URL variables (${expanded.join(', ')})`);
+      if (scrubbed.length)
+        out.notes.push(`${name}: credentials in the URL were not imported (declared as secret URL variables: ${scrubbed.join(', ')})`);
       config = {
         type: e.type === 'sse' ? 'sse' : 'streamable-http',
-        url: e.url,
-        headers: headers.map((h) => ({ name: h, required: true, secret: CREDENTIAL_NAME_RE.test(h) })),
+        url,
+        headers: headers.map((h) => ({ name: h, required: true, secret: isCredentialName(h) })),
+        ...(variables.length ? { variables } : {}),
       };
     }
     const parsed = launchConfigSchema.safeParse(config);
@@ -160,6 +250,7 @@ const serverJsonInputFields = z.object({
   isSecret: z.boolean().optional(),
   default: z.string().optional(),
   value: z.string().optional(),
+  choices: z.array(z.string()).optional(),
 });
 /** server.json's shape of a variable or header a server needs. */
 const serverJsonInput = serverJsonInputFields.extend({ name: z.string() });
@@ -213,7 +304,7 @@ function declarePlaceholder(
  * those are declared, not stored.
  */
 function keptValue(name: string, input: z.infer<typeof serverJsonInputFields>): string | undefined {
-  return input.value !== undefined && !input.isSecret && !CREDENTIAL_NAME_RE.test(name) && !findKnownCredential(input.value)
+  return input.value !== undefined && !input.isSecret && !isCredentialName(name) && !findKnownCredential(input.value)
     ? input.value
     : undefined;
 }
@@ -283,10 +374,59 @@ const serverJsonSchema = z.object({
         type: z.enum(['streamable-http', 'sse']),
         url: z.string(),
         headers: z.array(serverJsonInput).optional(),
+        variables: z.record(z.string(), serverJsonInputFields).optional(),
       }),
     )
     .optional(),
 });
+
+/**
+ * A server.json remote's URL template and `variables` as the registry keeps them. A variable with
+ * a fixed `value` the registry may keep (keptValue) is written into the URL; one whose value is a
+ * credential is asked for at launch as a secret; `{name}` with no variable is declared as a
+ * required one (server.json lets it refer to other inputs), and a variable the URL does not use is
+ * left out — each said in `notes`. Credentials written into the URL itself are scrubbed (scrubUrl).
+ */
+function urlFromServerJson(
+  server: string,
+  template: string,
+  given: Record<string, z.infer<typeof serverJsonInputFields>>,
+  notes: string[],
+): { url: string; variables: UrlVariable[] } {
+  const variables = new UrlVariables();
+  const undeclared: string[] = [];
+  const secretValues: string[] = [];
+  const url = fillUrlTemplate(template, (name) => {
+    const v = given[name];
+    if (!v) {
+      undeclared.push(name);
+      return variables.declare(name, isCredentialName(name), { required: true });
+    }
+    // A fixed value is part of the URL (checked with the rest of it); a credential's is asked for.
+    const kept = keptValue(name, v);
+    if (kept !== undefined) return kept;
+    if (v.value !== undefined) secretValues.push(name);
+    return variables.declare(name, (v.isSecret ?? false) || v.value !== undefined, {
+      description: v.description,
+      required: v.value !== undefined ? true : v.isRequired,
+      default: v.default,
+      choices: v.choices,
+    });
+  });
+  const unused = Object.keys(given).filter((name) => !urlTemplateNames(template).includes(name));
+  const scrubbed: string[] = [];
+  const scrubbedUrl = scrubUrl(url, variables, scrubbed);
+  if (undeclared.length)
+    notes.push(
+      `${server}: ${undeclared.map((n) => `{${n}}`).join(', ')} in the remote's URL had no variable (declared as required URL variables)`,
+    );
+  if (secretValues.length)
+    notes.push(`${server}: values of URL variables ${secretValues.join(', ')} were not imported (declared as secret)`);
+  if (unused.length) notes.push(`${server}: URL variables ${unused.join(', ')} are not used in the URL (not imported)`);
+  if (scrubbed.length)
+    notes.push(`${server}: credentials in the URL were not imported (declared as secret URL variables: ${scrubbed.join(', ')})`);
+  return { url: scrubbedUrl, variables: variables.list };
+}
 
 export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
@@ -339,15 +479,17 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     const remote = s.remotes[0];
     const withValues = (remote.headers ?? []).filter((h) => h.value !== undefined).map((h) => h.name);
     if (withValues.length) out.notes.push(`${s.name}: values of headers ${withValues.join(', ')} were not imported`);
+    const { url, variables } = urlFromServerJson(s.name, remote.url, remote.variables ?? {}, out.notes);
     config = {
       type: remote.type,
-      url: remote.url,
+      url,
       headers: (remote.headers ?? []).map((h) => ({
         name: h.name,
         description: h.description,
         required: h.isRequired ?? false,
         secret: h.isSecret ?? false,
       })),
+      ...(variables.length ? { variables } : {}),
     };
     if (s.remotes.length > 1) out.notes.push(`${s.name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
   } else if (s._meta?.[COMMAND_META]) {
@@ -381,7 +523,13 @@ export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> 
     return { command: base.command, args: [...base.args, ...config.args], ...(config.env.length ? { env } : {}) };
   }
   const headers = Object.fromEntries(config.headers.map((h) => [h.name, h.default ?? `\${${h.name.toUpperCase().replace(/-/g, '_')}}`]));
-  return { type: config.type === 'sse' ? 'sse' : 'http', url: config.url, ...(config.headers.length ? { headers } : {}) };
+  // URL variables as the `${VAR}` / `${VAR:-default}` expansion such files use (read back by urlFromMcpServers).
+  const url = fillUrlTemplate(config.url, (name) => {
+    const v = config.variables?.find((x) => x.name === name);
+    const fallback = v?.default;
+    return v && `\${${name}${fallback !== undefined ? `:-${fallback}` : ''}}`;
+  });
+  return { type: config.type === 'sse' ? 'sse' : 'http', url, ...(config.headers.length ? { headers } : {}) };
 }
 
 function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: string; version: string }): {
@@ -424,6 +572,8 @@ function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string
 }
 
 export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
+/** The schema a remote with URL variables is exported under: the MCP registry documents `remotes[].variables` with it. */
+export const SERVER_JSON_SCHEMA_URL_WITH_URL_VARIABLES = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
 
 /** server.json's `description` is 1–100 characters (its schema); the registry's may be longer or empty. */
 export const SERVER_JSON_DESCRIPTION_MAX = 100;
@@ -444,7 +594,7 @@ export function serverJsonDescription(tool: Pick<ToolView, 'name' | 'display_nam
 /** An MCP registry server.json for a tool at a version. */
 export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
   const base: Record<string, unknown> = {
-    $schema: SERVER_JSON_SCHEMA_URL,
+    $schema: config.type !== 'stdio' && config.variables?.length ? SERVER_JSON_SCHEMA_URL_WITH_URL_VARIABLES : SERVER_JSON_SCHEMA_URL,
     name: tool.name,
     description: serverJsonDescription(tool),
     version,
@@ -492,6 +642,22 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
                 isRequired: h.required,
                 isSecret: h.secret,
               })),
+            }
+          : {}),
+        ...(config.variables?.length
+          ? {
+              variables: Object.fromEntries(
+                config.variables.map((v) => [
+                  v.name,
+                  {
+                    ...(v.description ? { description: v.description } : {}),
+                    isRequired: v.required,
+                    isSecret: v.secret,
+                    ...(v.default !== undefined ? { default: v.default } : {}),
+                    ...(v.choices ? { choices: v.choices } : {}),
+                  },
+                ]),
+              ),
             }
           : {}),
       },

@@ -23,9 +23,9 @@ function launchTarget(c: LaunchConfig): string {
   return c.package ? `${c.package.registry_type} package ${c.package.identifier}` : `command '${c.command}'`;
 }
 
-/** The declared secrets (variables or headers) of a config, by name. */
+/** The declared secrets (variables, headers or URL variables) of a config, by name. */
 function secretsOf(c: LaunchConfig): { name: string; secret: boolean }[] {
-  return c.type === 'stdio' ? c.env : c.headers;
+  return c.type === 'stdio' ? c.env : [...c.headers, ...(c.variables ?? [])];
 }
 
 /**

@@ -86,6 +86,20 @@ describe('version diff', () => {
     expect(warn(remote('https://mcp.example.com/mcp'), remote('https://mcp.example.net/mcp'))).toEqual([
       'launch target changed: streamable-http server at https://mcp.example.com → streamable-http server at https://mcp.example.net',
     ]);
+    // A key moved into the URL as a variable is a new secret; a host made a template is another target.
+    const keyed: LaunchConfig = {
+      type: 'streamable-http',
+      url: 'https://{tenant}.example.com/s/{key}/mcp',
+      headers: [{ name: 'Authorization', required: true, secret: true }],
+      variables: [
+        { name: 'tenant', required: true, secret: false },
+        { name: 'key', required: true, secret: true },
+      ],
+    };
+    expect(warn(remote('https://mcp.example.com/mcp'), keyed)).toEqual([
+      'launch target changed: streamable-http server at https://mcp.example.com → streamable-http server at https://{tenant}.example.com',
+      'asks for a new secret: key',
+    ]);
     expect(warn(config, { ...config, command: 'uvx' })).toEqual(["launch target changed: command 'npx' → command 'uvx'"]);
   });
 
