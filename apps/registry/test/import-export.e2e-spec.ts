@@ -49,6 +49,8 @@ describe('registry import/export (e2e)', () => {
       BOOTSTRAP_ADMIN_USERNAME: 'root',
       BOOTSTRAP_ADMIN_EMAIL: 'root@example.com',
       BOOTSTRAP_ADMIN_PASSWORD: 'import-admin-pass-1',
+      // Every export of all tools here spans several pages (the gateway streams them into one document).
+      EXPORT_PAGE_SIZE: '2',
     });
     platform = await startPlatform(iso.env, { only: ['gateway', 'registry'] });
     const api = new ApiClient(platform.baseUrl);
@@ -112,6 +114,16 @@ describe('registry import/export (e2e)', () => {
   it('round-trips exports: an exported document re-imports as unchanged', async () => {
     const exported = await alice.get('/api/v1/mcps/export?format=mcp-servers');
     expect(exported.status).toBe(200);
+    // Written page by page (2 tools each here) as one document, byte for byte what JSON.stringify gives.
+    expect(exported.headers.get('transfer-encoding')).toBe('chunked');
+    expect(exported.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(exported.text).toBe(JSON.stringify(exported.body));
+    expect(Object.keys(exported.body.mcpServers)).toEqual(['filesystem', 'github', 'sentry']);
+    // Nothing to export is an empty document; an exact multiple of the page ends with an empty page.
+    expect((await bob.get('/api/v1/mcps/export')).body).toEqual({ mcpServers: {} });
+    expect((await bob.get('/api/v1/mcps/export?format=server-json')).body).toEqual({ servers: [] });
+    const two = await alice.get('/api/v1/mcps/export?format=server-json');
+    expect((two.body.servers as { name: string }[]).map((d) => d.name)).toEqual(['filesystem', 'github', 'sentry']);
     expect(exported.body.mcpServers.github).toEqual({
       command: 'docker',
       args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'],
@@ -155,6 +167,11 @@ describe('registry import/export (e2e)', () => {
       ],
     });
     expect(real.body.notes).toEqual([expect.stringMatching(/root_dir → \$\{ROOT_DIR\}/)]);
+    // Four tools for Alice now: two full pages and an empty one; Bob sees only the public one.
+    const all = await alice.get('/api/v1/mcps/export?format=server-json');
+    expect(all.text).toBe(JSON.stringify(all.body));
+    expect((all.body.servers as { name: string }[]).map((d) => d.name)).toEqual(['filesystem', 'github', serverJson.name, 'sentry']);
+    expect(Object.keys((await bob.get('/api/v1/mcps/export')).body.mcpServers)).toEqual([serverJson.name]);
     const exported = await bob.get(`/api/v1/mcps/${id}/export?format=server-json`);
     expect(exported.body).toMatchObject({
       name: serverJson.name,

@@ -298,6 +298,25 @@ describe('registry (e2e)', () => {
         400,
         /manifest\.tools\.0\.input_schema/,
       ],
+      // Text every reader sees holds no credential either: a changelog, a tool's description, its input schema.
+      [
+        { version: '2.1.0', config: stdio('2'), changelog: `Rotated the key ${'ghp_' + 'a1B2'.repeat(9)}` },
+        400,
+        /body\.changelog: contains what looks like a GitHub token: everyone who may read the tool would see it; take it out \(and revoke it\)/,
+      ],
+      [
+        {
+          version: '2.1.0',
+          config: stdio('2'),
+          manifest: {
+            tools: [
+              { name: 'a', input_schema: { type: 'object', properties: { key: { type: 'string', default: 'sk-' + 'x9'.repeat(20) } } } },
+            ],
+          },
+        },
+        400,
+        /body\.manifest\.tools\.0\.input_schema: contains what looks like a secret API key/,
+      ],
     ];
     for (const [body, status, message] of cases) {
       const r = await publish(body);
@@ -322,6 +341,10 @@ describe('registry (e2e)', () => {
     expect((await owner.post('/api/v1/mcps', { name: 'ok', homepage_url: 'nope' })).body.error.message).toMatch(
       /body\.homepage_url: must be a valid URL/,
     );
+    expect(
+      (await owner.put(`/api/v1/mcps/${tool.id}`, { description: `Use token ${'xoxb-' + '1234-'.repeat(4)} to try it` })).body.error
+        .message,
+    ).toMatch(/body\.description: contains what looks like a Slack token/);
     // What only sits next to a credential's name is not taken for one.
     const near = await publish({
       version: '2.2.0',

@@ -1,5 +1,5 @@
 import { couldBeCredential, credentialInDefault, credentialsInArgs, findKnownCredential } from './credentials';
-import { launchConfigSchema } from './registry';
+import { createToolSchema, launchConfigSchema, publishVersionSchema, RegistryRequests, updateToolSchema } from './registry';
 
 // Built at run time so that no credential-shaped literal sits in the repository for scanners to flag.
 const token = (prefix: string, body: string, times: number) => prefix + body.repeat(times);
@@ -142,5 +142,47 @@ describe('credentials in declared defaults and URLs', () => {
     expect(
       launchConfigSchema.safeParse({ type: 'sse', url: 'https://mcp.example.com/8f14e45f-ceea-467f-a0e6-7fbb6b2f6b63/sse' }).success,
     ).toBe(true);
+  });
+});
+
+describe('credentials in text every reader sees', () => {
+  const gh = token('ghp_', 'a1B2', 9);
+  const issues = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
+    r.success ? [] : r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+  it('refuses a known-format token in descriptions, changelogs, manifests and reasons, naming the field', () => {
+    const found = 'contains what looks like a GitHub token: everyone who may read the tool would see it; take it out (and revoke it)';
+    expect(issues(createToolSchema.safeParse({ name: 'x', description: `key: ${gh}` }))).toEqual([`description: ${found}`]);
+    expect(issues(updateToolSchema.safeParse({ display_name: gh }))).toEqual([`display_name: ${found}`]);
+    const config = { type: 'stdio', command: 'x', env: [{ name: 'GITHUB_TOKEN', description: `like ${gh}`, secret: true }] };
+    expect(
+      issues(
+        publishVersionSchema.safeParse({
+          version: '1.0.0',
+          changelog: gh,
+          config,
+          manifest: { tools: [{ name: 't', description: gh, input_schema: { type: 'object', examples: [{ token: gh }] } }] },
+        }),
+      ),
+    ).toEqual([
+      `changelog: ${found}`,
+      `config.env.0.description: ${found}`,
+      `manifest.tools.0.description: ${found}`,
+      `manifest.tools.0.input_schema: ${found}`,
+    ]);
+    expect(issues(RegistryRequests.yank.safeParse({ tool_id: 't', version: '1.0.0', reason: `leaked ${gh}` }))).toEqual([
+      `reason: ${found}`,
+    ]);
+  });
+
+  it('lets ordinary text through, credential words included', () => {
+    expect(
+      issues(
+        createToolSchema.safeParse({
+          name: 'x',
+          description: 'Needs GITHUB_TOKEN (a ghp_… token) with repo scope; see https://github.com/settings/tokens',
+        }),
+      ),
+    ).toEqual([]);
   });
 });

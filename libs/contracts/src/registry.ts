@@ -48,6 +48,20 @@ const httpUrl = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+/**
+ * Free text every reader of a tool sees (descriptions, changelogs, a yank's reason) may not hold a
+ * credential in a known format: pasted into a public tool's changelog, a key is published to every
+ * signed-in user.
+ */
+function noCredentialIn(text: string, ctx: z.RefinementCtx) {
+  const known = findKnownCredential(text);
+  if (known)
+    ctx.addIssue({
+      code: 'custom',
+      message: `contains what looks like ${known.what}: everyone who may read the tool would see it; take it out (and revoke it)`,
+    });
+}
+
 /** A declared default is stored in plain text, so it may not be a credential (credentials.ts). */
 function defaultIsNoCredential(e: { name: string; default?: string }, ctx: z.RefinementCtx) {
   const problem = e.default === undefined ? undefined : credentialInDefault(e.name, e.default);
@@ -60,7 +74,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const envDeclarationSchema = z
   .strictObject({
     name: z.string().max(200).regex(ENV_NAME, 'must be a valid environment variable name'),
-    description: z.string().max(2000).optional(),
+    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
@@ -75,7 +89,7 @@ export const headerDeclarationSchema = z
       .min(1)
       .max(200)
       .regex(/^[A-Za-z0-9-]+$/, 'must be a valid HTTP header name'),
-    description: z.string().max(2000).optional(),
+    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
@@ -128,7 +142,7 @@ const urlValue = z
 export const urlVariableSchema = z
   .strictObject({
     name: z.string().max(100).regex(ENV_NAME, "must be a variable name: letters, digits and '_', not starting with a digit"),
-    description: z.string().max(2000).optional(),
+    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: urlValue.optional(),
@@ -239,16 +253,17 @@ export type LaunchConfig = z.infer<typeof launchConfigSchema>;
 
 export const manifestToolSchema = z.strictObject({
   name: z.string().min(1).max(200),
-  description: z.string().max(10_000).optional(),
-  input_schema: z.record(z.string(), z.unknown()),
+  description: z.string().max(10_000).superRefine(noCredentialIn).optional(),
+  // An input schema's descriptions, defaults and examples are read by every client that lists the tools.
+  input_schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => noCredentialIn(JSON.stringify(schema), ctx)),
 });
 export const manifestSchema = z.strictObject({ tools: z.array(manifestToolSchema).max(1000) });
 export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Tool metadata fields, without defaults (an update must only touch the fields it names). */
 const toolMetadata = {
-  display_name: z.string().trim().min(1).max(200),
-  description: z.string().max(10_000),
+  display_name: z.string().trim().min(1).max(200).superRefine(noCredentialIn),
+  description: z.string().max(10_000).superRefine(noCredentialIn),
   tags: z
     .array(
       z
@@ -285,7 +300,7 @@ export type UpdateToolInput = z.infer<typeof updateToolSchema>;
 
 export const publishVersionSchema = z.strictObject({
   version: z.string().min(1).max(100),
-  changelog: z.string().max(20_000).default(''),
+  changelog: z.string().max(20_000).superRefine(noCredentialIn).default(''),
   config: launchConfigSchema,
   manifest: manifestSchema.optional(),
 });
@@ -400,7 +415,7 @@ export const RegistryRequests = {
   versions: toolRef.extend(pageFields),
   version: versionRef,
   diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),
-  yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000) }),
+  yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000).superRefine(noCredentialIn) }),
   pin: versionRef,
   unpin: toolRef,
 };
@@ -426,10 +441,26 @@ export const importReportSchema = z.object({
 });
 export type ImportReport = z.infer<typeof importReportSchema>;
 
+/** One tool's export (the latest version) in a format. */
 export const exportRequestSchema = z.strictObject({
   format: importFormatSchema.default('mcp-servers'),
-  tool_id: z.string().max(64).optional().describe('one tool; all visible tools when omitted'),
+  tool_id: z.string().min(1).max(64),
 });
+
+/**
+ * A page of the export of every tool the caller can see, by name: the gateway streams the pages
+ * into one document, so no reply (nor the gateway's memory) holds the whole registry.
+ */
+export const exportPageRequestSchema = z.strictObject({
+  format: importFormatSchema.default('mcp-servers'),
+  after: z.string().min(1).max(200).optional().describe('the last name of the previous page'),
+  limit: z.number().int().min(1).max(1000).default(500),
+});
+export const exportPageSchema = z.object({
+  items: z.array(z.object({ name: z.string(), document: z.record(z.string(), z.unknown()) })),
+  next_after: z.string().nullable().describe('give it as `after` for the next page; null on the last'),
+});
+export type ExportPage = z.infer<typeof exportPageSchema>;
 
 /** The result of the last import of the watched config directory (MCP_CONFIG_WATCH_PATH). */
 export const configStatusSchema = z.object({

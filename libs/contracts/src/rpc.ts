@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   configStatusSchema,
+  exportPageRequestSchema,
+  exportPageSchema,
   exportRequestSchema,
   historyPageSchema,
   importReportSchema,
@@ -76,6 +78,7 @@ export const RpcPattern = {
   REGISTRY_LATEST_UNPIN: 'registry.latest.unpin',
   REGISTRY_TOOLS_IMPORT: 'registry.tools.import',
   REGISTRY_TOOLS_EXPORT: 'registry.tools.export',
+  REGISTRY_TOOLS_EXPORT_PAGE: 'registry.tools.export-page',
   REGISTRY_CONFIG_RELOAD: 'registry.config.reload',
   REGISTRY_CONFIG_STATUS: 'registry.config.status',
 
@@ -133,6 +136,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_CONFIG_RELOAD]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_CONFIG_STATUS]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_TOOLS_EXPORT]: { service: 'registry', request: exportRequestSchema, response: z.record(z.string(), z.unknown()) },
+  [RpcPattern.REGISTRY_TOOLS_EXPORT_PAGE]: { service: 'registry', request: exportPageRequestSchema, response: exportPageSchema },
 
   [RpcPattern.KNOWLEDGE_DOCUMENT_CREATE]: { service: 'knowledge', request: KnowledgeRequests.create, response: documentSchema },
   [RpcPattern.KNOWLEDGE_DOCUMENT_LIST]: { service: 'knowledge', request: KnowledgeRequests.list, response: documentPageSchema },

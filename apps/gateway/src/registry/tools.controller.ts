@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -11,6 +12,7 @@ import {
   listToolsQuerySchema,
   pageQuerySchema,
   publishVersionSchema,
+  RegistryRequests,
   RpcPattern as P,
   toolPageSchema,
   toolSchema,
@@ -19,10 +21,11 @@ import {
   versionPageSchema,
   versionSchema,
 } from '#contracts';
-import { etagOf, notModified, parseOrThrow, RpcClient } from '#common';
+import { APP_CONFIG, etagOf, JsonLogger, notModified, parseOrThrow, requestContext, RpcClient, type AppConfig } from '#common';
 import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
+import { exportDocument } from './export-document';
 import { RegistryCacheService } from './registry-cache.service';
 import type { ToolReadRequest } from './tool-read.fast-path';
 
@@ -35,7 +38,7 @@ const diffQuery = z.strictObject({
   from: z.string().min(1).max(100).describe('older version (or "latest")'),
   to: z.string().min(1).max(100).describe('newer version (or "latest")'),
 });
-const yankBody = z.strictObject({ reason: z.string().trim().min(1, 'give a reason').max(2000) });
+const yankBody = RegistryRequests.yank.pick({ reason: true });
 const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
 const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-servers') });
 
@@ -50,6 +53,8 @@ export class ToolsController {
   constructor(
     @Inject(RpcClient) private readonly rpc: RpcClient,
     @Inject(RegistryCacheService) private readonly cache: RegistryCacheService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
   ) {}
 
   @Post()
@@ -86,8 +91,34 @@ export class ToolsController {
   @ApiOperation({ summary: 'Export the latest versions of every tool you can see (mcpServers JSON or server.json list)' })
   @ApiReply(200, z.record(z.string(), z.unknown()))
   @ApiErrors(400, 504)
-  exportAll(@ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format }, { actor: toActor(p), timeoutMs: 30_000 });
+  async exportAll(
+    @ValidQuery(exportQuery) q: z.output<typeof exportQuery>,
+    @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const actor = toActor(p);
+    const context = requestContext.get() ?? { requestId: String(request.id) };
+    // Each page runs in the request's context, so its RPC carries the request id like any other.
+    const page = (after?: string) =>
+      requestContext.run(context, () =>
+        this.rpc.send(
+          P.REGISTRY_TOOLS_EXPORT_PAGE,
+          { format: q.format, after, limit: this.config.exportPageSize },
+          { actor, timeoutMs: 30_000 },
+        ),
+      );
+    // The first page is read before anything is sent: a failure there is an ordinary error answer.
+    const first = await page();
+    const body = Readable.from(exportDocument(q.format, first, page)).on('error', (err: unknown) =>
+      // After the first byte the status is sent: the connection is cut, so the client cannot take a
+      // partial document for a whole one.
+      this.logger.error(
+        { msg: 'export stream failed; connection closed', request_id: context.requestId, err: String(err) },
+        'ToolsController',
+      ),
+    );
+    await reply.type('application/json; charset=utf-8').send(body);
   }
 
   @Get(':tool_id/export')

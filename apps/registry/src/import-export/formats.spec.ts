@@ -480,6 +480,21 @@ describe('server.json arguments', () => {
     ]);
   });
 
+  it("checks a server.json's metadata as the API checks a tool's, naming the place in the file", () => {
+    const doc = { name: 'com.example/x', version: '1.0.0', remotes: [{ type: 'sse', url: 'https://x.example/sse' }] };
+    expect(parseServerJson({ ...doc, repository: { url: 'javascript:alert(1)' }, websiteUrl: 'https://u:p@x.example' }).errors).toEqual([
+      { field: 'document.repository.url', message: 'must use http or https' },
+      { field: 'document.websiteUrl', message: 'must not contain credentials (declare a header instead)' },
+    ]);
+    expect(parseServerJson({ ...doc, description: `Try it with ${'ghp_' + 'a1B2'.repeat(9)}` }).errors).toEqual([
+      { field: 'document.description', message: expect.stringMatching(/^contains what looks like a GitHub token/) },
+    ]);
+    expect(parseServerJson({ ...doc, repository: { url: 'https://github.com/example/x' } })).toMatchObject({
+      errors: [],
+      entries: [{ repository_url: 'https://github.com/example/x' }],
+    });
+  });
+
   it('exports placeholders as server.json variables and reads its own export back unchanged', () => {
     const config = parseServerJson(filesystem).entries[0].config;
     const tool = { name: filesystem.name, description: 'd', repository_url: null, homepage_url: null } as never;

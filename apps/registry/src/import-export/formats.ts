@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   argCredentials,
   isCredentialName,
+  createToolSchema,
   credentialInDefault,
   findKnownCredential,
   fillUrlTemplate,
@@ -242,6 +243,8 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
 }
 
 const COMMAND_META = 'io.mcp-platform/command';
+
+const toolMetadataSchema = createToolSchema.pick({ description: true, repository_url: true, homepage_url: true }).partial();
 
 /** server.json's `Input`: a value the server is given, fixed (`value`) or asked of whoever runs it. */
 const serverJsonInputFields = z.object({
@@ -504,12 +507,24 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     out.errors.push(...issues(cfg.error, stdioPackage ? 'document.packages.0' : 'document.remotes.0'));
     return out;
   }
-  out.entries.push({
-    name: s.name,
+  // The tool's metadata passes the rules a tool created through the API does (http(s) URLs without
+  // credentials, no credential in the description), each problem named by its place in the file.
+  const metadata = toolMetadataSchema.safeParse({
     description: s.description,
-    version: s.version,
     repository_url: s.repository?.url,
     homepage_url: s.websiteUrl,
+  });
+  if (!metadata.success) {
+    const where: Record<string, string> = { description: 'description', repository_url: 'repository.url', homepage_url: 'websiteUrl' };
+    out.errors.push(...metadata.error.issues.map((i) => ({ field: `document.${where[String(i.path[0])]}`, message: i.message })));
+    return out;
+  }
+  out.entries.push({
+    name: s.name,
+    description: metadata.data.description,
+    version: s.version,
+    repository_url: metadata.data.repository_url,
+    homepage_url: metadata.data.homepage_url,
     config: cfg.data,
   });
   return out;

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
-import { ErrorCode, type Actor, type ImportReport, type ImportRequest, type ToolView } from '#contracts';
+import { ErrorCode, type Actor, type ExportPage, type ImportReport, type ImportRequest } from '#contracts';
 import { canRead, canWrite, DomainError, illFormedStringError } from '#common';
 import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
@@ -155,36 +155,62 @@ export class ImportExportService {
     report.updated.push({ name: existing.name, version, tool_id: existing.id });
   }
 
-  /** Latest versions of one tool or of every tool the actor can see, in the requested format. */
-  async export(format: 'mcp-servers' | 'server-json', toolId: string | undefined, actor: Actor): Promise<Record<string, unknown>> {
+  /** One tool's latest version as a document of the format (404 when it has none the actor can see). */
+  async export(format: 'mcp-servers' | 'server-json', toolId: string, actor: Actor): Promise<Record<string, unknown>> {
+    const [item] = await this.latestOf(format, actor, { toolId });
+    if (!item) throw DomainError.notFound('Tool with a published version', toolId);
+    return format === 'mcp-servers' ? { mcpServers: { [item.name]: item.document } } : item.document;
+  }
+
+  /**
+   * A page of the export of every tool the actor can see, in name order after `after` (a keyset
+   * page: each one is a bounded query and reply, however many tools there are).
+   */
+  async exportPage(format: 'mcp-servers' | 'server-json', after: string | undefined, limit: number, actor: Actor): Promise<ExportPage> {
+    const items = await this.latestOf(format, actor, { after, limit });
+    return { items, next_after: items.length === limit ? items[items.length - 1].name : null };
+  }
+
+  /** Tools with a published version the actor can see, by name, each with its latest version as the format's entry. */
+  private async latestOf(
+    format: 'mcp-servers' | 'server-json',
+    actor: Actor,
+    which: { toolId: string } | { after: string | undefined; limit: number },
+  ): Promise<ExportPage['items']> {
     const qb = this.dataSource
       .getRepository(Tool)
       .createQueryBuilder('t')
       .where('t.deleted_at IS NULL')
       .andWhere('t.latest_version IS NOT NULL');
     onlyVisibleTo(qb, actor);
-    if (toolId) qb.andWhere('t.id = :id', { id: toolId });
+    if ('toolId' in which) qb.andWhere('t.id = :id', { id: which.toolId });
+    else {
+      // Names are unique under the column's collation, which orders and compares them alike.
+      if (which.after !== undefined) qb.andWhere('t.name > :after', { after: which.after });
+      qb.take(which.limit);
+    }
     const tools = await qb.orderBy('t.name', 'ASC').getMany();
-    if (toolId && !tools.length) throw DomainError.notFound('Tool with a published version', toolId);
-    const latest = tools.length
-      ? await this.dataSource
-          .getRepository(ToolVersion)
-          .createQueryBuilder('v')
-          .where(
-            '(v.tool_id, v.version) IN (' + tools.map((_, i) => `(:t${i}, :v${i})`).join(',') + ')',
-            Object.fromEntries(
-              tools.flatMap((t, i) => [
-                [`t${i}`, t.id],
-                [`v${i}`, t.latestVersion],
-              ]),
-            ),
-          )
-          .getMany()
-      : [];
+    if (!tools.length) return [];
+    const latest = await this.dataSource
+      .getRepository(ToolVersion)
+      .createQueryBuilder('v')
+      .where(
+        '(v.tool_id, v.version) IN (' + tools.map((_, i) => `(:t${i}, :v${i})`).join(',') + ')',
+        Object.fromEntries(
+          tools.flatMap((t, i) => [
+            [`t${i}`, t.id],
+            [`v${i}`, t.latestVersion],
+          ]),
+        ),
+      )
+      .getMany();
     const byTool = new Map(latest.map((v) => [v.toolId, v]));
-    const pairs = tools.map((t) => [toolView(t), byTool.get(t.id)!] as [ToolView, ToolVersion]);
-    if (format === 'mcp-servers') return { mcpServers: Object.fromEntries(pairs.map(([t, v]) => [t.name, toMcpServerEntry(v.config)])) };
-    const docs = pairs.map(([t, v]) => toServerJson(t, v.version, v.config));
-    return toolId ? docs[0] : { servers: docs };
+    return tools.map((t) => {
+      const v = byTool.get(t.id)!;
+      return {
+        name: t.name,
+        document: format === 'mcp-servers' ? toMcpServerEntry(v.config) : toServerJson(toolView(t), v.version, v.config),
+      };
+    });
   }
 }

@@ -40,6 +40,14 @@ export class ToolsController {
     return this.importExport.export(req.format, req.tool_id, requireActor(actor));
   }
 
+  @MessagePattern(P.REGISTRY_TOOLS_EXPORT_PAGE)
+  exportPage(
+    @Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_EXPORT_PAGE)) req: RpcData<typeof P.REGISTRY_TOOLS_EXPORT_PAGE>,
+    @RpcActor() actor?: Actor,
+  ) {
+    return this.importExport.exportPage(req.format, req.after, req.limit, requireActor(actor));
+  }
+
   @MessagePattern(P.REGISTRY_TOOL_CREATE)
   create(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_CREATE)) req: RpcData<typeof P.REGISTRY_TOOL_CREATE>, @RpcActor() actor?: Actor) {
     return this.tools.create(req, requireActor(actor));

@@ -69,6 +69,7 @@ export const envSchema = z.object({
 
   MCP_CONFIG_WATCH_PATH: z.string().min(1).optional(),
   MCP_CONFIG_VISIBILITY: z.enum(['private', 'public']).default('public'),
+  EXPORT_PAGE_SIZE: int(500, 1, 1000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ALLOW_SELF_REGISTRATION: bool.default(true),
 
@@ -115,6 +116,8 @@ export interface AppConfig {
   metricsToken?: string;
   /** Registry: a directory of .mcp.json files to import and watch. */
   configWatch?: { path: string; visibility: 'private' | 'public' };
+  /** Gateway: tools per page the export of every tool is streamed in (one registry RPC each). */
+  exportPageSize: number;
   allowSelfRegistration: boolean;
   knowledge: { maxDocumentBytes: number; maxQueryLength: number };
   /** Embeddings for hybrid knowledge search; `none` means text search only. */
@@ -185,6 +188,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     rateLimit: { windowS: e.RATE_LIMIT_WINDOW_S, perIp: e.RATE_LIMIT_PER_IP, perPrincipal: e.RATE_LIMIT_PER_PRINCIPAL },
     metricsToken: e.METRICS_TOKEN,
     configWatch: e.MCP_CONFIG_WATCH_PATH ? { path: e.MCP_CONFIG_WATCH_PATH, visibility: e.MCP_CONFIG_VISIBILITY } : undefined,
+    exportPageSize: e.EXPORT_PAGE_SIZE,
     metricsPort: e.METRICS_PORT,
     allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
     knowledge: { maxDocumentBytes: e.KNOWLEDGE_MAX_DOCUMENT_BYTES, maxQueryLength: e.KNOWLEDGE_MAX_QUERY_LENGTH },
