@@ -174,18 +174,9 @@ export function fillUrlTemplate(template: string, fill: (name: string) => string
   return template.replace(URL_PLACEHOLDER_RE, (whole, name: string) => fill(name) ?? whole);
 }
 
-/**
- * The query parameters of a template whose value is exactly one `{name}`, by parameter: read off the
- * raw text, since parsing would encode the braces.
- */
-function templateParameters(template: string): Map<string, string> {
-  const query = /\?([^#]*)/.exec(template)?.[1] ?? '';
-  const out = new Map<string, string>();
-  for (const [parameter, value] of new URLSearchParams(query)) {
-    const m = /^\{([^{}]+)\}$/.exec(value);
-    if (m) out.set(parameter, m[1]);
-  }
-  return out;
+/** The raw query parameters of a template, as written: parsing the URL would encode the braces. */
+function templateParameters(template: string): [string, string][] {
+  return [...new URLSearchParams(/\?([^#]*)/.exec(template)?.[1] ?? '')];
 }
 
 /**
@@ -222,13 +213,17 @@ function checkRemoteUrl(c: { url: string; variables?: UrlVariable[] }, ctx: z.Re
         ? "must be a valid URL once its variables are filled in (each with its default, first choice or 'x')"
         : 'must be a valid URL',
     );
+  // A credential-named parameter is allowed only when every value it is given is a secret variable.
   const allowed = new Set<string>();
-  for (const [parameter, name] of templateParameters(c.url)) {
+  const refused = new Set<string>();
+  for (const [parameter, value] of templateParameters(c.url)) {
     if (!isCredentialName(parameter)) continue;
-    if (!declared.get(name)?.secret)
+    const name = /^\{([^{}]+)\}$/.exec(value)?.[1];
+    if (name !== undefined && !declared.get(name)?.secret)
       return issue(`query parameter '${parameter}' takes a credential: declare ${name} secret (its value is never stored)`);
-    allowed.add(parameter);
+    (name === undefined ? refused : allowed).add(parameter);
   }
+  for (const parameter of refused) allowed.delete(parameter);
   const problem = urlCredentialProblem(sample, allowed);
   if (problem) issue(problem);
 }

@@ -38,6 +38,10 @@ describe('remote URL variables', () => {
     expect(problems({ url: `https://mcp.zapier.com/api/mcp/s/${zapierKey}/mcp` })).toEqual([
       'url: must not contain credentials (a secret API key (sk-…); declare a header instead)',
     ]);
+    // The same parameter given again with the key itself is still refused.
+    expect(problems({ url: 'https://api.example.com/mcp?api_key={key}&api_key=abc123', variables: secret })).toEqual([
+      "url: must not contain credentials (query parameter 'api_key'; declare a header instead)",
+    ]);
     expect(problems({ url: 'https://api.example.com/mcp?api_key=abc123&region={r}', variables: [{ name: 'r' }] })).toEqual([
       "url: must not contain credentials (query parameter 'api_key'; declare a header instead)",
     ]);

@@ -467,6 +467,10 @@ describe('server.json arguments', () => {
       ],
     });
     expect(parseServerJson(exported)).toMatchObject({ errors: [], notes: [], entries: [{ config }] });
+    // Names are looked up among the file's own variables only (not Object.prototype's `constructor`).
+    const proto = parseServerJson({ ...doc, remotes: [{ type: 'sse', url: 'https://x.example/{constructor}/sse', variables: {} }] });
+    expect(proto.entries[0].config).toMatchObject({ variables: [{ name: 'constructor', required: true, secret: false }] });
+    expect(proto.notes).toEqual([expect.stringMatching(/\{constructor\} in the remote's URL had no variable/)]);
     // A placeholder with no variable is declared rather than refused.
     const bare = parseServerJson({ ...doc, remotes: [{ type: 'sse', url: 'https://{host}/sse' }] });
     expect(bare.entries[0].config).toEqual({

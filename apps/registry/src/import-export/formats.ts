@@ -173,6 +173,11 @@ function urlFromMcpServers(raw: string): { url: string; variables: UrlVariable[]
   return { url: scrubUrl(url, variables, scrubbed), variables: variables.list, expanded, scrubbed };
 }
 
+/** A record's own entry: `{constructor}` in a template must not find Object.prototype's. */
+function ownEntry<T>(record: Record<string, T> | undefined, key: string): T | undefined {
+  return record && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);
@@ -331,7 +336,7 @@ function argumentsFromServerJson(args: ServerJsonArgument[], env: EnvDeclaration
     const template = a.value !== undefined && Object.keys(a.variables ?? {}).some((id) => a.value!.includes(`{${id}}`));
     if (a.value !== undefined && !a.isSecret && (template || keptValue(label, a) !== undefined)) {
       const value = a.value.replace(/\{([^{}]+)\}/g, (whole, id: string) => {
-        const v = a.variables?.[id];
+        const v = ownEntry(a.variables, id);
         if (!v) return whole;
         return keptValue(id, v) ?? placeholder(id, v.value === undefined ? v : { ...v, value: undefined, isSecret: true });
       });
@@ -400,7 +405,7 @@ function urlFromServerJson(
   const undeclared: string[] = [];
   const secretValues: string[] = [];
   const url = fillUrlTemplate(template, (name) => {
-    const v = given[name];
+    const v = ownEntry(given, name);
     if (!v) {
       undeclared.push(name);
       return variables.declare(name, isCredentialName(name), { required: true });
