@@ -421,7 +421,8 @@ function urlFromServerJson(
       choices: v.choices,
     });
   });
-  const unused = Object.keys(given).filter((name) => !urlTemplateNames(template).includes(name));
+  const used = urlTemplateNames(template);
+  const unused = Object.keys(given).filter((name) => !used.includes(name));
   const scrubbed: string[] = [];
   const scrubbedUrl = scrubUrl(url, variables, scrubbed);
   if (undeclared.length)
