@@ -94,7 +94,9 @@ describe('registry import/export (e2e)', () => {
     expect(sentry.body.config).toEqual({
       type: 'streamable-http',
       url: 'https://mcp.sentry.dev/mcp',
-      headers: [{ name: 'Authorization', required: true, secret: true }],
+      // The token is taken out of the value and asked for at launch; the scheme stays.
+      headers: [{ name: 'Authorization', required: true, secret: true, value: 'Bearer {AUTH_TOKEN}' }],
+      variables: [{ name: 'AUTH_TOKEN', required: true, secret: true }],
     });
     const everything = JSON.stringify([(await alice.get('/api/v1/mcps/export')).body, version.body, sentry.body]);
     expect(everything).not.toContain(SECRET);
@@ -257,9 +259,7 @@ describe('registry import/export (e2e)', () => {
       document: { mcpServers: { maps: { type: 'http', url: 'https://maps.example.com/mcp?api_key=live-key-never-stored' } } },
     });
     expect(keyed.status).toBe(200);
-    expect(keyed.body.notes).toEqual([
-      'maps: credentials in the URL were not imported (declared as secret URL variables: api_key → {API_KEY})',
-    ]);
+    expect(keyed.body.notes).toEqual(['maps: credentials were not imported (declared as secret variables: api_key → {API_KEY})']);
     const maps = keyed.body.created[0].tool_id as string;
     expect((await alice.get(`/api/v1/mcps/${maps}/versions/latest`)).body.config).toEqual({
       type: 'streamable-http',

@@ -298,6 +298,15 @@ describe('registry (e2e)', () => {
         400,
         /manifest\.tools\.0\.input_schema/,
       ],
+      // A header's value takes a credential only from a secret variable.
+      [
+        {
+          version: '2.1.0',
+          config: { type: 'streamable-http', url: 'https://mcp.example.com/mcp', headers: [{ name: 'X-API-Key', value: 'abc123' }] },
+        },
+        400,
+        /body\.config\.headers\.0\.value: would store a credential in the X-API-Key header: build it from a secret variable instead/,
+      ],
       // Text every reader sees holds no credential either: a changelog, a tool's description, its input schema.
       [
         { version: '2.1.0', config: stdio('2'), changelog: `Rotated the key ${'ghp_' + 'a1B2'.repeat(9)}` },

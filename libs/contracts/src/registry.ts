@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isCredentialName, credentialInDefault, credentialsInArgs, findKnownCredential } from './credentials';
+import { credentialInDefault, credentialsInArgs, findKnownCredential, holdsCredential, isCredentialName } from './credentials';
 
 /**
  * Registry payloads. Names follow the MCP registry's style: `server` or reverse-DNS
@@ -93,8 +93,11 @@ export const headerDeclarationSchema = z
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
+    /** What to send, fixed or built from the remote's variables: `Bearer {token}` (checked with them: checkRemote). */
+    value: z.string().min(1).max(2000).optional(),
   })
   .refine((e) => !(e.secret && e.default !== undefined), { message: 'a secret header cannot have a default value', path: ['default'] })
+  .refine((e) => !(e.value !== undefined && e.default !== undefined), { message: 'give a value or a default, not both', path: ['value'] })
   .superRefine(defaultIsNoCredential);
 
 export const packageRefSchema = z.strictObject({
@@ -135,11 +138,12 @@ const urlValue = z
   .regex(URL_VARIABLE_VALUE_RE, "may hold only letters, digits, '.', '_', '~' and '-' (it goes into the URL as written)");
 
 /**
- * A part of a remote server's URL filled in by whoever connects (server.json's `remotes[].variables`):
- * `https://{tenant}.example.com/mcp`, `https://mcp.example.com/s/{key}/mcp`. As with variables and
- * headers, only the declaration is stored; a secret one (a key in the URL) has no default or choices.
+ * A value whoever connects to a remote server fills in, used in its URL (server.json's
+ * `remotes[].variables`: `https://{tenant}.example.com/mcp`, `https://mcp.example.com/s/{key}/mcp`)
+ * or in a header's value (`Bearer {token}`). As with env variables and headers, only the
+ * declaration is stored; a secret one (a key) has no default or choices.
  */
-export const urlVariableSchema = z
+export const remoteVariableSchema = z
   .strictObject({
     name: z.string().max(100).regex(ENV_NAME, "must be a variable name: letters, digits and '_', not starting with a digit"),
     description: z.string().max(2000).superRefine(noCredentialIn).optional(),
@@ -159,7 +163,7 @@ export const urlVariableSchema = z
     path: ['choices'],
   })
   .superRefine(defaultIsNoCredential);
-export type UrlVariable = z.infer<typeof urlVariableSchema>;
+export type RemoteVariable = z.infer<typeof remoteVariableSchema>;
 
 /** `{name}` in a URL template (server.json's form). */
 const URL_PLACEHOLDER_RE = /\{([^{}]*)\}/g;
@@ -179,33 +183,74 @@ function templateParameters(template: string): [string, string][] {
   return [...new URLSearchParams(/\?([^#]*)/.exec(template)?.[1] ?? '')];
 }
 
+/** `{name}` placeholders that are not variable names, or not declared, in a template; and `${NAME}`, which is not the form. */
+function placeholderProblem(template: string, declared: ReadonlyMap<string, RemoteVariable>): string | undefined {
+  if (/\$\{/.test(template)) return 'write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables';
+  const names = urlTemplateNames(template);
+  const odd = names.find((n) => !ENV_NAME.test(n));
+  if (odd !== undefined) return `has {${odd}}: a variable is written {name}, its name of letters, digits and '_' (declared in variables)`;
+  const undeclared = names.filter((n) => !declared.has(n));
+  if (undeclared.length)
+    return `uses ${undeclared.map((n) => `{${n}}`).join(', ')}: declare ${undeclared.length > 1 ? 'each' : 'it'} in variables (a part filled in at launch) or write the value itself`;
+  return undefined;
+}
+
 /**
- * A remote's URL with its variables: every `{name}` is declared and every declaration used, and the
- * URL is a valid http(s) URL without credentials once filled in (with each variable's default,
- * first choice or a sample value). A credential may sit in the URL only as a secret variable
- * (`?api_key={key}`, `/s/{key}/mcp`), so services that take their key only in the URL can be
- * registered without storing the key.
+ * A header's value: its `{name}`s are declared variables, it holds no token of a known format, and
+ * a credential's header (`Authorization`, `X-API-Key`, or one marked secret) takes the credential
+ * from secret variables only — at most a scheme word beside them (`Bearer {token}`), never a
+ * fixed credential.
  */
-function checkRemoteUrl(c: { url: string; variables?: UrlVariable[] }, ctx: z.RefinementCtx): void {
+function headerValueProblem(
+  h: { name: string; secret: boolean; value: string },
+  declared: ReadonlyMap<string, RemoteVariable>,
+): string | undefined {
+  const placeholders = placeholderProblem(h.value, declared);
+  if (placeholders) return placeholders;
+  const known = findKnownCredential(h.value);
+  if (known)
+    return `contains what looks like ${known.what}: a version never stores a credential; write {${known.variable}} in its place and declare ${known.variable} in variables as a secret`;
+  if (!h.secret && !holdsCredential(h.name)) return undefined;
+  const names = urlTemplateNames(h.value);
+  const open = names.find((n) => !declared.get(n)?.secret);
+  if (open !== undefined) return `gives the ${h.name} header {${open}}: declare ${open} secret (its value is never stored)`;
+  const fixed = fillUrlTemplate(h.value, () => '').trim();
+  if (!names.length || !/^[A-Za-z][A-Za-z0-9-]{0,30}$|^$/.test(fixed))
+    return `would store a credential in the ${h.name} header: build it from a secret variable instead, e.g. Bearer {token} with token declared secret in variables`;
+  return undefined;
+}
+
+/**
+ * A remote's URL and header values with its variables: every `{name}` is declared and every
+ * declaration used, and the URL is a valid http(s) URL without credentials once filled in (with
+ * each variable's default, first choice or a sample value). A credential may sit in the URL or a
+ * header's value only as a secret variable (`?api_key={key}`, `/s/{key}/mcp`, `Bearer {token}`),
+ * so services that take their key only in the URL can be registered without storing the key.
+ */
+function checkRemote(
+  c: { url: string; headers: { name: string; secret: boolean; value?: string }[]; variables?: RemoteVariable[] },
+  ctx: z.RefinementCtx,
+): void {
   const variables = c.variables ?? [];
   const issue = (message: string, path: (string | number)[] = ['url']) => ctx.addIssue({ code: 'custom', message, path });
   const declared = new Map(variables.map((v) => [v.name, v]));
   variables.forEach((v, i) => {
     if (variables.findIndex((w) => w.name === v.name) !== i) issue(`declares ${v.name} twice`, ['variables', i, 'name']);
   });
-  if (/\$\{/.test(c.url)) return issue('write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables');
-  const names = urlTemplateNames(c.url);
-  const odd = names.find((n) => !ENV_NAME.test(n));
-  if (odd !== undefined)
-    return issue(`has {${odd}}: a URL variable is written {name}, its name of letters, digits and '_' (declared in variables)`);
-  const undeclared = names.filter((n) => !declared.has(n));
-  if (undeclared.length)
-    return issue(
-      `uses ${undeclared.map((n) => `{${n}}`).join(', ')}: declare ${undeclared.length > 1 ? 'each' : 'it'} in variables (a part filled in at launch) or write the value itself`,
-    );
-  variables.forEach((v, i) => {
-    if (!names.includes(v.name)) issue(`is not used in url: write {${v.name}} where its value goes`, ['variables', i, 'name']);
+  const used = new Set(urlTemplateNames(c.url));
+  c.headers.forEach((h, i) => {
+    if (h.value === undefined) return;
+    for (const n of urlTemplateNames(h.value)) used.add(n);
+    const problem = headerValueProblem({ ...h, value: h.value }, declared);
+    if (problem) issue(problem, ['headers', i, 'value']);
   });
+  variables.forEach((v, i) => {
+    if (!used.has(v.name))
+      issue(`is not used in url or a header's value: write {${v.name}} where its value goes`, ['variables', i, 'name']);
+  });
+  const placeholders = placeholderProblem(c.url, declared);
+  if (placeholders) return issue(placeholders);
+  const names = urlTemplateNames(c.url);
   const sample = fillUrlTemplate(c.url, (n) => declared.get(n)?.default ?? declared.get(n)?.choices?.[0] ?? 'x');
   if (!URL.canParse(sample))
     return issue(
@@ -234,9 +279,9 @@ export const remoteConfigSchema = z
     url: z.string().min(1, 'must be a valid URL').max(2048),
     headers: z.array(headerDeclarationSchema).max(50).default([]),
     /** Optional (not defaulted), so a config without variables keeps the content hash it had before they existed. */
-    variables: z.array(urlVariableSchema).max(20).optional(),
+    variables: z.array(remoteVariableSchema).max(20).optional(),
   })
-  .superRefine(checkRemoteUrl);
+  .superRefine(checkRemote);
 
 /**
  * How to launch or reach the server, validated per type. A discriminated union (not a plain one):

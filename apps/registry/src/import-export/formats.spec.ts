@@ -195,7 +195,7 @@ describe('mcpServers and server.json', () => {
     expect(r.notes).toEqual([expect.stringMatching(/^docs: no type given; imported as streamable-http/)]);
   });
 
-  it('takes a key out of a remote URL as a secret URL variable, and ${VAR} as a URL variable', () => {
+  it('takes a key out of a remote URL as a secret variable, and ${VAR} as a variable', () => {
     // Built at run time so that no credential-shaped literal sits in the repository for scanners to flag.
     const zapierKey = `sk-ak-${'Ab12'.repeat(10)}`;
     const r = parseMcpServers({
@@ -231,9 +231,9 @@ describe('mcpServers and server.json', () => {
       },
     ]);
     expect(r.notes).toEqual([
-      'zapier: credentials in the URL were not imported (declared as secret URL variables: a secret API key (sk-…) → {API_KEY})',
-      'exa: credentials in the URL were not imported (declared as secret URL variables: exaApiKey → {EXA_API_KEY})',
-      'tenant: parts of the URL filled in at launch became URL variables (${TENANT} → {TENANT}, ${REGION} → {REGION}, ${MY_TOKEN} → {MY_TOKEN})',
+      'zapier: credentials were not imported (declared as secret variables: a secret API key (sk-…) → {API_KEY})',
+      'exa: credentials were not imported (declared as secret variables: exaApiKey → {EXA_API_KEY})',
+      'tenant: parts filled in at launch became variables (${TENANT} → {TENANT}, ${REGION} → {REGION}, ${MY_TOKEN} → {MY_TOKEN})',
     ]);
     expect(JSON.stringify(r)).not.toContain(zapierKey);
     expect(JSON.stringify(r)).not.toContain('abc-123-def');
@@ -243,6 +243,71 @@ describe('mcpServers and server.json', () => {
     expect(parseMcpServers({ mcpServers: { a: exported[0], b: exported[1], c: exported[2] } }).entries.map((e) => e.config)).toEqual(
       r.entries.map((e) => e.config),
     );
+  });
+
+  it('keeps header values as templates over variables, and never a credential in them', () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        github: {
+          type: 'http',
+          url: 'https://api.githubcopilot.com/mcp/',
+          headers: { Authorization: 'Bearer ${GITHUB_PAT}', 'X-MCP-Toolsets': 'repos,issues', 'X-Client': '${CLIENT:-cli}' },
+        },
+        sentry: { type: 'http', url: 'https://mcp.sentry.dev/mcp', headers: { Authorization: 'Bearer sntrys_secret_value' } },
+        keyed: { type: 'http', url: 'https://x.example/mcp', headers: { 'X-Api-Key': 'abc123', Authorization: 'Basic ${USER} ${PASS}' } },
+      },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries.map((e) => e.config)).toEqual([
+      {
+        type: 'streamable-http',
+        url: 'https://api.githubcopilot.com/mcp/',
+        headers: [
+          { name: 'Authorization', required: true, secret: true, value: 'Bearer {GITHUB_PAT}' },
+          { name: 'X-MCP-Toolsets', required: true, secret: false, value: 'repos,issues' },
+          { name: 'X-Client', required: true, secret: false, value: '{CLIENT}' },
+        ],
+        variables: [
+          { name: 'GITHUB_PAT', required: true, secret: true },
+          { name: 'CLIENT', required: false, secret: false, default: 'cli' },
+        ],
+      },
+      {
+        type: 'streamable-http',
+        url: 'https://mcp.sentry.dev/mcp',
+        headers: [{ name: 'Authorization', required: true, secret: true, value: 'Bearer {AUTH_TOKEN}' }],
+        variables: [{ name: 'AUTH_TOKEN', required: true, secret: true }],
+      },
+      {
+        // A fixed key is declared, not kept; a value built from secret variables is kept.
+        type: 'streamable-http',
+        url: 'https://x.example/mcp',
+        headers: [
+          { name: 'X-Api-Key', required: true, secret: true },
+          { name: 'Authorization', required: true, secret: true, value: 'Basic {USER} {PASS}' },
+        ],
+        variables: [
+          { name: 'USER', required: true, secret: true },
+          { name: 'PASS', required: true, secret: true },
+        ],
+      },
+    ]);
+    expect(r.notes).toEqual([
+      'github: parts filled in at launch became variables (${GITHUB_PAT} → {GITHUB_PAT}, ${CLIENT} → {CLIENT})',
+      'sentry: credentials were not imported (declared as secret variables: a bearer token → {AUTH_TOKEN})',
+      'keyed: values of headers X-Api-Key were not imported (declared as required headers)',
+      'keyed: parts filled in at launch became variables (${USER} → {USER}, ${PASS} → {PASS})',
+    ]);
+    expect(JSON.stringify(r)).not.toMatch(/sntrys_secret_value|abc123/);
+    // Exported as written, and read back the same.
+    const exported = r.entries.map((e) => toMcpServerEntry(e.config));
+    expect(exported[0]).toEqual({
+      type: 'http',
+      url: 'https://api.githubcopilot.com/mcp/',
+      headers: { Authorization: 'Bearer ${GITHUB_PAT}', 'X-MCP-Toolsets': 'repos,issues', 'X-Client': '${CLIENT:-cli}' },
+    });
+    const back = parseMcpServers({ mcpServers: Object.fromEntries(exported.map((x, i) => [`s${i}`, x])) });
+    expect(back.entries.map((e) => e.config)).toEqual(r.entries.map((e) => e.config));
   });
 
   it('answers a broken entry with the problems of the form it meant', () => {
@@ -446,8 +511,8 @@ describe('server.json arguments', () => {
     };
     expect(r.entries[0].config).toEqual(config);
     expect(r.notes).toEqual([
-      'com.example/multi-region: values of URL variables key were not imported (declared as secret)',
-      'com.example/multi-region: URL variables unused are not used in the URL (not imported)',
+      'com.example/multi-region: values of variables key were not imported (declared as secret)',
+      'com.example/multi-region: variables unused are not used in the remote (not imported)',
     ]);
     expect(JSON.stringify(r)).not.toContain('leaked-value-1');
 
@@ -470,7 +535,7 @@ describe('server.json arguments', () => {
     // Names are looked up among the file's own variables only (not Object.prototype's `constructor`).
     const proto = parseServerJson({ ...doc, remotes: [{ type: 'sse', url: 'https://x.example/{constructor}/sse', variables: {} }] });
     expect(proto.entries[0].config).toMatchObject({ variables: [{ name: 'constructor', required: true, secret: false }] });
-    expect(proto.notes).toEqual([expect.stringMatching(/\{constructor\} in the remote's URL had no variable/)]);
+    expect(proto.notes).toEqual([expect.stringMatching(/\{constructor\} in the remote had no variable/)]);
     // A placeholder with no variable is declared rather than refused.
     const bare = parseServerJson({ ...doc, remotes: [{ type: 'sse', url: 'https://{host}/sse' }] });
     expect(bare.entries[0].config).toEqual({
@@ -479,9 +544,72 @@ describe('server.json arguments', () => {
       headers: [],
       variables: [{ name: 'host', required: true, secret: false }],
     });
-    expect(bare.notes).toEqual([
-      "com.example/multi-region: {host} in the remote's URL had no variable (declared as required URL variables)",
-    ]);
+    expect(bare.notes).toEqual(['com.example/multi-region: {host} in the remote had no variable (declared as required variables)']);
+  });
+
+  it("reads server.json header values built from the header's variables, and writes them back beside each header", () => {
+    const doc = {
+      name: 'com.example/headers',
+      version: '1.0.0',
+      remotes: [
+        {
+          type: 'streamable-http',
+          url: 'https://{tenant}.example.com/mcp',
+          variables: { tenant: { isRequired: true } },
+          headers: [
+            { name: 'Authorization', value: 'Bearer {api_key}', variables: { api_key: { isRequired: true, isSecret: true } } },
+            { name: 'X-Api-Version', value: '{version}', variables: { version: { value: '2024-10' } } },
+            { name: 'X-Tenant', value: '{tenant}' },
+            { name: 'X-Api-Key', isSecret: true, value: 'fixed-key-never-stored' },
+          ],
+        },
+      ],
+    };
+    const r = parseServerJson(doc);
+    expect(r.errors).toEqual([]);
+    const config = {
+      type: 'streamable-http',
+      url: 'https://{tenant}.example.com/mcp',
+      headers: [
+        { name: 'Authorization', required: false, secret: false, value: 'Bearer {api_key}' },
+        { name: 'X-Api-Version', required: false, secret: false, value: '2024-10' },
+        { name: 'X-Tenant', required: false, secret: false, value: '{tenant}' },
+        { name: 'X-Api-Key', required: false, secret: true },
+      ],
+      variables: [
+        { name: 'tenant', required: true, secret: false },
+        { name: 'api_key', required: true, secret: true },
+      ],
+    };
+    expect(r.entries[0].config).toEqual(config);
+    expect(r.notes).toEqual(['com.example/headers: values of headers X-Api-Key were not imported']);
+    expect(JSON.stringify(r)).not.toContain('fixed-key-never-stored');
+    const tool = { name: doc.name, description: 'd', repository_url: null, homepage_url: null } as never;
+    const exported = toServerJson(tool, '1.0.0', launchConfigSchema.parse(config));
+    expect((exported.remotes as Record<string, unknown>[])[0]).toEqual({
+      type: 'streamable-http',
+      url: 'https://{tenant}.example.com/mcp',
+      variables: { tenant: { isRequired: true, isSecret: false } },
+      headers: [
+        {
+          name: 'Authorization',
+          isRequired: false,
+          isSecret: false,
+          value: 'Bearer {api_key}',
+          variables: { api_key: { isRequired: true, isSecret: true } },
+        },
+        { name: 'X-Api-Version', isRequired: false, isSecret: false, value: '2024-10' },
+        {
+          name: 'X-Tenant',
+          isRequired: false,
+          isSecret: false,
+          value: '{tenant}',
+          variables: { tenant: { isRequired: true, isSecret: false } },
+        },
+        { name: 'X-Api-Key', isRequired: false, isSecret: true },
+      ],
+    });
+    expect(parseServerJson(exported)).toMatchObject({ errors: [], notes: [], entries: [{ config }] });
   });
 
   it("checks a server.json's metadata as the API checks a tool's, naming the place in the file", () => {

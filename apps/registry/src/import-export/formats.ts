@@ -6,6 +6,7 @@ import {
   credentialInDefault,
   findKnownCredential,
   fillUrlTemplate,
+  holdsCredential,
   launchConfigSchema,
   urlTemplateNames,
   URL_VARIABLE_VALUE_RE,
@@ -15,7 +16,7 @@ import {
   type LaunchConfig,
   type Manifest,
   type ToolView,
-  type UrlVariable,
+  type RemoteVariable,
 } from '#contracts';
 
 /**
@@ -100,12 +101,12 @@ function scrubCredentialArgs(args: string[], env: EnvDeclaration[]): { args: str
   return { args: out, scrubbed };
 }
 
-/** URL variables an import declares, each once (a later use may make one secret, never less). */
-class UrlVariables {
-  readonly list: UrlVariable[] = [];
+/** A remote's variables as an import declares them, each once (a later use may make one secret, never less). */
+class RemoteVariables {
+  readonly list: RemoteVariable[] = [];
 
   /** `{name}`, with name declared: required unless it keeps a default (never for a secret). */
-  declare(name: string, secret: boolean, fields: Omit<Partial<UrlVariable>, 'name' | 'secret'> = {}): string {
+  declare(name: string, secret: boolean, fields: Omit<Partial<RemoteVariable>, 'name' | 'secret'> = {}): string {
     const known = this.list.find((v) => v.name === name);
     if (known) {
       if (secret && !known.secret) {
@@ -129,17 +130,35 @@ class UrlVariables {
     }
     return `{${name}}`;
   }
+
+  /** Runs `attempt`; when it gives up (undefined), what it declared is taken back. */
+  tentatively<T>(attempt: () => T | undefined): T | undefined {
+    const saved = structuredClone(this.list);
+    const result = attempt();
+    if (result === undefined) this.list.splice(0, this.list.length, ...saved);
+    return result;
+  }
+}
+
+/** Tokens of a known format in a URL or header value, each replaced by a secret variable named for it. */
+function scrubKnown(text: string, variables: RemoteVariables, scrubbed: string[]): string {
+  let out = text;
+  for (let known = findKnownCredential(out); known; known = findKnownCredential(out)) {
+    scrubbed.push(`${known.what} → {${known.variable}}`);
+    out = out.slice(0, known.start) + variables.declare(known.variable, true) + out.slice(known.end);
+  }
+  return out;
 }
 
 /**
  * A credential written into a URL — the value of a credential-named query parameter (`?api_key=…`,
  * `?exaApiKey=…`) or a token of a known format anywhere (a key in the path, as Zapier's URLs have)
- * — becomes a secret URL variable, so an import takes the server without its key instead of
- * failing on it. A parameter already given as `{NAME}` makes NAME secret.
+ * — becomes a secret variable, so an import takes the server without its key instead of failing
+ * on it. A parameter already given as `{NAME}` makes NAME secret.
  */
-function scrubUrl(url: string, variables: UrlVariables, scrubbed: string[]): string {
+function scrubUrl(url: string, variables: RemoteVariables, scrubbed: string[]): string {
   // Query parameters are rewritten in the raw text, so the rest of the URL stays as written.
-  let out = url.replace(/([?&])([^=&#]+)=([^&#]*)/g, (whole, lead: string, key: string, value: string) => {
+  const out = url.replace(/([?&])([^=&#]+)=([^&#]*)/g, (whole, lead: string, key: string, value: string) => {
     if (!isCredentialName(safeDecode(key)) || value === '') return whole;
     const placeholder = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
     if (placeholder) {
@@ -150,27 +169,75 @@ function scrubUrl(url: string, variables: UrlVariables, scrubbed: string[]): str
     scrubbed.push(`${safeDecode(key)} → {${name}}`);
     return `${lead}${key}=${variables.declare(name, true)}`;
   });
-  for (let known = findKnownCredential(out); known; known = findKnownCredential(out)) {
-    scrubbed.push(`${known.what} → {${known.variable}}`);
-    out = out.slice(0, known.start) + variables.declare(known.variable, true) + out.slice(known.end);
-  }
+  return scrubKnown(out, variables, scrubbed);
+}
+
+/**
+ * A header's value as the registry may keep it, or undefined when it would keep a credential (the
+ * caller takes back what it declared: RemoteVariables.tentatively):
+ * tokens of a known format become secret variables (`Bearer ghp_…` → `Bearer {GITHUB_TOKEN}`), and
+ * a credential's header keeps its value only when it is built from variables beside at most a
+ * scheme word (`Bearer {TOKEN}`); `X-API-Key: abc123` is dropped, the header declared instead.
+ */
+function headerValue(name: string, secret: boolean, value: string, variables: RemoteVariables, scrubbed: string[]): string | undefined {
+  const scrubbedNow: string[] = [];
+  const out = scrubKnown(value, variables, scrubbedNow);
+  const fixed = fillUrlTemplate(out, () => '').trim();
+  const credential = secret || holdsCredential(name);
+  if (credential && (!urlTemplateNames(out).length || !/^[A-Za-z][A-Za-z0-9-]{0,30}$|^$/.test(fixed))) return undefined;
+  scrubbed.push(...scrubbedNow);
   return out;
 }
 
 /**
- * A remote URL from an mcpServers file as a URL template: `${VAR}` and `${VAR:-default}` (the
- * expansion Claude Code and others apply to `url`) become `{VAR}` with VAR a declared URL
- * variable; credentials in it are scrubbed (scrubUrl).
+ * `${VAR}` and `${VAR:-default}` (the expansion Claude Code and others apply to a `.mcp.json`
+ * entry's `url` and `headers`) as `{VAR}`, VAR a declared variable (secret when `secret(VAR)`).
  */
-function urlFromMcpServers(raw: string): { url: string; variables: UrlVariable[]; expanded: string[]; scrubbed: string[] } {
-  const variables = new UrlVariables();
+function expandMcpServers(text: string, variables: RemoteVariables, expanded: string[], secret: (name: string) => boolean): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+    expanded.push(`\${${name}} → {${name}}`);
+    return variables.declare(name, secret(name), fallback === undefined ? {} : { default: fallback });
+  });
+}
+
+/**
+ * A remote entry of an mcpServers file: its URL and header values as templates over declared
+ * variables (expandMcpServers), credentials in them scrubbed into secret variables (scrubUrl,
+ * headerValue); a header whose value would still keep a credential is declared without it.
+ */
+function remoteFromMcpServers(
+  server: string,
+  e: { type?: 'http' | 'streamable-http' | 'sse'; url: string; headers?: Record<string, string> },
+  notes: string[],
+): Record<string, unknown> {
+  const variables = new RemoteVariables();
   const expanded: string[] = [];
   const scrubbed: string[] = [];
-  const url = raw.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
-    expanded.push(`\${${name}} → {${name}}`);
-    return variables.declare(name, isCredentialName(name), fallback === undefined ? {} : { default: fallback });
+  const dropped: string[] = [];
+  const url = scrubUrl(expandMcpServers(e.url, variables, expanded, isCredentialName), variables, scrubbed);
+  const headers = Object.entries(e.headers ?? {}).map(([name, raw]) => {
+    const secret = isCredentialName(name);
+    // `${X_API_KEY}` for X-Api-Key is how a header to fill in is exported (toMcpServerEntry): a plain declaration.
+    if (raw === `\${${headerVariable(name)}}`) return { name, required: true, secret };
+    const expandedNow: string[] = [];
+    const value = variables.tentatively(() => {
+      const template = expandMcpServers(raw, variables, expandedNow, (n) => secret || holdsCredential(name) || isCredentialName(n));
+      return headerValue(name, secret, template, variables, scrubbed);
+    });
+    if (value === undefined) dropped.push(name);
+    else expanded.push(...expandedNow);
+    return { name, required: true, secret, ...(value !== undefined ? { value } : {}) };
   });
-  return { url: scrubUrl(url, variables, scrubbed), variables: variables.list, expanded, scrubbed };
+  if (e.type === undefined) notes.push(`${server}: no type given; imported as streamable-http (set "type": "sse" for an SSE server)`);
+  if (dropped.length) notes.push(`${server}: values of headers ${dropped.join(', ')} were not imported (declared as required headers)`);
+  if (expanded.length) notes.push(`${server}: parts filled in at launch became variables (${expanded.join(', ')})`);
+  if (scrubbed.length) notes.push(`${server}: credentials were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
+  return {
+    type: e.type === 'sse' ? 'sse' : 'streamable-http',
+    url,
+    headers,
+    ...(variables.list.length ? { variables: variables.list } : {}),
+  };
 }
 
 /** A record's own entry: `{constructor}` in a template must not find Object.prototype's. */
@@ -221,20 +288,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
         out.notes.push(`${name}: credentials on the command line were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
       config = { type: 'stdio', command: e.command, args, env };
     } else {
-      if (e.type === undefined) out.notes.push(`${name}: no type given; imported as streamable-http (set "type": "sse" for an SSE server)`);
-      const headers = Object.keys(e.headers ?? {});
-      if (headers.length)
-        out.notes.push(`${name}: values of headers ${headers.join(', ')} were not imported (declared as required headers)`);
-      const { url, variables, expanded, scrubbed } = urlFromMcpServers(e.url);
-      if (expanded.length) out.notes.push(`${name}: parts of the URL filled in at launch became URL variables (${expanded.join(', ')})`);
-      if (scrubbed.length)
-        out.notes.push(`${name}: credentials in the URL were not imported (declared as secret URL variables: ${scrubbed.join(', ')})`);
-      config = {
-        type: e.type === 'sse' ? 'sse' : 'streamable-http',
-        url,
-        headers: headers.map((h) => ({ name: h, required: true, secret: isCredentialName(h) })),
-        ...(variables.length ? { variables } : {}),
-      };
+      config = remoteFromMcpServers(name, e, out.notes);
     }
     const parsed = launchConfigSchema.safeParse(config);
     if (!parsed.success) {
@@ -355,6 +409,14 @@ function argumentsFromServerJson(args: ServerJsonArgument[], env: EnvDeclaration
   return { args: out, placeholders };
 }
 
+/** server.json's remote: a URL template with `variables`, and headers whose `value` may be a template over their own. */
+const serverJsonRemote = z.object({
+  type: z.enum(['streamable-http', 'sse']),
+  url: z.string(),
+  headers: z.array(serverJsonInput.extend({ variables: z.record(z.string(), serverJsonInputFields).optional() })).optional(),
+  variables: z.record(z.string(), serverJsonInputFields).optional(),
+});
+
 const serverJsonSchema = z.object({
   name: toolNameSchema,
   _meta: z.record(z.string(), z.unknown()).optional(),
@@ -376,65 +438,79 @@ const serverJsonSchema = z.object({
       }),
     )
     .optional(),
-  remotes: z
-    .array(
-      z.object({
-        type: z.enum(['streamable-http', 'sse']),
-        url: z.string(),
-        headers: z.array(serverJsonInput).optional(),
-        variables: z.record(z.string(), serverJsonInputFields).optional(),
-      }),
-    )
-    .optional(),
+  remotes: z.array(serverJsonRemote).optional(),
 });
 
 /**
- * A server.json remote's URL template and `variables` as the registry keeps them. A variable with
- * a fixed `value` the registry may keep (keptValue) is written into the URL; one whose value is a
- * credential is asked for at launch as a secret; `{name}` with no variable is declared as a
- * required one (server.json lets it refer to other inputs), and a variable the URL does not use is
- * left out — each said in `notes`. Credentials written into the URL itself are scrubbed (scrubUrl).
+ * A server.json remote as the registry keeps it: its URL template with `variables`, and its
+ * headers, whose `value` may be a template over the header's own `variables` (merged with the
+ * URL's by name). A variable with a fixed `value` the registry may keep (keptValue) is written
+ * into the template; one whose value is a credential is asked for at launch as a secret; `{name}`
+ * with no variable is declared as a required one (server.json lets it refer to other inputs); a
+ * variable nothing uses is left out; credentials written into the URL or a header are scrubbed
+ * (scrubUrl, headerValue), and a header whose value would still keep one is declared without it.
+ * Each of these is said in `notes`.
  */
-function urlFromServerJson(
+function remoteFromServerJson(
   server: string,
-  template: string,
-  given: Record<string, z.infer<typeof serverJsonInputFields>>,
+  remote: z.infer<typeof serverJsonRemote>,
   notes: string[],
-): { url: string; variables: UrlVariable[] } {
-  const variables = new UrlVariables();
+): { url: string; headers: Record<string, unknown>[]; variables: RemoteVariable[] } {
+  const variables = new RemoteVariables();
   const undeclared: string[] = [];
   const secretValues: string[] = [];
-  const url = fillUrlTemplate(template, (name) => {
-    const v = ownEntry(given, name);
-    if (!v) {
-      undeclared.push(name);
-      return variables.declare(name, isCredentialName(name), { required: true });
-    }
-    // A fixed value is part of the URL (checked with the rest of it); a credential's is asked for.
-    const kept = keptValue(name, v);
-    if (kept !== undefined) return kept;
-    if (v.value !== undefined) secretValues.push(name);
-    return variables.declare(name, (v.isSecret ?? false) || v.value !== undefined, {
-      description: v.description,
-      required: v.value !== undefined ? true : v.isRequired,
-      default: v.default,
-      choices: v.choices,
-    });
-  });
-  const used = urlTemplateNames(template);
-  const unused = Object.keys(given).filter((name) => !used.includes(name));
+  const unused: string[] = [];
   const scrubbed: string[] = [];
-  const scrubbedUrl = scrubUrl(url, variables, scrubbed);
+  const fill = (template: string, given: Record<string, z.infer<typeof serverJsonInputFields>> = {}, secret = false) => {
+    const used = urlTemplateNames(template);
+    unused.push(...Object.keys(given).filter((name) => !used.includes(name)));
+    return fillUrlTemplate(template, (name) => {
+      const v = ownEntry(given, name);
+      // Declared for the URL or another header already: the same value (one name, one variable).
+      if (!v && variables.list.some((d) => d.name === name)) return variables.declare(name, secret);
+      if (!v) {
+        undeclared.push(name);
+        return variables.declare(name, secret || isCredentialName(name), { required: true });
+      }
+      // A fixed value is part of the template (checked with the rest of it); a credential's is asked for.
+      const kept = secret ? undefined : keptValue(name, v);
+      if (kept !== undefined) return kept;
+      if (v.value !== undefined) secretValues.push(name);
+      return variables.declare(name, secret || (v.isSecret ?? false) || v.value !== undefined, {
+        description: v.description,
+        required: v.value !== undefined ? true : v.isRequired,
+        default: v.default,
+        choices: v.choices,
+      });
+    });
+  };
+  const url = scrubUrl(fill(remote.url, remote.variables), variables, scrubbed);
+  const dropped: string[] = [];
+  const headers = (remote.headers ?? []).map((h) => {
+    const secret = h.isSecret ?? false;
+    const value =
+      h.value === undefined
+        ? undefined
+        : variables.tentatively(() =>
+            headerValue(h.name, secret, fill(h.value!, h.variables, secret || holdsCredential(h.name)), variables, scrubbed),
+          );
+    if (h.value !== undefined && value === undefined) dropped.push(h.name);
+    return {
+      name: h.name,
+      description: h.description,
+      required: h.isRequired ?? false,
+      secret,
+      ...(value !== undefined ? { value } : {}),
+    };
+  });
+  const uniq = (names: string[]) => [...new Set(names)].join(', ');
+  if (dropped.length) notes.push(`${server}: values of headers ${uniq(dropped)} were not imported`);
   if (undeclared.length)
-    notes.push(
-      `${server}: ${undeclared.map((n) => `{${n}}`).join(', ')} in the remote's URL had no variable (declared as required URL variables)`,
-    );
-  if (secretValues.length)
-    notes.push(`${server}: values of URL variables ${secretValues.join(', ')} were not imported (declared as secret)`);
-  if (unused.length) notes.push(`${server}: URL variables ${unused.join(', ')} are not used in the URL (not imported)`);
-  if (scrubbed.length)
-    notes.push(`${server}: credentials in the URL were not imported (declared as secret URL variables: ${scrubbed.join(', ')})`);
-  return { url: scrubbedUrl, variables: variables.list };
+    notes.push(`${server}: ${uniq(undeclared.map((n) => `{${n}}`))} in the remote had no variable (declared as required variables)`);
+  if (secretValues.length) notes.push(`${server}: values of variables ${uniq(secretValues)} were not imported (declared as secret)`);
+  if (unused.length) notes.push(`${server}: variables ${uniq(unused)} are not used in the remote (not imported)`);
+  if (scrubbed.length) notes.push(`${server}: credentials were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
+  return { url, headers, variables: variables.list };
 }
 
 export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
@@ -485,21 +561,8 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     });
     return out;
   } else if (s.remotes?.length) {
-    const remote = s.remotes[0];
-    const withValues = (remote.headers ?? []).filter((h) => h.value !== undefined).map((h) => h.name);
-    if (withValues.length) out.notes.push(`${s.name}: values of headers ${withValues.join(', ')} were not imported`);
-    const { url, variables } = urlFromServerJson(s.name, remote.url, remote.variables ?? {}, out.notes);
-    config = {
-      type: remote.type,
-      url,
-      headers: (remote.headers ?? []).map((h) => ({
-        name: h.name,
-        description: h.description,
-        required: h.isRequired ?? false,
-        secret: h.isSecret ?? false,
-      })),
-      ...(variables.length ? { variables } : {}),
-    };
+    const { url, headers, variables } = remoteFromServerJson(s.name, s.remotes[0], out.notes);
+    config = { type: s.remotes[0].type, url, headers, ...(variables.length ? { variables } : {}) };
     if (s.remotes.length > 1) out.notes.push(`${s.name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
   } else if (s._meta?.[COMMAND_META]) {
     // Our own export of a command-based server (server.json has no field for it).
@@ -536,6 +599,11 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
   return out;
 }
 
+/** The variable a header to fill in is exported as in an mcpServers file: `X-Api-Key` → `X_API_KEY`. */
+function headerVariable(header: string): string {
+  return header.toUpperCase().replace(/-/g, '_');
+}
+
 /** `.mcp.json` / Claude Desktop entry for a version's config; variables become `${NAME}` placeholders. */
 export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> {
   if (config.type === 'stdio') {
@@ -543,14 +611,16 @@ export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> 
     const base = config.package ? packageCommand(config.package) : { command: config.command!, args: [] as string[] };
     return { command: base.command, args: [...base.args, ...config.args], ...(config.env.length ? { env } : {}) };
   }
-  const headers = Object.fromEntries(config.headers.map((h) => [h.name, h.default ?? `\${${h.name.toUpperCase().replace(/-/g, '_')}}`]));
-  // URL variables as the `${VAR}` / `${VAR:-default}` expansion such files use (read back by urlFromMcpServers).
-  const url = fillUrlTemplate(config.url, (name) => {
-    const v = config.variables?.find((x) => x.name === name);
-    const fallback = v?.default;
-    return v && `\${${name}${fallback !== undefined ? `:-${fallback}` : ''}}`;
-  });
-  return { type: config.type === 'sse' ? 'sse' : 'http', url, ...(config.headers.length ? { headers } : {}) };
+  // Variables as the `${VAR}` / `${VAR:-default}` expansion such files use (read back by expandMcpServers).
+  const expand = (template: string) =>
+    fillUrlTemplate(template, (name) => {
+      const v = config.variables?.find((x) => x.name === name);
+      return v && `\${${name}${v.default !== undefined ? `:-${v.default}` : ''}}`;
+    });
+  const headers = Object.fromEntries(
+    config.headers.map((h) => [h.name, h.value !== undefined ? expand(h.value) : (h.default ?? `\${${headerVariable(h.name)}}`)]),
+  );
+  return { type: config.type === 'sse' ? 'sse' : 'http', url: expand(config.url), ...(config.headers.length ? { headers } : {}) };
 }
 
 function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: string; version: string }): {
@@ -581,12 +651,7 @@ function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string
   const value = arg.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name: string) => {
     const d = env.find((e) => e.name === name);
     if (!d) return whole;
-    variables[name] = {
-      ...(d.description ? { description: d.description } : {}),
-      isRequired: d.required,
-      isSecret: d.secret,
-      ...(d.default !== undefined ? { default: d.default } : {}),
-    };
+    variables[name] = serverJsonInputOf(d);
     return `{${name}}`;
   });
   return { type: 'positional', value, ...(Object.keys(variables).length ? { variables } : {}) };
@@ -612,6 +677,17 @@ export function serverJsonDescription(tool: Pick<ToolView, 'name' | 'display_nam
   return `${(atWord > SERVER_JSON_DESCRIPTION_MAX / 2 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
 }
 
+/** A declared variable, header or remote variable as server.json's `Input` fields. */
+function serverJsonInputOf(d: { description?: string; required: boolean; secret: boolean; default?: string; choices?: string[] }) {
+  return {
+    ...(d.description ? { description: d.description } : {}),
+    isRequired: d.required,
+    isSecret: d.secret,
+    ...(d.default !== undefined ? { default: d.default } : {}),
+    ...(d.choices ? { choices: d.choices } : {}),
+  };
+}
+
 /** An MCP registry server.json for a tool at a version. */
 export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
   const base: Record<string, unknown> = {
@@ -635,13 +711,7 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
           ...(config.args.length ? { packageArguments: config.args.map((arg) => argumentToServerJson(arg, config.env)) } : {}),
           ...(config.env.length
             ? {
-                environmentVariables: config.env.map((e) => ({
-                  name: e.name,
-                  ...(e.description ? { description: e.description } : {}),
-                  isRequired: e.required,
-                  isSecret: e.secret,
-                  ...(e.default !== undefined ? { default: e.default } : {}),
-                })),
+                environmentVariables: config.env.map((e) => ({ name: e.name, ...serverJsonInputOf(e) })),
               }
             : {}),
         },
@@ -651,6 +721,11 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
       base._meta = { [COMMAND_META]: { command: config.command, args: config.args, env: config.env } };
     }
   } else {
+    // server.json keeps a remote's URL variables beside its URL and each header's beside its value.
+    const variablesOf = (template: string) => {
+      const used = (config.variables ?? []).filter((v) => urlTemplateNames(template).includes(v.name));
+      return used.length ? { variables: Object.fromEntries(used.map((v) => [v.name, serverJsonInputOf(v)])) } : {};
+    };
     base.remotes = [
       {
         type: config.type,
@@ -659,28 +734,12 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
           ? {
               headers: config.headers.map((h) => ({
                 name: h.name,
-                ...(h.description ? { description: h.description } : {}),
-                isRequired: h.required,
-                isSecret: h.secret,
+                ...serverJsonInputOf(h),
+                ...(h.value !== undefined ? { value: h.value, ...variablesOf(h.value) } : {}),
               })),
             }
           : {}),
-        ...(config.variables?.length
-          ? {
-              variables: Object.fromEntries(
-                config.variables.map((v) => [
-                  v.name,
-                  {
-                    ...(v.description ? { description: v.description } : {}),
-                    isRequired: v.required,
-                    isSecret: v.secret,
-                    ...(v.default !== undefined ? { default: v.default } : {}),
-                    ...(v.choices ? { choices: v.choices } : {}),
-                  },
-                ]),
-              ),
-            }
-          : {}),
+        ...variablesOf(config.url),
       },
     ];
   }

@@ -8,7 +8,7 @@ function problems(config: Record<string, unknown>): string[] {
   return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
 }
 
-describe('remote URL variables', () => {
+describe('remote variables', () => {
   it('accepts a template whose every {name} is declared, and keeps the declarations', () => {
     const config = {
       type: 'streamable-http',
@@ -52,7 +52,7 @@ describe('remote URL variables', () => {
       'url: uses {tenant}, {region}: declare each in variables (a part filled in at launch) or write the value itself',
     ]);
     expect(problems({ url: 'https://example.com/mcp', variables: [{ name: 'tenant' }] })).toEqual([
-      'variables.0.name: is not used in url: write {tenant} where its value goes',
+      "variables.0.name: is not used in url or a header's value: write {tenant} where its value goes",
     ]);
     expect(problems({ url: 'https://{t}.example.com/mcp', variables: [{ name: 't' }, { name: 't' }] })).toEqual([
       'variables.1.name: declares t twice',
@@ -72,7 +72,7 @@ describe('remote URL variables', () => {
     expect(problems({ url: 'https://example.com:{port}/mcp', variables: [{ name: 'port', default: '8443' }] })).toEqual([]);
     expect(problems({ url: 'not a url' })).toEqual(['url: must be a valid URL']);
     expect(problems({ url: 'https://example.com/{tenant-id}/mcp' })).toEqual([
-      "url: has {tenant-id}: a URL variable is written {name}, its name of letters, digits and '_' (declared in variables)",
+      "url: has {tenant-id}: a variable is written {name}, its name of letters, digits and '_' (declared in variables)",
     ]);
   });
 
@@ -88,6 +88,42 @@ describe('remote URL variables', () => {
     expect(problems({ url: 'https://example.com/{1x}/mcp', variables: [{ name: '1x' }] })[0]).toMatch(
       /^variables\.0\.name: must be a variable name/,
     );
+  });
+
+  it('builds header values from variables: a credential only from secret ones, beside at most a scheme word', () => {
+    const token = [{ name: 'token', required: true, secret: true }];
+    const auth = (value: string, variables: Record<string, unknown>[] = token, extra: Record<string, unknown> = {}) =>
+      problems({ url: 'https://mcp.example.com/mcp', headers: [{ name: 'Authorization', value, ...extra }], variables });
+    expect(auth('Bearer {token}')).toEqual([]);
+    expect(auth('{token}')).toEqual([]);
+    expect(
+      problems({
+        url: 'https://mcp.example.com/mcp',
+        headers: [
+          { name: 'Accept', value: 'application/json' },
+          { name: 'X-Region', value: 'eu-{zone}' },
+        ],
+        variables: [{ name: 'zone', default: 'west' }],
+      }),
+    ).toEqual([]);
+    const stores = 'would store a credential in the Authorization header: build it from a secret variable instead';
+    expect(auth('Bearer abc123', [])[0]).toBe(`headers.0.value: ${stores}, e.g. Bearer {token} with token declared secret in variables`);
+    expect(auth('none', [])[0]).toMatch(/^headers\.0\.value: would store a credential/);
+    expect(auth('Bearer abc{token}')[0]).toMatch(/^headers\.0\.value: would store a credential/);
+    expect(problems({ url: 'https://x.example/mcp', headers: [{ name: 'X-Tenant', secret: true, value: 'acme' }] })[0]).toMatch(
+      /^headers\.0\.value: would store a credential in the X-Tenant header/,
+    );
+    expect(auth('Bearer {token}', [{ name: 'token' }])).toEqual([
+      'headers.0.value: gives the Authorization header {token}: declare token secret (its value is never stored)',
+    ]);
+    expect(auth('Bearer {tok}')).toEqual([
+      'headers.0.value: uses {tok}: declare it in variables (a part filled in at launch) or write the value itself',
+      "variables.0.name: is not used in url or a header's value: write {token} where its value goes",
+    ]);
+    expect(auth(`Bearer ${'ghp_' + 'a1B2'.repeat(9)}`, [])).toEqual([
+      'headers.0.value: contains what looks like a GitHub token: a version never stores a credential; write {GITHUB_TOKEN} in its place and declare GITHUB_TOKEN in variables as a secret',
+    ]);
+    expect(auth('Bearer {token}', token, { default: 'x' })).toEqual(['headers.0.value: give a value or a default, not both']);
   });
 
   it('leaves configs without variables as they were (no field added, so content hashes hold)', () => {
