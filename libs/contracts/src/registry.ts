@@ -183,12 +183,22 @@ function templateParameters(template: string): [string, string][] {
   return [...new URLSearchParams(/\?([^#]*)/.exec(template)?.[1] ?? '')];
 }
 
+/**
+ * Whether a text can be kept as a template: no `${`, and every brace part of a `{name}` with a
+ * variable's name (checkRemote refuses anything else; an import keeps such a value out instead).
+ */
+export function isRemoteTemplate(text: string): boolean {
+  return !/\$\{/.test(text) && urlTemplateNames(text).every((n) => ENV_NAME.test(n)) && !/[{}]/.test(fillUrlTemplate(text, () => ''));
+}
+
 /** `{name}` placeholders that are not variable names, or not declared, in a template; and `${NAME}`, which is not the form. */
 function placeholderProblem(template: string, declared: ReadonlyMap<string, RemoteVariable>): string | undefined {
   if (/\$\{/.test(template)) return 'write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables';
   const names = urlTemplateNames(template);
   const odd = names.find((n) => !ENV_NAME.test(n));
   if (odd !== undefined) return `has {${odd}}: a variable is written {name}, its name of letters, digits and '_' (declared in variables)`;
+  if (/[{}]/.test(fillUrlTemplate(template, () => '')))
+    return 'has a brace that is not part of a {name}: braces mark variables here (in a URL, write %7B and %7D for them as text)';
   const undeclared = names.filter((n) => !declared.has(n));
   if (undeclared.length)
     return `uses ${undeclared.map((n) => `{${n}}`).join(', ')}: declare ${undeclared.length > 1 ? 'each' : 'it'} in variables (a part filled in at launch) or write the value itself`;

@@ -124,6 +124,11 @@ describe('remote variables', () => {
       'headers.0.value: contains what looks like a GitHub token: a version never stores a credential; write {GITHUB_TOKEN} in its place and declare GITHUB_TOKEN in variables as a secret',
     ]);
     expect(auth('Bearer {token}', token, { default: 'x' })).toEqual(['headers.0.value: give a value or a default, not both']);
+    expect(
+      problems({ url: 'https://x.example/mcp', headers: [{ name: 'X-Config', value: '{"a":{v}}' }], variables: [{ name: 'v' }] }),
+    ).toEqual([
+      'headers.0.value: has a brace that is not part of a {name}: braces mark variables here (in a URL, write %7B and %7D for them as text)',
+    ]);
   });
 
   it('leaves configs without variables as they were (no field added, so content hashes hold)', () => {

@@ -299,6 +299,22 @@ describe('mcpServers and server.json', () => {
       'keyed: parts filled in at launch became variables (${USER} → {USER}, ${PASS} → {PASS})',
     ]);
     expect(JSON.stringify(r)).not.toMatch(/sntrys_secret_value|abc123/);
+    // Braces that are not an expansion are text: encoded in a URL, and a header value holding them is not kept.
+    const braces = parseMcpServers({
+      mcpServers: {
+        b: { type: 'http', url: 'https://x.example/{id}/mcp', headers: { 'X-Config': '{"a":1}', 'X-Odd': '${', 'X-Price': '$${PRICE}' } },
+      },
+    });
+    expect(braces.errors).toEqual([]);
+    expect(braces.entries[0].config).toEqual({
+      type: 'streamable-http',
+      url: 'https://x.example/%7Bid%7D/mcp',
+      headers: [
+        { name: 'X-Config', required: true, secret: false },
+        { name: 'X-Odd', required: true, secret: false },
+        { name: 'X-Price', required: true, secret: false },
+      ],
+    });
     // Exported as written, and read back the same.
     const exported = r.entries.map((e) => toMcpServerEntry(e.config));
     expect(exported[0]).toEqual({
@@ -610,6 +626,23 @@ describe('server.json arguments', () => {
       ],
     });
     expect(parseServerJson(exported)).toMatchObject({ errors: [], notes: [], entries: [{ config }] });
+    // A value the templates would misread is not kept, and nothing it named is declared.
+    const odd = parseServerJson({
+      ...doc,
+      remotes: [
+        {
+          type: 'sse',
+          url: 'https://x.example/sse',
+          headers: [{ name: 'X-Config', value: '{"a":{b}}', variables: { b: { value: 'sk-' + 'x9'.repeat(20) } } }],
+        },
+      ],
+    });
+    expect(odd).toMatchObject({ errors: [], notes: ['com.example/headers: values of headers X-Config were not imported'] });
+    expect(odd.entries[0].config).toEqual({
+      type: 'sse',
+      url: 'https://x.example/sse',
+      headers: [{ name: 'X-Config', required: false, secret: false }],
+    });
   });
 
   it("checks a server.json's metadata as the API checks a tool's, naming the place in the file", () => {

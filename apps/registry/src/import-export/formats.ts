@@ -7,6 +7,7 @@ import {
   findKnownCredential,
   fillUrlTemplate,
   holdsCredential,
+  isRemoteTemplate,
   launchConfigSchema,
   urlTemplateNames,
   URL_VARIABLE_VALUE_RE,
@@ -184,6 +185,8 @@ function headerValue(name: string, secret: boolean, value: string, variables: Re
   const out = scrubKnown(value, variables, scrubbedNow);
   const fixed = fillUrlTemplate(out, () => '').trim();
   const credential = secret || holdsCredential(name);
+  // `$` before a variable (`$${A}` expanded) reads as `${`, which a template cannot hold.
+  if (!isRemoteTemplate(out)) return undefined;
   if (credential && (!urlTemplateNames(out).length || !/^[A-Za-z][A-Za-z0-9-]{0,30}$|^$/.test(fixed))) return undefined;
   scrubbed.push(...scrubbedNow);
   return out;
@@ -194,10 +197,27 @@ function headerValue(name: string, secret: boolean, value: string, variables: Re
  * entry's `url` and `headers`) as `{VAR}`, VAR a declared variable (secret when `secret(VAR)`).
  */
 function expandMcpServers(text: string, variables: RemoteVariables, expanded: string[], secret: (name: string) => boolean): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+  return text.replace(EXPANSION_RE, (_, name: string, fallback?: string) => {
     expanded.push(`\${${name}} → {${name}}`);
     return variables.declare(name, secret(name), fallback === undefined ? {} : { default: fallback });
   });
+}
+
+/** `${VAR}` or `${VAR:-default}` as `.mcp.json` files write a value to fill in. */
+const EXPANSION = String.raw`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`;
+const EXPANSION_RE = new RegExp(EXPANSION, 'g');
+/** The same, to split a text at expansions (kept, at odd places) without capturing their parts. */
+const EXPANSION_SPLIT_RE = new RegExp(`(${EXPANSION.replace(/\((?!\?)/g, '(?:')})`);
+
+/**
+ * Braces in a `.mcp.json` value that are not part of an expansion are text, where the registry's
+ * templates read `{name}` as a variable: in a URL they are percent-encoded (as any URL parser
+ * would), and a header value holding them cannot be kept as a template (undefined).
+ */
+function literalBraces(text: string, inUrl: boolean): string | undefined {
+  const parts = text.split(EXPANSION_SPLIT_RE);
+  if (!inUrl) return parts.some((p, i) => i % 2 === 0 && /[{}]/.test(p)) ? undefined : text;
+  return parts.map((p, i) => (i % 2 === 0 ? p.replace(/\{/g, '%7B').replace(/\}/g, '%7D') : p)).join('');
 }
 
 /**
@@ -214,14 +234,16 @@ function remoteFromMcpServers(
   const expanded: string[] = [];
   const scrubbed: string[] = [];
   const dropped: string[] = [];
-  const url = scrubUrl(expandMcpServers(e.url, variables, expanded, isCredentialName), variables, scrubbed);
+  const url = scrubUrl(expandMcpServers(literalBraces(e.url, true)!, variables, expanded, isCredentialName), variables, scrubbed);
   const headers = Object.entries(e.headers ?? {}).map(([name, raw]) => {
     const secret = isCredentialName(name);
     // `${X_API_KEY}` for X-Api-Key is how a header to fill in is exported (toMcpServerEntry): a plain declaration.
     if (raw === `\${${headerVariable(name)}}`) return { name, required: true, secret };
     const expandedNow: string[] = [];
     const value = variables.tentatively(() => {
-      const template = expandMcpServers(raw, variables, expandedNow, (n) => secret || holdsCredential(name) || isCredentialName(n));
+      const text = literalBraces(raw, false);
+      if (text === undefined) return undefined;
+      const template = expandMcpServers(text, variables, expandedNow, (n) => secret || holdsCredential(name) || isCredentialName(n));
       return headerValue(name, secret, template, variables, scrubbed);
     });
     if (value === undefined) dropped.push(name);
@@ -488,13 +510,19 @@ function remoteFromServerJson(
   const dropped: string[] = [];
   const headers = (remote.headers ?? []).map((h) => {
     const secret = h.isSecret ?? false;
-    const value =
-      h.value === undefined
-        ? undefined
-        : variables.tentatively(() =>
-            headerValue(h.name, secret, fill(h.value!, h.variables, secret || holdsCredential(h.name)), variables, scrubbed),
-          );
-    if (h.value !== undefined && value === undefined) dropped.push(h.name);
+    // A value with text the registry's templates would misread (`${`, `{"a":1}`) is not kept.
+    const template = h.value !== undefined && isRemoteTemplate(h.value);
+    const marks = [undeclared.length, secretValues.length, unused.length];
+    const value = !template
+      ? undefined
+      : variables.tentatively(() =>
+          headerValue(h.name, secret, fill(h.value!, h.variables, secret || holdsCredential(h.name)), variables, scrubbed),
+        );
+    if (h.value !== undefined && value === undefined) {
+      // Dropped: what filling it in would have noted is not so.
+      dropped.push(h.name);
+      [undeclared.length, secretValues.length, unused.length] = marks;
+    }
     return {
       name: h.name,
       description: h.description,
