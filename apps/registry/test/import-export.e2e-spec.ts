@@ -144,6 +144,11 @@ describe('registry import/export (e2e)', () => {
       ['github', 'github'],
       ['sentry', 'sentry'],
     ]);
+    // That list imports back as it is: every server unchanged.
+    const list = await alice.post('/api/v1/mcps/import', { document: { servers }, dry_run: true });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatchObject({ format: 'server-json', created: [], updated: [] });
+    expect(list.body.skipped.map((x: { name: string }) => x.name)).toEqual(['filesystem', 'github', 'sentry']);
   });
 
   it('imports a registry server.json and round-trips it', async () => {

@@ -44,7 +44,11 @@ describe('mcpServers and server.json', () => {
   it('detects the format', () => {
     expect(detectFormat({ mcpServers: {} })).toBe('mcp-servers');
     expect(detectFormat({ name: 'x', packages: [] })).toBe('server-json');
-    expect(detectFormat({ servers: [] })).toBeUndefined();
+    // VS Code's `servers` object; a `servers` list of server.json documents (the export of every tool).
+    expect(detectFormat({ servers: {} })).toBe('mcp-servers');
+    expect(detectFormat({ servers: [] })).toBe('server-json');
+    expect(detectFormat({ servers: 'x' })).toBe(undefined);
+    expect(detectFormat({ hello: 'world' })).toBeUndefined();
   });
 
   it('turns env values into declarations and reports what was dropped', () => {
@@ -299,6 +303,24 @@ describe('mcpServers and server.json', () => {
       'keyed: parts filled in at launch became variables (${USER} → {USER}, ${PASS} → {PASS})',
     ]);
     expect(JSON.stringify(r)).not.toMatch(/sntrys_secret_value|abc123/);
+    // Cursor's and VS Code's forms of the same.
+    const editors = parseMcpServers({
+      mcpServers: {
+        e: { type: 'http', url: 'https://x.example/${env:REGION}/mcp', headers: { Authorization: 'Bearer ${input:github-mcp-pat}' } },
+      },
+    });
+    expect(editors.entries[0].config).toEqual({
+      type: 'streamable-http',
+      url: 'https://x.example/{REGION}/mcp',
+      headers: [{ name: 'Authorization', required: true, secret: true, value: 'Bearer {github_mcp_pat}' }],
+      variables: [
+        { name: 'REGION', required: true, secret: false },
+        { name: 'github_mcp_pat', required: true, secret: true },
+      ],
+    });
+    expect(editors.notes).toEqual([
+      'e: parts filled in at launch became variables (${env:REGION} → {REGION}, ${input:github-mcp-pat} → {github_mcp_pat})',
+    ]);
     // Braces that are not an expansion are text: encoded in a URL, and a header value holding them is not kept.
     const braces = parseMcpServers({
       mcpServers: {
@@ -643,6 +665,68 @@ describe('server.json arguments', () => {
       url: 'https://x.example/sse',
       headers: [{ name: 'X-Config', required: false, secret: false }],
     });
+  });
+
+  it("reads VS Code's servers and inputs, and a list of server.json documents as the export writes it", () => {
+    const vscode = {
+      inputs: [
+        { type: 'promptString', id: 'perplexity-key', description: 'Perplexity API Key', password: true },
+        { type: 'promptString', id: 'workspace', description: 'Workspace id' },
+      ],
+      servers: {
+        perplexity: {
+          type: 'stdio',
+          command: 'npx',
+          args: ['-y', 'server-perplexity-ask'],
+          env: { PERPLEXITY_KEY: '${input:perplexity-key}' },
+        },
+        github: {
+          type: 'http',
+          url: 'https://api.githubcopilot.com/mcp/${input:workspace}',
+          headers: { Authorization: 'Bearer ${input:perplexity-key}' },
+        },
+      },
+    };
+    expect(detectFormat(vscode)).toBe('mcp-servers');
+    const r = parseMcpServers(vscode);
+    expect(r.errors).toEqual([]);
+    expect(r.entries.map((e) => e.config)).toEqual([
+      {
+        type: 'stdio',
+        command: 'npx',
+        args: ['-y', 'server-perplexity-ask'],
+        env: [{ name: 'PERPLEXITY_KEY', description: 'Perplexity API Key', required: true, secret: true }],
+      },
+      {
+        type: 'streamable-http',
+        url: 'https://api.githubcopilot.com/mcp/{workspace}',
+        headers: [{ name: 'Authorization', required: true, secret: true, value: 'Bearer {perplexity_key}' }],
+        variables: [
+          { name: 'workspace', description: 'Workspace id', required: true, secret: false },
+          { name: 'perplexity_key', description: 'Perplexity API Key', required: true, secret: true },
+        ],
+      },
+    ]);
+    expect(parseMcpServers({ servers: { 'a b': { command: 'x' } } }).errors).toEqual([
+      { field: 'document.servers.a b', message: expect.stringMatching(/^server name/) },
+    ]);
+
+    const tool = (name: string) => ({ name, description: 'd', repository_url: null, homepage_url: null }) as never;
+    const configs = r.entries.map((e) => e.config);
+    const list = {
+      servers: [toServerJson(tool('io.example/a'), '1.0.0', configs[0]), toServerJson(tool('io.example/b'), '2.0.0', configs[1])],
+    };
+    expect(detectFormat(list)).toBe('server-json');
+    expect(parseServerJson(list).entries.map((e) => [e.name, e.version, e.config])).toEqual([
+      ['io.example/a', '1.0.0', configs[0]],
+      ['io.example/b', '2.0.0', configs[1]],
+    ]);
+    const broken = { servers: [list.servers[0], { ...list.servers[1], version: 'two' }, { name: 'io.example/c' }] };
+    expect(parseServerJson(broken).errors).toEqual([
+      { field: 'document.servers.1.version', message: "'two' is not a semantic version" },
+      { field: 'document.servers.2.version', message: expect.stringMatching(/expected string/) },
+    ]);
+    expect(parseServerJson({ servers: [] }).errors).toEqual([{ field: 'document.servers', message: 'contains no servers' }]);
   });
 
   it("checks a server.json's metadata as the API checks a tool's, naming the place in the file", () => {

@@ -1,3 +1,4 @@
+import semver from 'semver';
 import { z } from 'zod';
 import {
   argCredentials,
@@ -47,8 +48,15 @@ export interface ParsedImport {
   notes: string[];
 }
 
+/**
+ * The format of a document: `mcpServers` (Claude Desktop, Claude Code's `.mcp.json`, Cursor) or
+ * VS Code's `servers` object (same entries, with `inputs`) is the mcpServers family; a server.json,
+ * or a list of them under `servers` (as the export of every tool writes it), is server-json.
+ */
 export function detectFormat(doc: Record<string, unknown>): ImportFormat | undefined {
   if (typeof doc.mcpServers === 'object' && doc.mcpServers !== null) return 'mcp-servers';
+  if (Array.isArray(doc.servers)) return 'server-json';
+  if (typeof doc.servers === 'object' && doc.servers !== null) return 'mcp-servers';
   if (typeof doc.name === 'string' && (Array.isArray(doc.packages) || Array.isArray(doc.remotes))) return 'server-json';
   return undefined;
 }
@@ -193,18 +201,46 @@ function headerValue(name: string, secret: boolean, value: string, variables: Re
 }
 
 /**
- * `${VAR}` and `${VAR:-default}` (the expansion Claude Code and others apply to a `.mcp.json`
- * entry's `url` and `headers`) as `{VAR}`, VAR a declared variable (secret when `secret(VAR)`).
+ * `${VAR}` and `${VAR:-default}` (the expansion Claude Code applies to a `.mcp.json` entry's `url`
+ * and `headers`; Cursor and VS Code write `${env:VAR}`, VS Code `${input:id}`) as `{VAR}`, VAR a
+ * declared variable (secret when `secret(VAR)`; `-` in an id becomes `_`).
  */
-function expandMcpServers(text: string, variables: RemoteVariables, expanded: string[], secret: (name: string) => boolean): string {
-  return text.replace(EXPANSION_RE, (_, name: string, fallback?: string) => {
-    expanded.push(`\${${name}} → {${name}}`);
-    return variables.declare(name, secret(name), fallback === undefined ? {} : { default: fallback });
+function expandMcpServers(
+  text: string,
+  variables: RemoteVariables,
+  expanded: string[],
+  secret: (name: string) => boolean,
+  inputs: EditorInputs = new Map(),
+): string {
+  return text.replace(EXPANSION_RE, (whole, prefix: string | undefined, id: string, fallback?: string) => {
+    const name = id.replace(/-/g, '_');
+    // VS Code's input declares what it asks for: a description, and `password` for a secret.
+    const input = prefix === 'input:' ? inputs.get(id) : undefined;
+    expanded.push(`${whole.replace(/:-.*\}$/, '}')} → {${name}}`);
+    return variables.declare(name, secret(name) || input?.secret === true, {
+      ...(input?.description ? { description: input.description } : {}),
+      ...(fallback !== undefined ? { default: fallback } : {}),
+    });
   });
 }
 
-/** `${VAR}` or `${VAR:-default}` as `.mcp.json` files write a value to fill in. */
-const EXPANSION = String.raw`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`;
+/** VS Code's `inputs` (what `${input:id}` asks the user for), by id. */
+type EditorInputs = Map<string, { description?: string; secret: boolean }>;
+
+function editorInputs(doc: Record<string, unknown>): EditorInputs {
+  const list = Array.isArray(doc.inputs) ? (doc.inputs as unknown[]) : [];
+  return new Map(
+    list
+      .filter((i): i is Record<string, unknown> => typeof i === 'object' && i !== null && typeof (i as { id?: unknown }).id === 'string')
+      .map((i) => [
+        i.id as string,
+        { description: typeof i.description === 'string' ? i.description : undefined, secret: i.password === true },
+      ]),
+  );
+}
+
+/** `${VAR}`, `${VAR:-default}`, `${env:VAR}` or `${input:id}` as `.mcp.json` files write a value to fill in. */
+const EXPANSION = String.raw`\$\{(env:|input:)?([A-Za-z_][A-Za-z0-9_-]*)(?::-([^}]*))?\}`;
 const EXPANSION_RE = new RegExp(EXPANSION, 'g');
 /** The same, to split a text at expansions (kept, at odd places) without capturing their parts. */
 const EXPANSION_SPLIT_RE = new RegExp(`(${EXPANSION.replace(/\((?!\?)/g, '(?:')})`);
@@ -229,12 +265,13 @@ function remoteFromMcpServers(
   server: string,
   e: { type?: 'http' | 'streamable-http' | 'sse'; url: string; headers?: Record<string, string> },
   notes: string[],
+  inputs: EditorInputs,
 ): Record<string, unknown> {
   const variables = new RemoteVariables();
   const expanded: string[] = [];
   const scrubbed: string[] = [];
   const dropped: string[] = [];
-  const url = scrubUrl(expandMcpServers(literalBraces(e.url, true)!, variables, expanded, isCredentialName), variables, scrubbed);
+  const url = scrubUrl(expandMcpServers(literalBraces(e.url, true)!, variables, expanded, isCredentialName, inputs), variables, scrubbed);
   const headers = Object.entries(e.headers ?? {}).map(([name, raw]) => {
     const secret = isCredentialName(name);
     // `${X_API_KEY}` for X-Api-Key is how a header to fill in is exported (toMcpServerEntry): a plain declaration.
@@ -243,7 +280,13 @@ function remoteFromMcpServers(
     const value = variables.tentatively(() => {
       const text = literalBraces(raw, false);
       if (text === undefined) return undefined;
-      const template = expandMcpServers(text, variables, expandedNow, (n) => secret || holdsCredential(name) || isCredentialName(n));
+      const template = expandMcpServers(
+        text,
+        variables,
+        expandedNow,
+        (n) => secret || holdsCredential(name) || isCredentialName(n),
+        inputs,
+      );
       return headerValue(name, secret, template, variables, scrubbed);
     });
     if (value === undefined) dropped.push(name);
@@ -281,13 +324,16 @@ function issues(error: z.ZodError, prefix: string) {
 
 export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
-  const servers = doc.mcpServers;
+  // VS Code spells the object `servers` and declares what `${input:id}` asks for in `inputs`.
+  const key = 'mcpServers' in doc || !('servers' in doc) ? 'mcpServers' : 'servers';
+  const servers = doc[key];
+  const inputs = editorInputs(doc);
   if (typeof servers !== 'object' || servers === null || Array.isArray(servers)) {
-    out.errors.push({ field: 'document.mcpServers', message: 'must be an object of servers by name' });
+    out.errors.push({ field: `document.${key}`, message: 'must be an object of servers by name' });
     return out;
   }
   for (const [name, raw] of Object.entries(servers as Record<string, unknown>)) {
-    const where = `document.mcpServers.${name}`;
+    const where = `document.${key}.${name}`;
     const nameCheck = toolNameSchema.safeParse(name);
     if (!nameCheck.success) out.errors.push({ field: where, message: `server name ${nameCheck.error.issues[0]?.message}` });
     const entry = parseEntry(raw);
@@ -304,13 +350,22 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     if ('command' in e) {
       const envNames = Object.keys(e.env ?? {});
       if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
-      const env: EnvDeclaration[] = envNames.map((n) => ({ name: n, required: true, secret: isCredentialName(n) }));
+      const env: EnvDeclaration[] = envNames.map((n) => {
+        const id = /^\$\{input:([A-Za-z_][A-Za-z0-9_-]*)\}$/.exec(e.env![n])?.[1];
+        const input = id === undefined ? undefined : inputs.get(id);
+        return {
+          name: n,
+          ...(input?.description ? { description: input.description } : {}),
+          required: true,
+          secret: isCredentialName(n) || input?.secret === true,
+        };
+      });
       const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], env);
       if (scrubbed.length)
         out.notes.push(`${name}: credentials on the command line were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
       config = { type: 'stdio', command: e.command, args, env };
     } else {
-      config = remoteFromMcpServers(name, e, out.notes);
+      config = remoteFromMcpServers(name, e, out.notes, inputs);
     }
     const parsed = launchConfigSchema.safeParse(config);
     if (!parsed.success) {
@@ -319,7 +374,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     }
     if (nameCheck.success) out.entries.push({ name, config: parsed.data });
   }
-  if (!Object.keys(servers).length) out.errors.push({ field: 'document.mcpServers', message: 'contains no servers' });
+  if (!Object.keys(servers).length) out.errors.push({ field: `document.${key}`, message: 'contains no servers' });
   return out;
 }
 
@@ -541,14 +596,19 @@ function remoteFromServerJson(
   return { url, headers, variables: variables.list };
 }
 
-export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
+/** One server.json document; `at` is where it sits, for the errors' field paths. */
+function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
   const parsed = serverJsonSchema.safeParse(doc);
   if (!parsed.success) {
-    out.errors.push(...issues(parsed.error, 'document'));
+    out.errors.push(...issues(parsed.error, at));
     return out;
   }
   const s = parsed.data;
+  if (semver.valid(s.version) !== s.version) {
+    out.errors.push({ field: `${at}.version`, message: `'${s.version}' is not a semantic version` });
+    return out;
+  }
   const stdioPackages = (s.packages ?? []).filter((p) => !p.transport || p.transport.type === 'stdio');
   const stdioPackage = stdioPackages.find((p) => isPackageRegistry(p.registryType));
   let config: unknown;
@@ -584,7 +644,7 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
       out.notes.push(`${s.name}: imported the ${stdioPackage.registryType} package; ${others} other package(s)/remote(s) not imported`);
   } else if (stdioPackages.length && !s.remotes?.length) {
     out.errors.push({
-      field: 'document.packages',
+      field: `${at}.packages`,
       message: `no package of a registry type the registry can launch (${PACKAGE_REGISTRIES.join(', ')}); found ${stdioPackages.map((p) => p.registryType).join(', ')}`,
     });
     return out;
@@ -596,12 +656,12 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     // Our own export of a command-based server (server.json has no field for it).
     config = { type: 'stdio', ...s._meta[COMMAND_META] };
   } else {
-    out.errors.push({ field: 'document', message: 'needs a stdio package or a remote' });
+    out.errors.push({ field: at, message: 'needs a stdio package or a remote' });
     return out;
   }
   const cfg = launchConfigSchema.safeParse(config);
   if (!cfg.success) {
-    out.errors.push(...issues(cfg.error, stdioPackage ? 'document.packages.0' : 'document.remotes.0'));
+    out.errors.push(...issues(cfg.error, stdioPackage ? `${at}.packages.0` : `${at}.remotes.0`));
     return out;
   }
   // The tool's metadata passes the rules a tool created through the API does (http(s) URLs without
@@ -613,7 +673,7 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
   });
   if (!metadata.success) {
     const where: Record<string, string> = { description: 'description', repository_url: 'repository.url', homepage_url: 'websiteUrl' };
-    out.errors.push(...metadata.error.issues.map((i) => ({ field: `document.${where[String(i.path[0])]}`, message: i.message })));
+    out.errors.push(...metadata.error.issues.map((i) => ({ field: `${at}.${where[String(i.path[0])]}`, message: i.message })));
     return out;
   }
   out.entries.push({
@@ -623,6 +683,23 @@ export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
     repository_url: metadata.data.repository_url,
     homepage_url: metadata.data.homepage_url,
     config: cfg.data,
+  });
+  return out;
+}
+
+/**
+ * A server.json, or a list of them under `servers` (what the export of every tool writes in this
+ * format), each checked on its own and reported by its place in the list.
+ */
+export function parseServerJson(doc: Record<string, unknown>): ParsedImport {
+  if (!Array.isArray(doc.servers)) return parseOneServerJson(doc, 'document');
+  const out: ParsedImport = { entries: [], errors: [], notes: [] };
+  if (!doc.servers.length) out.errors.push({ field: 'document.servers', message: 'contains no servers' });
+  (doc.servers as unknown[]).forEach((one, i) => {
+    const r = parseOneServerJson(one, `document.servers.${i}`);
+    out.entries.push(...r.entries);
+    out.errors.push(...r.errors);
+    out.notes.push(...r.notes);
   });
   return out;
 }

@@ -37,7 +37,7 @@ export class ImportExportService {
     if (!format) {
       throw new DomainError(
         ErrorCode.VALIDATION_FAILED,
-        'Invalid body.document: not an mcpServers JSON (needs "mcpServers") nor a server.json (needs "name" and "packages" or "remotes")',
+        'Invalid body.document: not an mcpServers JSON (needs "mcpServers", or VS Code\'s "servers" object) nor a server.json (needs "name" and "packages" or "remotes", or a "servers" list of them)',
         [{ field: 'document', message: 'unknown format' }],
       );
     }
@@ -46,8 +46,6 @@ export class ImportExportService {
     for (const e of parsed.entries) {
       if (seen.has(e.name.toLowerCase())) parsed.errors.push({ field: `document`, message: `server '${e.name}' appears twice` });
       seen.add(e.name.toLowerCase());
-      if (e.version && semver.valid(e.version) !== e.version)
-        parsed.errors.push({ field: 'document.version', message: `'${e.version}' is not a semantic version` });
     }
     if (parsed.errors.length) {
       const first = parsed.errors[0];
