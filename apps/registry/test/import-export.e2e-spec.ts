@@ -231,6 +231,34 @@ describe('registry import/export (e2e)', () => {
     ]);
     expect(await total(alice)).toBe(before);
   });
+  it('exports a named version: an earlier one, a yanked one flagged, never for someone who may not see the tool', async () => {
+    const id = (await alice.post('/api/v1/mcps', { name: 'versioned-export' })).body.id as string;
+    const config = (pkg: string) => ({ type: 'stdio', command: 'npx', args: ['-y', pkg] });
+    for (const [version, pkg] of [
+      ['1.0.0', 'srv@1'],
+      ['1.1.0', 'srv@2'],
+    ])
+      expect((await alice.post(`/api/v1/mcps/${id}/versions`, { version, config: config(pkg) })).status).toBe(201);
+    expect((await alice.post(`/api/v1/mcps/${id}/versions/1.1.0/yank`, { reason: 'broke the search tool' })).status).toBe(200);
+
+    const earlier = await alice.get(`/api/v1/mcps/${id}/export?version=1.0.0`);
+    expect(earlier.body).toEqual({ mcpServers: { 'versioned-export': { command: 'npx', args: ['-y', 'srv@1'] } } });
+    const latest = await alice.get(`/api/v1/mcps/${id}/export`);
+    expect(latest.body).toEqual(earlier.body); // 1.1.0 is yanked: latest is 1.0.0
+    const yanked = await alice.get(`/api/v1/mcps/${id}/export?version=1.1.0&format=server-json`);
+    expect(yanked.body).toMatchObject({
+      version: '1.1.0',
+      _meta: { 'io.mcp-platform/command': { args: ['-y', 'srv@2'] }, 'io.mcp-platform/yanked': { reason: 'broke the search tool' } },
+    });
+    const missing = await alice.get(`/api/v1/mcps/${id}/export?version=9.9.9`);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toMatch(/9\.9\.9/);
+    expect((await bob.get(`/api/v1/mcps/${id}/export?version=1.0.0`)).status).toBe(404);
+    const all = await alice.get('/api/v1/mcps/export?version=1.0.0');
+    expect(all.status).toBe(400);
+    expect(all.body.error.message).toMatch(/query.*version/i);
+  });
+
   it('keeps credentials on the command line or in a URL out of the registry', async () => {
     const brave = {
       mcpServers: {

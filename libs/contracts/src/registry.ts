@@ -491,10 +491,11 @@ export const importReportSchema = z.object({
 });
 export type ImportReport = z.infer<typeof importReportSchema>;
 
-/** One tool's export (the latest version) in a format. */
+/** One tool's export in a format: its latest version, or the one named. */
 export const exportRequestSchema = z.strictObject({
   format: importFormatSchema.default('mcp-servers'),
   tool_id: z.string().min(1).max(64),
+  version: z.string().min(1).max(100).optional().describe('a version, or "latest" (the default)'),
 });
 
 /**

@@ -41,6 +41,9 @@ const diffQuery = z.strictObject({
 const yankBody = RegistryRequests.yank.pick({ reason: true });
 const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
 const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-servers') });
+const exportOneQuery = exportQuery.extend({
+  version: z.string().min(1).max(100).optional().describe('a version, or "latest" (the default): a rollback\'s config, say'),
+});
 
 /**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
@@ -123,11 +126,15 @@ export class ToolsController {
 
   @Get(':tool_id/export')
   @RequirePermission('tools.read')
-  @ApiOperation({ summary: "Export one tool's latest version (mcpServers JSON or server.json)" })
+  @ApiOperation({ summary: "Export one tool's latest version, or the one named by ?version= (mcpServers JSON or server.json)" })
   @ApiReply(200, z.record(z.string(), z.unknown()))
   @ApiErrors(400, 404, 504)
-  exportOne(@Param('tool_id') id: string, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format, tool_id: toolId(id) }, { actor: toActor(p) });
+  exportOne(
+    @Param('tool_id') id: string,
+    @ValidQuery(exportOneQuery) q: z.output<typeof exportOneQuery>,
+    @CurrentPrincipal() p: Principal,
+  ) {
+    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format, tool_id: toolId(id), version: q.version }, { actor: toActor(p) });
   }
 
   @Get(':tool_id')

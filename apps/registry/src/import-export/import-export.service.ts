@@ -10,6 +10,9 @@ import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson, type ImportEntry } from './formats';
 
+/** server.json `_meta` key flagging an exported version as yanked. */
+const YANKED_META = 'io.mcp-platform/yanked';
+
 /** Thrown inside the transaction of a dry run so that everything it did is rolled back. */
 class DryRunRollback extends Error {
   constructor(readonly report: ImportReport) {
@@ -154,10 +157,26 @@ export class ImportExportService {
   }
 
   /** One tool's latest version as a document of the format (404 when it has none the actor can see). */
-  async export(format: 'mcp-servers' | 'server-json', toolId: string, actor: Actor): Promise<Record<string, unknown>> {
-    const [item] = await this.latestOf(format, actor, { toolId });
+  async export(format: 'mcp-servers' | 'server-json', toolId: string, actor: Actor, version?: string): Promise<Record<string, unknown>> {
+    const item =
+      version === undefined ? (await this.latestOf(format, actor, { toolId }))[0] : await this.versionOf(format, toolId, version, actor);
     if (!item) throw DomainError.notFound('Tool with a published version', toolId);
     return format === 'mcp-servers' ? { mcpServers: { [item.name]: item.document } } : item.document;
+  }
+
+  /**
+   * A named version of a tool as the format's entry (a rollback's config, say), read as the
+   * versions route reads it: 404s name the tool or the version. A yanked one is exported too —
+   * it stays readable — and a server.json says so in its `_meta`; a deleted tool is not exported.
+   */
+  private async versionOf(format: 'mcp-servers' | 'server-json', toolId: string, version: string, actor: Actor) {
+    const tool = await this.tools.get(toolId, actor);
+    if (tool.deleted_at) return undefined;
+    const v = await this.tools.version(toolId, version, actor);
+    if (format === 'mcp-servers') return { name: tool.name, document: toMcpServerEntry(v.config) };
+    const document = toServerJson(tool, v.version, v.config);
+    if (v.yanked) document._meta = { ...(document._meta as object | undefined), [YANKED_META]: { reason: v.yank_reason } };
+    return { name: tool.name, document };
   }
 
   /**

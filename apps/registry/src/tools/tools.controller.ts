@@ -37,7 +37,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOLS_EXPORT)
   export(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_EXPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_EXPORT>, @RpcActor() actor?: Actor) {
-    return this.importExport.export(req.format, req.tool_id, requireActor(actor));
+    return this.importExport.export(req.format, req.tool_id, requireActor(actor), req.version);
   }
 
   @MessagePattern(P.REGISTRY_TOOLS_EXPORT_PAGE)
