@@ -224,10 +224,18 @@ function headerValueProblem(
   const names = urlTemplateNames(h.value);
   const open = names.find((n) => !declared.get(n)?.secret);
   if (open !== undefined) return `gives the ${h.name} header {${open}}: declare ${open} secret (its value is never stored)`;
-  const fixed = fillUrlTemplate(h.value, () => '').trim();
-  if (!names.length || !/^[A-Za-z][A-Za-z0-9-]{0,30}$|^$/.test(fixed))
+  if (!buildsCredentialFromVariables(h.value))
     return `would store a credential in the ${h.name} header: build it from a secret variable instead, e.g. Bearer {token} with token declared secret in variables`;
   return undefined;
+}
+
+/**
+ * Whether a credential header's value takes the credential from variables: at least one `{name}`,
+ * and beside them at most a scheme word (`Bearer {token}`, `{key}`), nothing that could be a
+ * credential itself.
+ */
+export function buildsCredentialFromVariables(value: string): boolean {
+  return urlTemplateNames(value).length > 0 && /^(?:[A-Za-z][A-Za-z0-9-]{0,30})?$/.test(fillUrlTemplate(value, () => '').trim());
 }
 
 /**

@@ -1,12 +1,11 @@
 import {
+  buildsCredentialFromVariables,
   credentialInDefault,
-  fillUrlTemplate,
   findKnownCredential,
   holdsCredential,
   isCredentialName,
   isRemoteTemplate,
   URL_VARIABLE_VALUE_RE,
-  urlTemplateNames,
   variableNameFor,
   type RemoteVariable,
 } from '#contracts';
@@ -103,11 +102,9 @@ export function headerValue(
 ): string | undefined {
   const scrubbedNow: string[] = [];
   const out = scrubKnown(value, variables, scrubbedNow);
-  const fixed = fillUrlTemplate(out, () => '').trim();
-  const credential = secret || holdsCredential(name);
   // `$` before a variable (`$${A}` expanded) reads as `${`, which a template cannot hold.
   if (!isRemoteTemplate(out)) return undefined;
-  if (credential && (!urlTemplateNames(out).length || !/^[A-Za-z][A-Za-z0-9-]{0,30}$|^$/.test(fixed))) return undefined;
+  if ((secret || holdsCredential(name)) && !buildsCredentialFromVariables(out)) return undefined;
   scrubbed.push(...scrubbedNow);
   return out;
 }
