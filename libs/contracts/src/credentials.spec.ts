@@ -29,6 +29,7 @@ describe('credentials in known formats', () => {
     const found = findKnownCredential(header)!;
     expect(header.slice(found.start, found.end)).toBe('abcdefghij0123456789');
     expect(findKnownCredential('Authorization: Bearer ${AUTH_TOKEN}')).toBeUndefined();
+    expect(findKnownCredential('authorization: BEARER abcdefghij0123456789')).toMatchObject({ what: 'a bearer token' });
   });
 
   it.each([
