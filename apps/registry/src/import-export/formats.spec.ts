@@ -324,18 +324,23 @@ describe('mcpServers and server.json', () => {
     // Braces that are not an expansion are text: encoded in a URL, and a header value holding them is not kept.
     const braces = parseMcpServers({
       mcpServers: {
-        b: { type: 'http', url: 'https://x.example/{id}/mcp', headers: { 'X-Config': '{"a":1}', 'X-Odd': '${', 'X-Price': '$${PRICE}' } },
+        b: {
+          type: 'http',
+          url: 'https://x.example/{id}/$${PRICE}/mcp$',
+          headers: { 'X-Config': '{"a":1}', 'X-Odd': '${', 'X-Price': '$${PRICE}' },
+        },
       },
     });
     expect(braces.errors).toEqual([]);
     expect(braces.entries[0].config).toEqual({
       type: 'streamable-http',
-      url: 'https://x.example/%7Bid%7D/mcp',
+      url: 'https://x.example/%7Bid%7D/%24{PRICE}/mcp$',
       headers: [
         { name: 'X-Config', required: true, secret: false },
         { name: 'X-Odd', required: true, secret: false },
         { name: 'X-Price', required: true, secret: false },
       ],
+      variables: [{ name: 'PRICE', required: true, secret: false }],
     });
     // Exported as written, and read back the same.
     const exported = r.entries.map((e) => toMcpServerEntry(e.config));

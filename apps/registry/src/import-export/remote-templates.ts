@@ -157,12 +157,23 @@ const EXPANSION_SPLIT_RE = new RegExp(`(${EXPANSION.replace(/\((?!\?)/g, '(?:')}
 /**
  * Braces in a `.mcp.json` value that are not part of an expansion are text, where the registry's
  * templates read `{name}` as a variable: in a URL they are percent-encoded (as any URL parser
- * would), and a header value holding them cannot be kept as a template (undefined).
+ * would, with a `$` right before an expansion), and a header value holding them cannot be kept as
+ * a template (undefined).
  */
 export function literalBraces(text: string, inUrl: boolean): string | undefined {
   const parts = text.split(EXPANSION_SPLIT_RE);
   if (!inUrl) return parts.some((p, i) => i % 2 === 0 && /[{}]/.test(p)) ? undefined : text;
-  return parts.map((p, i) => (i % 2 === 0 ? p.replace(/\{/g, '%7B').replace(/\}/g, '%7D') : p)).join('');
+  // A `$` right before an expansion (`$${A}`) would read as `${` once it is `{A}`: encoded too.
+  return parts
+    .map((p, i) =>
+      i % 2 === 0
+        ? p
+            .replace(/\{/g, '%7B')
+            .replace(/\}/g, '%7D')
+            .replace(/\$$/, i < parts.length - 1 ? '%24' : '$')
+        : p,
+    )
+    .join('');
 }
 
 /** A record's own entry: `{constructor}` in a template must not find Object.prototype's. */
