@@ -34,36 +34,56 @@ export function holdsCredential(name: string): boolean {
   return CREDENTIAL_HOLDER_RE.test(words(name));
 }
 
-/** A credential format: what to call it in an error, a variable name for it, and its pattern (group 1, if any, is the secret part). */
+/**
+ * A credential format: what to call it in an error, a variable name for it, its pattern (group 1,
+ * if any, is the secret part), and the fixed start every match has (a pattern, for the one-pass
+ * prefilter of findKnownCredential).
+ */
 interface CredentialFormat {
   what: string;
   variable: string;
   re: RegExp;
+  prefix: string;
 }
 
 /** Prefixes and shapes the issuers publish for secret scanning; each is long enough not to occur by chance. */
 const KNOWN_FORMATS: CredentialFormat[] = [
-  { what: 'a GitHub token', variable: 'GITHUB_TOKEN', re: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/ },
-  { what: 'a GitLab token', variable: 'GITLAB_TOKEN', re: /\bglpat-[A-Za-z0-9_-]{20,}/ },
-  { what: 'an Anthropic API key', variable: 'ANTHROPIC_API_KEY', re: /\bsk-ant-[A-Za-z0-9_-]{32,}/ },
-  { what: 'an OpenAI API key', variable: 'OPENAI_API_KEY', re: /\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{32,}/ },
+  {
+    what: 'a GitHub token',
+    variable: 'GITHUB_TOKEN',
+    re: /\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})/,
+    prefix: 'gh[pousr]_|github_pat_',
+  },
+  { what: 'a GitLab token', variable: 'GITLAB_TOKEN', re: /\bglpat-[A-Za-z0-9_-]{20,}/, prefix: 'glpat-' },
+  { what: 'an Anthropic API key', variable: 'ANTHROPIC_API_KEY', re: /\bsk-ant-[A-Za-z0-9_-]{32,}/, prefix: 'sk-' },
+  { what: 'an OpenAI API key', variable: 'OPENAI_API_KEY', re: /\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{32,}/, prefix: 'sk-' },
   // Many providers issue `sk-…` keys (OpenAI's older ones, DeepSeek, Zapier's `sk-ak-…`).
-  { what: 'a secret API key (sk-…)', variable: 'API_KEY', re: /\bsk-[A-Za-z0-9_-]{32,}/ },
-  { what: 'a Stripe key', variable: 'STRIPE_API_KEY', re: /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/ },
-  { what: 'an AWS access key', variable: 'AWS_ACCESS_KEY_ID', re: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/ },
-  { what: 'a Google API key', variable: 'GOOGLE_API_KEY', re: /\bAIza[0-9A-Za-z_-]{35}/ },
-  { what: 'a Slack token', variable: 'SLACK_TOKEN', re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/ },
-  { what: 'an npm token', variable: 'NPM_TOKEN', re: /\bnpm_[A-Za-z0-9]{36}\b/ },
-  { what: 'a Hugging Face token', variable: 'HF_TOKEN', re: /\bhf_[A-Za-z0-9]{34,}/ },
-  { what: 'a JSON Web Token', variable: 'TOKEN', re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/ },
-  { what: 'a private key', variable: 'PRIVATE_KEY', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/ },
+  { what: 'a secret API key (sk-…)', variable: 'API_KEY', re: /\bsk-[A-Za-z0-9_-]{32,}/, prefix: 'sk-' },
+  { what: 'a Stripe key', variable: 'STRIPE_API_KEY', re: /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/, prefix: '[rs]k_(?:live|test)_' },
+  { what: 'an AWS access key', variable: 'AWS_ACCESS_KEY_ID', re: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, prefix: 'AKIA|ASIA' },
+  { what: 'a Google API key', variable: 'GOOGLE_API_KEY', re: /\bAIza[0-9A-Za-z_-]{35}/, prefix: 'AIza' },
+  { what: 'a Slack token', variable: 'SLACK_TOKEN', re: /\bxox[abposr]-[A-Za-z0-9-]{10,}/, prefix: 'xox[abposr]-' },
+  { what: 'an npm token', variable: 'NPM_TOKEN', re: /\bnpm_[A-Za-z0-9]{36}\b/, prefix: 'npm_' },
+  { what: 'a Hugging Face token', variable: 'HF_TOKEN', re: /\bhf_[A-Za-z0-9]{34,}/, prefix: 'hf_' },
+  {
+    what: 'a JSON Web Token',
+    variable: 'TOKEN',
+    re: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/,
+    prefix: 'eyJ',
+  },
+  { what: 'a private key', variable: 'PRIVATE_KEY', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/, prefix: '-----BEGIN' },
   // `Authorization: Bearer abc…` on a command line (mcp-remote's --header); `Bearer ${TOKEN}` is fine.
-  { what: 'a bearer token', variable: 'AUTH_TOKEN', re: /\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/-]{16,}=*)/i },
+  {
+    what: 'a bearer token',
+    variable: 'AUTH_TOKEN',
+    re: /\b(?:Bearer|Basic)\s+([A-Za-z0-9._~+/-]{16,}=*)/i,
+    // Case-insensitive like its pattern, in a prefilter that is not.
+    prefix: '[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]',
+  },
 ];
 
 /** Every format's fixed start, in one pattern (each format's own pattern decides). */
-const KNOWN_PREFIXES_RE =
-  /gh[pousr]_|github_pat_|glpat-|sk-|[rs]k_(?:live|test)_|AKIA|ASIA|AIza|xox[abposr]-|npm_|hf_|eyJ|-----BEGIN|[Bb][Ee][Aa][Rr][Ee][Rr]|[Bb][Aa][Ss][Ii][Cc]/;
+const KNOWN_PREFIXES_RE = new RegExp([...new Set(KNOWN_FORMATS.map((f) => f.prefix))].join('|'));
 
 export interface FoundCredential {
   /** What it looks like, for messages: "a GitHub token". */

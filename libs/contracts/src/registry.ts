@@ -183,23 +183,29 @@ function templateParameters(template: string): [string, string][] {
   return [...new URLSearchParams(/\?([^#]*)/.exec(template)?.[1] ?? '')];
 }
 
-/**
- * Whether a text can be kept as a template: no `${`, and every brace part of a `{name}` with a
- * variable's name (checkRemote refuses anything else; an import keeps such a value out instead).
- */
-export function isRemoteTemplate(text: string): boolean {
-  return !/\$\{/.test(text) && urlTemplateNames(text).every((n) => ENV_NAME.test(n)) && !/[{}]/.test(fillUrlTemplate(text, () => ''));
+/** What keeps a text from being a template: `${NAME}` (not the form), a `{name}` that is no variable's name, a stray brace. */
+function templateFormProblem(text: string): string | undefined {
+  if (/\$\{/.test(text)) return 'write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables';
+  const odd = urlTemplateNames(text).find((n) => !ENV_NAME.test(n));
+  if (odd !== undefined) return `has {${odd}}: a variable is written {name}, its name of letters, digits and '_' (declared in variables)`;
+  if (/[{}]/.test(fillUrlTemplate(text, () => '')))
+    return 'has a brace that is not part of a {name}: braces mark variables here (in a URL, write %7B and %7D for them as text)';
+  return undefined;
 }
 
-/** `{name}` placeholders that are not variable names, or not declared, in a template; and `${NAME}`, which is not the form. */
+/**
+ * Whether a text can be kept as a template (templateFormProblem finds nothing): checkRemote
+ * refuses anything else; an import keeps such a value out instead.
+ */
+export function isRemoteTemplate(text: string): boolean {
+  return templateFormProblem(text) === undefined;
+}
+
+/** What is wrong with a template's form (templateFormProblem), or a `{name}` in it that is not declared. */
 function placeholderProblem(template: string, declared: ReadonlyMap<string, RemoteVariable>): string | undefined {
-  if (/\$\{/.test(template)) return 'write a value filled in at launch as {NAME}, not ${NAME}, and declare NAME in variables';
-  const names = urlTemplateNames(template);
-  const odd = names.find((n) => !ENV_NAME.test(n));
-  if (odd !== undefined) return `has {${odd}}: a variable is written {name}, its name of letters, digits and '_' (declared in variables)`;
-  if (/[{}]/.test(fillUrlTemplate(template, () => '')))
-    return 'has a brace that is not part of a {name}: braces mark variables here (in a URL, write %7B and %7D for them as text)';
-  const undeclared = names.filter((n) => !declared.has(n));
+  const form = templateFormProblem(template);
+  if (form) return form;
+  const undeclared = urlTemplateNames(template).filter((n) => !declared.has(n));
   if (undeclared.length)
     return `uses ${undeclared.map((n) => `{${n}}`).join(', ')}: declare ${undeclared.length > 1 ? 'each' : 'it'} in variables (a part filled in at launch) or write the value itself`;
   return undefined;
@@ -255,7 +261,8 @@ function checkRemote(
   variables.forEach((v, i) => {
     if (variables.findIndex((w) => w.name === v.name) !== i) issue(`declares ${v.name} twice`, ['variables', i, 'name']);
   });
-  const used = new Set(urlTemplateNames(c.url));
+  const names = urlTemplateNames(c.url);
+  const used = new Set(names);
   c.headers.forEach((h, i) => {
     if (h.value === undefined) return;
     for (const n of urlTemplateNames(h.value)) used.add(n);
@@ -268,7 +275,6 @@ function checkRemote(
   });
   const placeholders = placeholderProblem(c.url, declared);
   if (placeholders) return issue(placeholders);
-  const names = urlTemplateNames(c.url);
   const sample = fillUrlTemplate(c.url, (n) => declared.get(n)?.default ?? declared.get(n)?.choices?.[0] ?? 'x');
   if (!URL.canParse(sample))
     return issue(

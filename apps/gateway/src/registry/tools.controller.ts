@@ -42,7 +42,7 @@ const yankBody = RegistryRequests.yank.pick({ reason: true });
 const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
 const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-servers') });
 const exportOneQuery = exportQuery.extend({
-  version: z.string().min(1).max(100).optional().describe('a version, or "latest" (the default): a rollback\'s config, say'),
+  version: versionParamSchema.optional().describe('a version, or "latest" (the default): a rollback\'s config, say'),
 });
 
 /**

@@ -170,11 +170,10 @@ export class ImportExportService {
    * it stays readable — and a server.json says so in its `_meta`; a deleted tool is not exported.
    */
   private async versionOf(format: 'mcp-servers' | 'server-json', toolId: string, version: string, actor: Actor) {
-    const tool = await this.tools.get(toolId, actor);
-    if (tool.deleted_at) return undefined;
-    const v = await this.tools.version(toolId, version, actor);
+    const { tool, version: v } = await this.tools.versionOf(toolId, version, actor);
+    if (tool.deletedAt) return undefined;
     if (format === 'mcp-servers') return { name: tool.name, document: toMcpServerEntry(v.config) };
-    const document = toServerJson(tool, v.version, v.config);
+    const document = toServerJson(toolView(tool), v.version, v.config);
     if (v.yanked) document._meta = { ...(document._meta as object | undefined), [YANKED_META]: { reason: v.yank_reason } };
     return { name: tool.name, document };
   }

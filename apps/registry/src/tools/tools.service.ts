@@ -401,8 +401,13 @@ export class ToolsService {
 
   /** One version; `latest` resolves to the current latest version. */
   async version(id: string, version: string, actor: Actor): Promise<VersionView> {
+    return (await this.versionOf(id, version, actor)).version;
+  }
+
+  /** One version and the tool's row it belongs to (an export needs both), from one lookup of each. */
+  async versionOf(id: string, version: string, actor: Actor): Promise<{ tool: Tool; version: VersionView }> {
     const tool = await this.visible(this.dataSource.manager, id, actor);
-    return versionView(await this.findVersion(this.dataSource.manager, tool, version), tool.latestVersion);
+    return { tool, version: versionView(await this.findVersion(this.dataSource.manager, tool, version), tool.latestVersion) };
   }
 
   async diff(id: string, from: string, to: string, actor: Actor): Promise<VersionDiff> {
