@@ -339,4 +339,56 @@ describe('registry import/export (e2e)', () => {
     ]);
     expect((await total(alice)) - before).toBe(2);
   });
+
+  it('imports an image as server.json names it today (the tag in the identifier), with its title, and exports it back that way', async () => {
+    const image = {
+      $schema: 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json',
+      name: 'io.github.github/github-mcp-server',
+      title: 'GitHub',
+      description: "Connect AI assistants to GitHub's issues, pull requests and code",
+      version: '0.16.0',
+      packages: [
+        {
+          registryType: 'oci',
+          identifier: 'ghcr.io/github/github-mcp-server:0.16.0',
+          transport: { type: 'stdio' },
+          environmentVariables: [{ name: 'GITHUB_PERSONAL_ACCESS_TOKEN', isRequired: true, isSecret: true }],
+        },
+      ],
+    };
+    const before = await total(alice);
+    // An image without a tag would run whatever `latest` is that day: refused, nothing written.
+    const untagged = structuredClone(image);
+    untagged.packages[0].identifier = 'ghcr.io/github/github-mcp-server';
+    const refused = await alice.post('/api/v1/mcps/import', { document: untagged });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details).toContainEqual({
+      field: 'document.packages.0.identifier',
+      message: expect.stringMatching(/names no tag or digest/),
+    });
+    expect(await total(alice)).toBe(before);
+
+    const created = await alice.post('/api/v1/mcps/import', { document: image });
+    expect(created.status).toBe(200);
+    const id = created.body.created[0].tool_id as string;
+    expect((await alice.get(`/api/v1/mcps/${id}`)).body).toMatchObject({ display_name: 'GitHub' });
+    expect((await alice.get(`/api/v1/mcps/${id}/versions/0.16.0`)).body.config.package).toEqual({
+      registry_type: 'oci',
+      identifier: 'ghcr.io/github/github-mcp-server',
+      version: '0.16.0',
+    });
+    const exported = (await alice.get(`/api/v1/mcps/${id}/export?format=server-json`)).body;
+    expect(exported).toMatchObject({ $schema: image.$schema, title: 'GitHub', packages: [{ identifier: image.packages[0].identifier }] });
+    expect(exported.packages[0]).not.toHaveProperty('version');
+    const mcp = (await alice.get(`/api/v1/mcps/${id}/export`)).body.mcpServers[image.name];
+    // The container is given the token it declares (docker passes in only what -e names).
+    expect(mcp).toEqual({
+      command: 'docker',
+      args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server:0.16.0'],
+      env: { GITHUB_PERSONAL_ACCESS_TOKEN: '${GITHUB_PERSONAL_ACCESS_TOKEN}' },
+    });
+    expect((await alice.post('/api/v1/mcps/import', { document: exported, dry_run: true })).body.skipped).toEqual([
+      { name: image.name, reason: 'version 0.16.0 is already published with the same content' },
+    ]);
+  });
 });

@@ -234,6 +234,28 @@ describe('registry (e2e)', () => {
         400,
         /body\.config\.package\.registry_type: .*"npm"\|"pypi"\|"oci" \(and 1 more problem\)/,
       ],
+      // A package that moves (a range, a dist-tag, an image's latest) would launch other code under this version.
+      [
+        { version: '2.1.0', config: { type: 'stdio', package: { registry_type: 'npm', identifier: '@acme/x', version: 'latest' } } },
+        400,
+        /body\.config\.package\.version: 'latest' is not one exact version: .*name a release/,
+      ],
+      [
+        {
+          version: '2.1.0',
+          config: { type: 'stdio', package: { registry_type: 'oci', identifier: 'ghcr.io/acme/x:1.0', version: '1.0' } },
+        },
+        400,
+        /body\.config\.package\.identifier: give the image without its tag or digest \('ghcr\.io\/acme\/x'\)/,
+      ],
+      [
+        {
+          version: '2.1.0',
+          config: { type: 'stdio', package: { registry_type: 'pypi', identifier: '--index-url=https://evil.example', version: '1.0' } },
+        },
+        400,
+        /body\.config\.package\.identifier: .* is not a PyPI project name/,
+      ],
       [{ version: '2.1.0', config: { type: 'streamable-http', url: 'https://user:pw@mcp.example.com/mcp' } }, 400, /credentials/],
       [{ version: '2.1.0', config: { type: 'sse', url: 'ftp://mcp.example.com/' } }, 400, /http or https/],
       // JSON can carry half a surrogate pair; no store keeps it: the field's 400, not the database's 500.

@@ -4,5 +4,6 @@ export * from './rpc';
 export * from './events';
 export * from './queues';
 export * from './credentials';
+export * from './packages';
 export * from './registry';
 export * from './knowledge';

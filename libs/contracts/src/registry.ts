@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { packageProblems } from './packages';
 import { credentialInDefault, credentialsInArgs, findKnownCredential, holdsCredential, isCredentialName } from './credentials';
 
 /**
@@ -100,11 +101,16 @@ export const headerDeclarationSchema = z
   .refine((e) => !(e.value !== undefined && e.default !== undefined), { message: 'give a value or a default, not both', path: ['value'] })
   .superRefine(defaultIsNoCredential);
 
-export const packageRefSchema = z.strictObject({
-  registry_type: z.enum(['npm', 'pypi', 'oci']),
-  identifier: z.string().min(1).max(300),
-  version: z.string().min(1).max(100),
-});
+/** One exact release of a package (packageProblems says why and what each registry takes). */
+export const packageRefSchema = z
+  .strictObject({
+    registry_type: z.enum(['npm', 'pypi', 'oci']),
+    identifier: z.string().min(1).max(300),
+    version: z.string().min(1).max(200),
+  })
+  .superRefine((p, ctx) => {
+    for (const { path, message } of packageProblems(p)) ctx.addIssue({ code: 'custom', message, path: [path] });
+  });
 
 export const stdioConfigSchema = z
   .strictObject({

@@ -1,4 +1,4 @@
-import { launchConfigSchema } from '#contracts';
+import { launchConfigSchema, type LaunchConfig } from '#contracts';
 import { detectFormat, parseMcpServers, parseServerJson, serverJsonDescription, toMcpServerEntry, toServerJson } from './formats';
 
 describe('launch config schema', () => {
@@ -775,6 +775,111 @@ describe('server.json arguments', () => {
     });
     expect(none.errors).toEqual([
       { field: 'document.packages', message: 'no package of a registry type the registry can launch (npm, pypi, oci); found mcpb' },
+    ]);
+  });
+});
+
+describe('server.json packages', () => {
+  const server = (pkg: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    name: 'io.github.github/github-mcp-server',
+    version: '0.16.0',
+    packages: [{ registryType: 'oci', transport: { type: 'stdio' }, ...pkg }],
+    ...extra,
+  });
+  const digest = 'sha256:' + '0123abcd'.repeat(8);
+  const tool = (display_name: string | null = null) =>
+    ({
+      name: 'io.github.github/github-mcp-server',
+      display_name,
+      description: 'GitHub',
+      repository_url: null,
+      homepage_url: null,
+    }) as never;
+
+  it('reads an image named with its tag or digest (server.json since 2025-10-11) and in the older form alike', () => {
+    const image = { registry_type: 'oci', identifier: 'ghcr.io/github/github-mcp-server', version: 'v0.16.0' };
+    for (const pkg of [
+      { identifier: 'ghcr.io/github/github-mcp-server:v0.16.0' },
+      { identifier: 'ghcr.io/github/github-mcp-server', version: 'v0.16.0' },
+      { identifier: 'ghcr.io/github/github-mcp-server:v0.16.0', version: 'v0.16.0' },
+    ]) {
+      const r = parseServerJson(server(pkg));
+      expect(r.errors).toEqual([]);
+      expect(r.entries[0].config).toMatchObject({ package: image });
+    }
+    expect(parseServerJson(server({ identifier: `mcp/time@${digest}` })).entries[0].config).toMatchObject({
+      package: { identifier: 'mcp/time', version: digest },
+    });
+  });
+
+  it('refuses an image without a tag, a tag and a version that differ, and a version that moves, at its place in the file', () => {
+    expect(parseServerJson(server({ identifier: 'mcp/time' })).errors).toEqual([
+      {
+        field: 'document.packages.0.identifier',
+        message: "'mcp/time' names no tag or digest: give the image as it is pulled, e.g. mcp/time:1.0.0",
+      },
+    ]);
+    expect(parseServerJson(server({ identifier: 'mcp/time:1.1', version: '1.2' })).errors).toEqual([
+      { field: 'document.packages.0.version', message: "'1.2' differs from the tag or digest in the identifier ('1.1')" },
+    ]);
+    expect(parseServerJson(server({ identifier: 'mcp/time:latest' })).errors).toEqual([
+      { field: 'document.packages.0.version', message: expect.stringMatching(/^'latest' is not one exact version/) },
+    ]);
+    // The package taken is the second one: its problems are named there.
+    const npm = parseServerJson({
+      ...server({ registryType: 'nuget', identifier: 'Acme.Mcp', version: '1.0.0' }),
+      packages: [
+        { registryType: 'nuget', identifier: 'Acme.Mcp', version: '1.0.0' },
+        { registryType: 'npm', identifier: '@acme/server', version: '^1.0.0', transport: { type: 'stdio' } },
+      ],
+    });
+    expect(npm.errors).toEqual([
+      { field: 'document.packages.1.version', message: expect.stringMatching(/^'\^1.0.0' is not one exact version/) },
+    ]);
+  });
+
+  it("takes a package without a version at the server's version, and says so", () => {
+    const r = parseServerJson(server({ registryType: 'npm', identifier: '@github/mcp' }));
+    expect(r.entries[0].config).toMatchObject({ package: { registry_type: 'npm', identifier: '@github/mcp', version: '0.16.0' } });
+    expect(r.notes).toContain("io.github.github/github-mcp-server: the package gives no version; imported as 0.16.0, the server's");
+  });
+
+  it('exports an image with its tag or digest in the identifier, under the current schema, and reads it back unchanged', () => {
+    for (const version of ['v0.16.0', digest]) {
+      const config: LaunchConfig = {
+        type: 'stdio',
+        package: { registry_type: 'oci', identifier: 'ghcr.io/github/github-mcp-server', version },
+        args: [],
+        env: [],
+      };
+      const exported = toServerJson(tool(), '1.0.0', config) as { $schema: string; packages: Record<string, unknown>[] };
+      expect(exported.$schema).toBe('https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json');
+      expect(exported.packages[0]).toEqual({
+        registryType: 'oci',
+        identifier: `ghcr.io/github/github-mcp-server${version === digest ? '@' : ':'}${version}`,
+        transport: { type: 'stdio' },
+      });
+      expect(parseServerJson(exported).entries[0].config).toEqual(config);
+      expect(toMcpServerEntry(config)).toEqual({ command: 'docker', args: ['run', '-i', '--rm', exported.packages[0].identifier] });
+      // A container sees only the variables docker is told to pass in.
+      const withToken: LaunchConfig = { ...config, env: [{ name: 'GITHUB_TOKEN', required: true, secret: true }] };
+      expect(toMcpServerEntry(withToken)).toEqual({
+        command: 'docker',
+        args: ['run', '-i', '--rm', '-e', 'GITHUB_TOKEN', exported.packages[0].identifier],
+        env: { GITHUB_TOKEN: '${GITHUB_TOKEN}' },
+      });
+    }
+  });
+
+  it("exports a tool's display name as server.json's title (cut to its 100 characters) and imports it into a new tool", () => {
+    const config: LaunchConfig = { type: 'sse', url: 'https://x.example/sse', headers: [] };
+    const exported = toServerJson(tool('GitHub  MCP'), '1.0.0', config);
+    expect(exported.title).toBe('GitHub MCP');
+    expect(parseServerJson(exported).entries[0].display_name).toBe('GitHub MCP');
+    expect((toServerJson(tool('t'.repeat(150)), '1.0.0', config).title as string).length).toBe(100);
+    expect(toServerJson(tool(), '1.0.0', config)).not.toHaveProperty('title');
+    expect(parseServerJson({ ...exported, title: ' ' }).errors).toEqual([
+      { field: 'document.title', message: expect.stringMatching(/too small|at least 1/i) },
     ]);
   });
 });

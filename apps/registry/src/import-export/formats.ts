@@ -10,6 +10,8 @@ import {
   holdsCredential,
   isRemoteTemplate,
   launchConfigSchema,
+  imageReference,
+  splitImageReference,
   urlTemplateNames,
   variableNameFor,
   toolNameSchema,
@@ -41,6 +43,8 @@ import {
  */
 export interface ImportEntry {
   name: string;
+  /** server.json's `title`. */
+  display_name?: string;
   description?: string;
   repository_url?: string;
   homepage_url?: string;
@@ -230,7 +234,9 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
 
 const COMMAND_META = 'io.mcp-platform/command';
 
-const toolMetadataSchema = createToolSchema.pick({ description: true, repository_url: true, homepage_url: true }).partial();
+const toolMetadataSchema = createToolSchema
+  .pick({ display_name: true, description: true, repository_url: true, homepage_url: true })
+  .partial();
 
 /** server.json's `Input`: a value the server is given, fixed (`value`) or asked of whoever runs it. */
 const serverJsonInputFields = z.object({
@@ -346,6 +352,7 @@ const serverJsonRemote = z.object({
 
 const serverJsonSchema = z.object({
   name: toolNameSchema,
+  title: z.string().optional(),
   _meta: z.record(z.string(), z.unknown()).optional(),
   description: z.string().max(10_000).optional(),
   version: z.string().min(1).max(100),
@@ -446,6 +453,30 @@ function remoteFromServerJson(
   return { url, headers, variables: variables.list };
 }
 
+/**
+ * The release a server.json package names. An image carries its tag or digest in `identifier`
+ * (the registry's form since 2025-10-11) or, in older files, in `version`; the registry keeps them
+ * apart. A package with no version is taken at the server's (the registry's own convention for
+ * npm and PyPI packages); an image with neither is refused, as docker would run whatever `latest`
+ * is that day.
+ */
+function packageRelease(
+  p: { registryType: string; identifier: string; version?: string },
+  serverVersion: string,
+  at: string,
+): { identifier: string; version: string; assumed: boolean } | { field: string; message: string } {
+  if (p.registryType !== 'oci') return { identifier: p.identifier, version: p.version ?? serverVersion, assumed: p.version === undefined };
+  const image = splitImageReference(p.identifier);
+  if (image.version === undefined && p.version === undefined)
+    return {
+      field: `${at}.identifier`,
+      message: `'${p.identifier}' names no tag or digest: give the image as it is pulled, e.g. ${p.identifier}:1.0.0`,
+    };
+  if (image.version !== undefined && p.version !== undefined && image.version !== p.version)
+    return { field: `${at}.version`, message: `'${p.version}' differs from the tag or digest in the identifier ('${image.version}')` };
+  return { identifier: image.identifier, version: (image.version ?? p.version)!, assumed: false };
+}
+
 /** One server.json document; `at` is where it sits, for the errors' field paths. */
 function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
@@ -461,8 +492,15 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   }
   const stdioPackages = (s.packages ?? []).filter((p) => !p.transport || p.transport.type === 'stdio');
   const stdioPackage = stdioPackages.find((p) => isPackageRegistry(p.registryType));
+  const packageAt = `${at}.packages.${stdioPackage ? s.packages!.indexOf(stdioPackage) : 0}`;
   let config: unknown;
   if (stdioPackage) {
+    const release = packageRelease(stdioPackage, s.version, packageAt);
+    if ('field' in release) {
+      out.errors.push(release);
+      return out;
+    }
+    if (release.assumed) out.notes.push(`${s.name}: the package gives no version; imported as ${release.version}, the server's`);
     const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
     const secretValues = (stdioPackage.environmentVariables ?? [])
       .filter((v, i) => (v.value ?? v.default) !== undefined && env[i].default === undefined)
@@ -481,11 +519,7 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
       );
     config = {
       type: 'stdio',
-      package: {
-        registry_type: stdioPackage.registryType,
-        identifier: stdioPackage.identifier,
-        version: stdioPackage.version ?? s.version,
-      },
+      package: { registry_type: stdioPackage.registryType, identifier: release.identifier, version: release.version },
       args,
       env,
     };
@@ -511,23 +545,34 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   }
   const cfg = launchConfigSchema.safeParse(config);
   if (!cfg.success) {
-    out.errors.push(...issues(cfg.error, stdioPackage ? `${at}.packages.0` : `${at}.remotes.0`));
+    // The package reference's fields sit on the file's package itself (its identifier, its version).
+    const error = stdioPackage
+      ? new z.ZodError(cfg.error.issues.map((i) => (i.path[0] === 'package' ? { ...i, path: i.path.slice(1) } : i)))
+      : cfg.error;
+    out.errors.push(...issues(error, stdioPackage ? packageAt : `${at}.remotes.0`));
     return out;
   }
   // The tool's metadata passes the rules a tool created through the API does (http(s) URLs without
   // credentials, no credential in the description), each problem named by its place in the file.
   const metadata = toolMetadataSchema.safeParse({
+    display_name: s.title,
     description: s.description,
     repository_url: s.repository?.url,
     homepage_url: s.websiteUrl,
   });
   if (!metadata.success) {
-    const where: Record<string, string> = { description: 'description', repository_url: 'repository.url', homepage_url: 'websiteUrl' };
+    const where: Record<string, string> = {
+      display_name: 'title',
+      description: 'description',
+      repository_url: 'repository.url',
+      homepage_url: 'websiteUrl',
+    };
     out.errors.push(...metadata.error.issues.map((i) => ({ field: `${at}.${where[String(i.path[0])]}`, message: i.message })));
     return out;
   }
   out.entries.push({
     name: s.name,
+    display_name: metadata.data.display_name,
     description: metadata.data.description,
     version: s.version,
     repository_url: metadata.data.repository_url,
@@ -563,7 +608,12 @@ function headerVariable(header: string): string {
 export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> {
   if (config.type === 'stdio') {
     const env = Object.fromEntries(config.env.map((e) => [e.name, e.default ?? `\${${e.name}}`]));
-    const base = config.package ? packageCommand(config.package) : { command: config.command!, args: [] as string[] };
+    const base = config.package
+      ? packageCommand(
+          config.package,
+          config.env.map((e) => e.name),
+        )
+      : { command: config.command!, args: [] as string[] };
     return { command: base.command, args: [...base.args, ...config.args], ...(config.env.length ? { env } : {}) };
   }
   // Variables as the `${VAR}` / `${VAR:-default}` expansion such files use (read back by expandMcpServers).
@@ -578,7 +628,11 @@ export function toMcpServerEntry(config: LaunchConfig): Record<string, unknown> 
   return { type: config.type === 'sse' ? 'sse' : 'http', url: expand(config.url), ...(config.headers.length ? { headers } : {}) };
 }
 
-function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: string; version: string }): {
+/** The command that runs a package; a container sees only the environment variables passed in with `-e`. */
+function packageCommand(
+  p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: string; version: string },
+  env: string[],
+): {
   command: string;
   args: string[];
 } {
@@ -588,7 +642,10 @@ function packageCommand(p: { registry_type: 'npm' | 'pypi' | 'oci'; identifier: 
     case 'pypi':
       return { command: 'uvx', args: [`${p.identifier}==${p.version}`] };
     case 'oci':
-      return { command: 'docker', args: ['run', '-i', '--rm', `${p.identifier}:${p.version}`] };
+      return {
+        command: 'docker',
+        args: ['run', '-i', '--rm', ...env.flatMap((name) => ['-e', name]), imageReference(p.identifier, p.version)],
+      };
     default: {
       const unreachable: never = p.registry_type;
       return unreachable;
@@ -612,24 +669,31 @@ function argumentToServerJson(arg: string, env: EnvDeclaration[]): Record<string
   return { type: 'positional', value, ...(Object.keys(variables).length ? { variables } : {}) };
 }
 
-export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-09-29/server.schema.json';
-/** The schema a remote with URL variables is exported under: the MCP registry documents `remotes[].variables` with it. */
-export const SERVER_JSON_SCHEMA_URL_WITH_URL_VARIABLES = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
+/**
+ * The schema every export is written under: the latest the MCP registry has released. It documents
+ * `remotes[].variables` (2025-12-11) and OCI packages named with their tag or digest and no
+ * `version` (2025-10-11); an earlier file imports as well.
+ */
+export const SERVER_JSON_SCHEMA_URL = 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json';
 
-/** server.json's `description` is 1–100 characters (its schema); the registry's may be longer or empty. */
-export const SERVER_JSON_DESCRIPTION_MAX = 100;
+/** server.json's `description` and `title` are 1–100 characters (its schema); the registry's may be longer. */
+export const SERVER_JSON_TEXT_MAX = 100;
+
+/** Text cut at the last word that fits server.json's 100 characters, with "…". */
+function serverJsonText(text: string): string {
+  if (text.length <= SERVER_JSON_TEXT_MAX) return text;
+  const cut = text.slice(0, SERVER_JSON_TEXT_MAX - 1);
+  const atWord = cut.lastIndexOf(' ');
+  return `${(atWord > SERVER_JSON_TEXT_MAX / 2 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
+}
 
 /**
  * A tool's description as server.json takes it: the display name or name when it has none, and a
- * longer one cut at the last word that fits, with "…", so the file passes the MCP registry's
- * schema when published. Import keeps a tool's own description (it does not update metadata).
+ * longer one cut to fit, so the file passes the MCP registry's schema when published. Import keeps
+ * a tool's own description (it does not update metadata).
  */
 export function serverJsonDescription(tool: Pick<ToolView, 'name' | 'display_name' | 'description'>): string {
-  const text = tool.description.trim().replace(/\s+/g, ' ') || tool.display_name?.trim() || tool.name;
-  if (text.length <= SERVER_JSON_DESCRIPTION_MAX) return text;
-  const cut = text.slice(0, SERVER_JSON_DESCRIPTION_MAX - 1);
-  const atWord = cut.lastIndexOf(' ');
-  return `${(atWord > SERVER_JSON_DESCRIPTION_MAX / 2 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
+  return serverJsonText(tool.description.trim().replace(/\s+/g, ' ') || tool.display_name?.trim() || tool.name);
 }
 
 /** A declared variable, header or remote variable as server.json's `Input` fields. */
@@ -646,8 +710,9 @@ function serverJsonInputOf(d: { description?: string; required: boolean; secret:
 /** An MCP registry server.json for a tool at a version. */
 export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
   const base: Record<string, unknown> = {
-    $schema: config.type !== 'stdio' && config.variables?.length ? SERVER_JSON_SCHEMA_URL_WITH_URL_VARIABLES : SERVER_JSON_SCHEMA_URL,
+    $schema: SERVER_JSON_SCHEMA_URL,
     name: tool.name,
+    ...(tool.display_name?.trim() ? { title: serverJsonText(tool.display_name.trim().replace(/\s+/g, ' ')) } : {}),
     description: serverJsonDescription(tool),
     version,
     ...(tool.repository_url
@@ -660,8 +725,10 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
       base.packages = [
         {
           registryType: config.package.registry_type,
-          identifier: config.package.identifier,
-          version: config.package.version,
+          // An image is named with its tag or digest (server.json since 2025-10-11), a package beside its version.
+          ...(config.package.registry_type === 'oci'
+            ? { identifier: imageReference(config.package.identifier, config.package.version) }
+            : { identifier: config.package.identifier, version: config.package.version }),
           transport: { type: 'stdio' },
           ...(config.args.length ? { packageArguments: config.args.map((arg) => argumentToServerJson(arg, config.env)) } : {}),
           ...(config.env.length

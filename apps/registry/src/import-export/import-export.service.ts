@@ -98,6 +98,7 @@ export class ImportExportService {
         m,
         {
           name: entry.name,
+          ...(entry.display_name !== undefined ? { display_name: entry.display_name } : {}),
           description: entry.description ?? '',
           tags: [],
           visibility: req.visibility,
