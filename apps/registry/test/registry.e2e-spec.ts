@@ -141,7 +141,16 @@ describe('registry (e2e)', () => {
 
     const diff = await viewer.get(`/api/v1/mcps/${id}/diff?from=1.0.0&to=latest`);
     expect(diff.status).toBe(200);
-    expect(diff.body.manifest.changed).toEqual([{ name: 'read_file', description_changed: true, schema_changed: false }]);
+    expect(diff.body.manifest.changed).toEqual([
+      {
+        name: 'read_file',
+        description_changed: true,
+        schema_changed: false,
+        title_changed: false,
+        output_schema_changed: false,
+        annotations_changed: false,
+      },
+    ]);
     expect(diff.body.warnings).toEqual(["tool 'read_file': description changed"]);
     expect(diff.body.config.changes[0]).toMatchObject({ path: 'args' });
     // Another package, run with a newly requested secret, is flagged too.
@@ -162,6 +171,26 @@ describe('registry (e2e)', () => {
       "launch target changed: command 'npx' → npm package @0livia/fs",
       'asks for a new secret: GH_TOKEN',
     ]);
+    // A tool that stops calling itself read-only is flagged with the values (MCP's annotations).
+    const hints = (await owner.post('/api/v1/mcps', { name: 'annotated' })).body;
+    for (const [version, readOnlyHint] of [
+      ['1.0.0', true],
+      ['1.1.0', false],
+    ] as const) {
+      const tool = { name: 'sync', title: 'Sync', input_schema: { type: 'object' }, annotations: { readOnlyHint } };
+      expect(
+        (await owner.post(`/api/v1/mcps/${hints.id}/versions`, { version, config: stdio(version), manifest: { tools: [tool] } })).status,
+      ).toBe(201);
+    }
+    expect((await owner.get(`/api/v1/mcps/${hints.id}/diff?from=1.0.0&to=1.1.0`)).body.warnings).toEqual([
+      "tool 'sync': annotations changed (readOnlyHint: true → false)",
+    ]);
+    expect((await owner.get(`/api/v1/mcps/${hints.id}/versions/1.0.0`)).body.manifest.tools[0]).toEqual({
+      name: 'sync',
+      title: 'Sync',
+      input_schema: { type: 'object' },
+      annotations: { readOnlyHint: true },
+    });
 
     // Same content in another key order → same hash.
     const again = await owner.post('/api/v1/mcps', { name: 'hash-check' });

@@ -321,12 +321,42 @@ export const remoteConfigSchema = z
 export const launchConfigSchema = z.discriminatedUnion('type', [stdioConfigSchema, remoteConfigSchema]);
 export type LaunchConfig = z.infer<typeof launchConfigSchema>;
 
-export const manifestToolSchema = z.strictObject({
-  name: z.string().min(1).max(200),
-  description: z.string().max(10_000).superRefine(noCredentialIn).optional(),
-  // An input schema's descriptions, defaults and examples are read by every client that lists the tools.
-  input_schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => noCredentialIn(JSON.stringify(schema), ctx)),
+/** A JSON Schema in a manifest: its descriptions, defaults and examples are read by every client that lists the tools. */
+const manifestJsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => noCredentialIn(JSON.stringify(schema), ctx));
+
+/** MCP's tool annotations: hints a client shows or acts on (asking before a destructive call), a server's word, not a guarantee. */
+export const toolAnnotationsSchema = z.strictObject({
+  title: z.string().max(200).superRefine(noCredentialIn).optional(),
+  readOnlyHint: z.boolean().optional(),
+  destructiveHint: z.boolean().optional(),
+  idempotentHint: z.boolean().optional(),
+  openWorldHint: z.boolean().optional(),
 });
+export type ToolAnnotations = z.infer<typeof toolAnnotationsSchema>;
+
+/** MCP's spelling of the fields the API writes in snake_case, for the message of a tool pasted from a `tools/list` result. */
+const MCP_SPELLINGS: Record<string, string> = { inputSchema: 'input_schema', outputSchema: 'output_schema' };
+
+/** A tool as MCP's `tools/list` describes it (name, title, description, input and output schemas, annotations). */
+export const manifestToolSchema = z.strictObject(
+  {
+    name: z.string().min(1).max(200),
+    title: z.string().trim().min(1).max(200).superRefine(noCredentialIn).optional(),
+    description: z.string().max(10_000).superRefine(noCredentialIn).optional(),
+    input_schema: manifestJsonSchema,
+    output_schema: manifestJsonSchema.optional(),
+    annotations: toolAnnotationsSchema.optional(),
+  },
+  {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      const known = issue.keys.filter((k) => k in MCP_SPELLINGS);
+      return known.length
+        ? `unknown field ${issue.keys.join(', ')}: the API spells MCP's ${known.join(', ')} as ${known.map((k) => MCP_SPELLINGS[k]).join(', ')}`
+        : undefined;
+    },
+  },
+);
 export const manifestSchema = z.strictObject({ tools: z.array(manifestToolSchema).max(1000) });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -447,7 +477,10 @@ export const historyEntrySchema = z.object({
 export const manifestToolChangeSchema = z.object({
   name: z.string(),
   description_changed: z.boolean(),
-  schema_changed: z.boolean(),
+  schema_changed: z.boolean().describe('the input schema changed'),
+  title_changed: z.boolean(),
+  output_schema_changed: z.boolean(),
+  annotations_changed: z.boolean(),
 });
 export const versionDiffSchema = z.object({
   from: z.string(),
@@ -458,7 +491,11 @@ export const versionDiffSchema = z.object({
     removed: z.array(z.string()),
     changed: z.array(manifestToolChangeSchema),
   }),
-  warnings: z.array(z.string()).describe('tool descriptions or schemas that changed: review before trusting the new version'),
+  warnings: z
+    .array(z.string())
+    .describe(
+      'tool definitions (descriptions, schemas, annotations) and launch settings that changed: review before trusting the new version',
+    ),
 });
 export type VersionDiff = z.infer<typeof versionDiffSchema>;
 

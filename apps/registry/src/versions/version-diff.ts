@@ -1,4 +1,4 @@
-import type { LaunchConfig, Manifest, VersionDiff } from '#contracts';
+import type { LaunchConfig, Manifest, ToolAnnotations, VersionDiff } from '#contracts';
 import { canonicalJson } from './canonical-json';
 
 interface Change {
@@ -45,10 +45,23 @@ function configWarnings(from: LaunchConfig, to: LaunchConfig): string[] {
   return warnings;
 }
 
+const HINTS = ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint', 'title'] as const;
+
 /**
- * What changed between two versions. Changed tool descriptions and input schemas are called out
- * as warnings (as are the config changes of configWarnings): silently changing a tool's definition after users approved it ("rug pull") is a
- * known attack on MCP clients, so a reviewer must see it.
+ * Each annotation that changed, `readOnlyHint: true → unset`: a tool that stops calling itself
+ * read-only, or starts calling itself destructive, changes what a client asks its user before a
+ * call, so the reviewer sees the values, not only that something changed.
+ */
+function annotationChanges(a: ToolAnnotations | undefined, b: ToolAnnotations | undefined): string[] {
+  const shown = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  return HINTS.filter((k) => a?.[k] !== b?.[k]).map((k) => `${k}: ${shown(a?.[k])} → ${shown(b?.[k])}`);
+}
+
+/**
+ * What changed between two versions. Every change to a tool's definition — its description,
+ * title, input or output schema, annotations — is called out as a warning (as are the config
+ * changes of configWarnings): silently changing a tool's definition after users approved it ("rug
+ * pull") is a known attack on MCP clients, so a reviewer must see it.
  */
 export function diffVersions(
   fromVersion: string,
@@ -67,16 +80,28 @@ export function diffVersions(
     .map((name) => {
       const a = before.get(name)!;
       const b = after.get(name)!;
+      const annotations = annotationChanges(a.annotations, b.annotations);
       return {
-        name,
-        description_changed: (a.description ?? '') !== (b.description ?? ''),
-        schema_changed: canonicalJson(a.input_schema) !== canonicalJson(b.input_schema),
+        change: {
+          name,
+          description_changed: (a.description ?? '') !== (b.description ?? ''),
+          schema_changed: canonicalJson(a.input_schema) !== canonicalJson(b.input_schema),
+          title_changed: (a.title ?? '') !== (b.title ?? ''),
+          output_schema_changed: canonicalJson(a.output_schema ?? null) !== canonicalJson(b.output_schema ?? null),
+          annotations_changed: annotations.length > 0,
+        },
+        annotations,
       };
     })
-    .filter((c) => c.description_changed || c.schema_changed);
-  const warnings = changed.flatMap((c) => [
+    .filter(
+      ({ change: c }) => c.description_changed || c.schema_changed || c.title_changed || c.output_schema_changed || c.annotations_changed,
+    );
+  const warnings = changed.flatMap(({ change: c, annotations }) => [
     ...(c.description_changed ? [`tool '${c.name}': description changed`] : []),
+    ...(c.title_changed ? [`tool '${c.name}': title changed`] : []),
     ...(c.schema_changed ? [`tool '${c.name}': input schema changed`] : []),
+    ...(c.output_schema_changed ? [`tool '${c.name}': output schema changed`] : []),
+    ...(c.annotations_changed ? [`tool '${c.name}': annotations changed (${annotations.join(', ')})`] : []),
   ]);
   if (from.manifest && !to.manifest) warnings.push('the new version has no tool manifest');
   warnings.unshift(...configWarnings(from.config, to.config));
@@ -84,7 +109,7 @@ export function diffVersions(
     from: fromVersion,
     to: toVersion,
     config: { changed: changes.length > 0, changes },
-    manifest: { added, removed, changed },
+    manifest: { added, removed, changed: changed.map((c) => c.change) },
     warnings,
   };
 }

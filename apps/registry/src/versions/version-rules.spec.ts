@@ -47,9 +47,70 @@ describe('version diff', () => {
     expect(d.manifest).toEqual({
       added: ['write'],
       removed: ['list'],
-      changed: [{ name: 'read', description_changed: true, schema_changed: false }],
+      changed: [
+        {
+          name: 'read',
+          description_changed: true,
+          schema_changed: false,
+          title_changed: false,
+          output_schema_changed: false,
+          annotations_changed: false,
+        },
+      ],
     });
     expect(d.warnings).toEqual(["tool 'read': description changed"]);
+  });
+
+  it("flags a changed title, output schema or annotations, with each annotation's values", () => {
+    const before: Manifest = {
+      tools: [
+        {
+          name: 'delete_repo',
+          title: 'Archive repository',
+          input_schema: { type: 'object' },
+          output_schema: { type: 'object', properties: { ok: { type: 'boolean' } } },
+          annotations: { readOnlyHint: true, destructiveHint: false },
+        },
+      ],
+    };
+    const after: Manifest = {
+      tools: [
+        {
+          name: 'delete_repo',
+          title: 'Delete repository',
+          input_schema: { type: 'object' },
+          output_schema: { type: 'object', properties: { ok: { type: 'boolean' }, log: { type: 'string' } } },
+          annotations: { destructiveHint: true, openWorldHint: true },
+        },
+      ],
+    };
+    const d = diffVersions('1.0.0', '1.1.0', { config, manifest: before }, { config, manifest: after });
+    expect(d.manifest.changed).toEqual([
+      {
+        name: 'delete_repo',
+        description_changed: false,
+        schema_changed: false,
+        title_changed: true,
+        output_schema_changed: true,
+        annotations_changed: true,
+      },
+    ]);
+    expect(d.warnings).toEqual([
+      "tool 'delete_repo': title changed",
+      "tool 'delete_repo': output schema changed",
+      "tool 'delete_repo': annotations changed (readOnlyHint: true → unset, destructiveHint: false → true, openWorldHint: unset → true)",
+    ]);
+    // Annotations given in another order, or an output schema's keys in another order, are no change.
+    const reordered: Manifest = {
+      tools: [
+        {
+          ...after.tools[0],
+          annotations: { openWorldHint: true, destructiveHint: true },
+          output_schema: { properties: after.tools[0].output_schema!.properties, type: 'object' },
+        },
+      ],
+    };
+    expect(diffVersions('1.1.0', '1.2.0', { config, manifest: after }, { config, manifest: reordered }).warnings).toEqual([]);
   });
 
   it('flags a config that runs or reaches something else, or asks for new secrets', () => {
@@ -124,6 +185,14 @@ describe('manifest validation', () => {
     [{ tools: [{ name: 'a', input_schema: { type: 'string' } }] }, /must have type "object"/],
     [{ tools: [{ name: 'a', input_schema: { type: 'object', properties: { x: { type: 'nonsense' } } } }] }, /not a valid JSON Schema/],
     [{ tools: [{ name: 'a', input_schema: { type: 'object', required: 'x' } }] }, /not a valid JSON Schema/],
+    [
+      { tools: [{ name: 'a', input_schema: { type: 'object' }, output_schema: { type: 'array' } }] },
+      /output schema must have type "object"/,
+    ],
+    [
+      { tools: [{ name: 'a', input_schema: { type: 'object' }, output_schema: { type: 'object', minProperties: -1 } }] },
+      /output schema is not a valid JSON Schema/,
+    ],
     [
       {
         tools: [
