@@ -191,6 +191,17 @@ describe('registry (e2e)', () => {
       input_schema: { type: 'object' },
       annotations: { readOnlyHint: true },
     });
+    // A schema in MCP's default dialect, declared (zod 4 writes it), is taken; an unknown dialect is the field's 400, not a 500.
+    const dialect = (version: string, $schema: string) =>
+      owner.post(`/api/v1/mcps/${hints.id}/versions`, {
+        version,
+        config: stdio(version),
+        manifest: { tools: [{ name: 'sync', input_schema: { $schema, type: 'object' } }] },
+      });
+    expect((await dialect('1.2.0', 'https://json-schema.org/draft/2020-12/schema')).status).toBe(201);
+    const unknown = await dialect('1.3.0', 'https://example.com/my-dialect');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/manifest\.tools\.0\.input_schema: .*not a JSON Schema dialect the registry checks/);
 
     // Same content in another key order → same hash.
     const again = await owner.post('/api/v1/mcps', { name: 'hash-check' });

@@ -173,6 +173,28 @@ describe('version diff', () => {
 });
 
 describe('manifest validation', () => {
+  const tuple = { type: 'object', properties: { point: { type: 'array', items: [{ type: 'number' }, { type: 'number' }] } } };
+
+  it('checks a schema in the dialect its $schema names (draft-07, 2019-09, 2020-12), and without one in 2020-12 or draft-07', () => {
+    const check = (input_schema: Record<string, unknown>) => () => validateManifest({ tools: [{ name: 'a', input_schema }] });
+    for (const $schema of [
+      'https://json-schema.org/draft/2020-12/schema',
+      'http://json-schema.org/draft-07/schema#',
+      'http://json-schema.org/draft-07/schema',
+      'https://json-schema.org/draft/2019-09/schema',
+    ])
+      expect(check({ $schema, type: 'object', properties: { path: { type: 'string' } } })).not.toThrow();
+    // Draft-07's tuple form of items, written without $schema as most servers still do, passes; declared as 2020-12 it is not valid there.
+    expect(check(tuple)).not.toThrow();
+    expect(check({ ...tuple, $schema: 'https://json-schema.org/draft/2020-12/schema' })).toThrow(
+      /^Invalid body\.manifest\.tools\.0\.input_schema: tool 'a': input schema is not a valid JSON Schema \(\/properties\/point\/items must be object,boolean\)$/,
+    );
+    expect(check({ $schema: 'http://json-schema.org/draft-04/schema#', type: 'object' })).toThrow(
+      /declares \$schema "http:\/\/json-schema\.org\/draft-04\/schema#", not a JSON Schema dialect the registry checks \(draft-07, 2019-09 or 2020-12; or leave \$schema out\)$/,
+    );
+    expect(check({ $schema: 42, type: 'object' })).toThrow(/declares \$schema 42, not a JSON Schema dialect/);
+  });
+
   it('accepts valid tool schemas', () => {
     expect(() =>
       validateManifest({
