@@ -168,7 +168,7 @@ describe('registry (e2e)', () => {
     ] as const)
       expect((await owner.post(`/api/v1/mcps/${swap.id}/versions`, { version, config })).status).toBe(201);
     expect((await owner.get(`/api/v1/mcps/${swap.id}/diff?from=1.0.0&to=1.1.0`)).body.warnings).toEqual([
-      "launch target changed: command 'npx' → npm package @0livia/fs",
+      'launch target changed: npm package @modelcontextprotocol/server-filesystem → npm package @0livia/fs',
       'asks for a new secret: GH_TOKEN',
     ]);
     // A tool that stops calling itself read-only is flagged with the values (MCP's annotations).

@@ -1,5 +1,6 @@
 import type { LaunchConfig, Manifest, ToolAnnotations, VersionDiff } from '#contracts';
 import { canonicalJson } from './canonical-json';
+import { launchTarget } from './launch-target';
 
 interface Change {
   path: string;
@@ -17,11 +18,6 @@ export function jsonChanges(from: unknown, to: unknown, path = ''): Change[] {
   return canonicalJson(from ?? null) === canonicalJson(to ?? null) ? [] : [{ path: path || '(root)', from: from ?? null, to: to ?? null }];
 }
 
-/** What a config runs or reaches, for comparing: a package, a command, or a remote origin. */
-function launchTarget(c: LaunchConfig): string {
-  if (c.type !== 'stdio') return `${c.type} server at ${URL.canParse(c.url) ? new URL(c.url).origin : c.url}`;
-  return c.package ? `${c.package.registry_type} package ${c.package.identifier}` : `command '${c.command}'`;
-}
 
 /** The declared secrets (variables, headers or URL variables) of a config, by name. */
 function secretsOf(c: LaunchConfig): { name: string; secret: boolean }[] {

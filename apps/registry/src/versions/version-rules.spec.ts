@@ -161,7 +161,7 @@ describe('version diff', () => {
       'launch target changed: streamable-http server at https://mcp.example.com → streamable-http server at https://{tenant}.example.com',
       'asks for a new secret: key',
     ]);
-    expect(warn(config, { ...config, command: 'uvx' })).toEqual(["launch target changed: command 'npx' → command 'uvx'"]);
+    expect(warn(config, { ...config, command: 'uvx' })).toEqual(['launch target changed: npm package srv → pypi package srv']);
   });
 
   it('is empty between identical versions', () => {
