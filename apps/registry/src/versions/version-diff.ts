@@ -18,7 +18,6 @@ export function jsonChanges(from: unknown, to: unknown, path = ''): Change[] {
   return canonicalJson(from ?? null) === canonicalJson(to ?? null) ? [] : [{ path: path || '(root)', from: from ?? null, to: to ?? null }];
 }
 
-
 /** The declared secrets (variables, headers or URL variables) of a config, by name. */
 function secretsOf(c: LaunchConfig): { name: string; secret: boolean }[] {
   return c.type === 'stdio' ? c.env : [...c.headers, ...(c.variables ?? [])];
