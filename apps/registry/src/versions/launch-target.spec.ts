@@ -66,3 +66,36 @@ describe('launch target of a command line', () => {
     ]);
   });
 });
+
+describe('sources and container privileges', () => {
+  const warn = (from: LaunchConfig, to: LaunchConfig) =>
+    diffVersions('1.0.0', '1.1.0', { config: from, manifest: null }, { config: to, manifest: null }).warnings;
+
+  it('counts another registry or index as another source of the package', () => {
+    expect(launchTarget(cmd('npx', '-y', '--registry=https://npm.evil.example', 'server-x'))).toBe(
+      'npm package server-x from https://npm.evil.example',
+    );
+    expect(launchTarget(cmd('uvx', '--index-url', 'https://pypi.evil.example/simple', 'mcp-server-fetch'))).toBe(
+      'pypi package mcp-server-fetch from https://pypi.evil.example/simple',
+    );
+    expect(warn(cmd('npx', '-y', 'server-x@1'), cmd('npx', '-y', '--registry', 'https://npm.evil.example', 'server-x@1'))).toEqual([
+      'launch target changed: npm package server-x → npm package server-x from https://npm.evil.example',
+    ]);
+  });
+
+  it('flags a container given more of the host, not one given the same or less', () => {
+    const base = ['run', '-i', '--rm', '-e', 'TOKEN'];
+    const image = 'ghcr.io/acme/server:1.0.0';
+    const docker = (...options: string[]) => cmd('docker', ...base, ...options, image, '--verbose');
+    expect(warn(docker(), docker('--read-only', '--name', 'x'))).toEqual([]);
+    expect(
+      warn(
+        docker('-v', '/srv/data:/data'),
+        docker('-v', '/srv/data:/data', '--privileged', '--volume=/:/host', '--network', 'host', '--cap-add=SYS_ADMIN', '-u', '0:0'),
+      ),
+    ).toEqual(['gives the container more of the host: --privileged, --volume /:/host, --network host, --cap-add SYS_ADMIN, -u 0:0']);
+    expect(warn(docker('--privileged', '--pid=host'), docker())).toEqual([]);
+    // Options after the image are the server's own, not docker's.
+    expect(warn(docker(), cmd('docker', ...base, image, '--privileged'))).toEqual([]);
+  });
+});

@@ -23,6 +23,9 @@ export function launchTarget(c: LaunchConfig): string {
 
 type Found = { kind: 'npm' | 'pypi' | 'oci'; name: string } | undefined;
 
+/** A package from another registry or index than the default is another source of code: part of the target. */
+const from = (source: string | undefined) => (source ? ` from ${source}` : '');
+
 /** Options of the runners that take the next argument as their value (so it is not the package). */
 const NPX_VALUED = new Set(['-p', '--package', '-c', '--call', '--registry', '--cache', '--userconfig', '-w', '--workspace']);
 const UVX_VALUED = new Set([
@@ -125,7 +128,7 @@ function packageInArgs(runner: string, args: string[]): Found {
       const op = firstOperand(args, NPX_VALUED);
       // `npx -p pkg bin`: the package is the option's value, the operand a binary in it.
       const spec = (op && optionValue(op.options, ['-p', '--package'])) ?? op?.value;
-      return spec ? { kind: 'npm', name: npmName(spec) } : undefined;
+      return spec ? { kind: 'npm', name: npmName(spec) + from(optionValue(op!.options, ['--registry'])) } : undefined;
     }
     case 'pnpm':
     case 'yarn':
@@ -134,7 +137,7 @@ function packageInArgs(runner: string, args: string[]): Found {
       if (!['dlx', 'exec', 'x'].includes(sub)) return undefined;
       const op = firstOperand(args, NPX_VALUED, 1);
       const spec = (op && optionValue(op.options, ['-p', '--package'])) ?? op?.value;
-      return spec ? { kind: 'npm', name: npmName(spec) } : undefined;
+      return spec ? { kind: 'npm', name: npmName(spec) + from(optionValue(op!.options, ['--registry'])) } : undefined;
     }
     case 'uvx':
     case 'pipx':
@@ -151,7 +154,8 @@ function packageInArgs(runner: string, args: string[]): Found {
       if (start < 0) return undefined;
       const op = firstOperand(args, UVX_VALUED, start);
       const spec = (op && optionValue(op.options, ['--from', '--spec'])) ?? op?.value;
-      return spec ? { kind: 'pypi', name: pypiName(spec) } : undefined;
+      const index = op && optionValue(op.options, ['--index-url', '-i', '--index', '--default-index', '--extra-index-url']);
+      return spec ? { kind: 'pypi', name: pypiName(spec) + from(index) } : undefined;
     }
     case 'docker':
     case 'podman': {
@@ -163,4 +167,34 @@ function packageInArgs(runner: string, args: string[]): Found {
     default:
       return undefined;
   }
+}
+
+/** docker run options that give a container more of the host (each with its value, as `--opt value`). */
+const PRIVILEGED_FLAGS = new Set(['--privileged']);
+const PRIVILEGED_VALUED = new Set(['--cap-add', '--device', '-v', '--volume', '--mount', '--security-opt', '--gpus']);
+const HOST_NAMESPACES = new Set(['--network', '--net', '--pid', '--ipc', '--uts', '--userns', '--cgroupns']);
+
+/**
+ * What of the host a `docker run` (or podman) config gives its container: `--privileged`, added
+ * capabilities, devices, mounts, host namespaces (`--network host`), security options, root. A
+ * new version that asks for more is a change the reviewer must see like a new secret.
+ */
+export function containerPrivileges(c: LaunchConfig): string[] {
+  if (c.type !== 'stdio' || !c.command) return [];
+  const runner = /([^/\\]+?)(?:\.(?:cmd|exe))?$/i.exec(c.command)?.[1].toLowerCase();
+  const run = c.args.indexOf('run');
+  if ((runner !== 'docker' && runner !== 'podman') || run < 0) return [];
+  const options = firstOperand(c.args, DOCKER_VALUED, run + 1)?.options ?? c.args.slice(run + 1);
+  const found: string[] = [];
+  for (let i = 0; i < options.length; i++) {
+    const eq = options[i].indexOf('=');
+    const [name, inline] = eq > 0 ? [options[i].slice(0, eq), options[i].slice(eq + 1)] : [options[i], undefined];
+    const value = inline ?? (DOCKER_VALUED.has(name) ? options[++i] : undefined);
+    if (PRIVILEGED_FLAGS.has(name) && value !== 'false') found.push(name);
+    else if (PRIVILEGED_VALUED.has(name)) found.push(`${name} ${value ?? ''}`.trim());
+    else if (HOST_NAMESPACES.has(name) && value === 'host') found.push(`${name} host`);
+    else if ((name === '-u' || name === '--user') && value !== undefined && /^(?:root|0)(?::|$)/.test(value))
+      found.push(`${name} ${value}`);
+  }
+  return found;
 }

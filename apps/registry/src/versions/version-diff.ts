@@ -1,6 +1,6 @@
 import type { LaunchConfig, Manifest, ToolAnnotations, VersionDiff } from '#contracts';
 import { canonicalJson } from './canonical-json';
-import { launchTarget } from './launch-target';
+import { containerPrivileges, launchTarget } from './launch-target';
 
 interface Change {
   path: string;
@@ -26,12 +26,16 @@ function secretsOf(c: LaunchConfig): { name: string; secret: boolean }[] {
 /**
  * Config changes a reviewer must see because they change who gets the user's trust: another
  * package, command or host runs or receives the calls (a new package version is not flagged: that
- * is what versions are for), a new secret is asked for, or a secret stops being treated as one.
+ * is what versions are for), a container is given more of the host, a new secret is asked for, or
+ * a secret stops being treated as one.
  */
 function configWarnings(from: LaunchConfig, to: LaunchConfig): string[] {
   const warnings: string[] = [];
   const [a, b] = [launchTarget(from), launchTarget(to)];
   if (a !== b) warnings.push(`launch target changed: ${a} → ${b}`);
+  const granted = new Set(containerPrivileges(from));
+  const more = containerPrivileges(to).filter((p) => !granted.has(p));
+  if (more.length) warnings.push(`gives the container more of the host: ${more.join(', ')}`);
   const before = new Map(secretsOf(from).map((e) => [e.name, e.secret]));
   for (const e of secretsOf(to)) {
     if (e.secret && !before.has(e.name)) warnings.push(`asks for a new secret: ${e.name}`);
