@@ -125,7 +125,8 @@ describe('registry import/export (e2e)', () => {
     expect((await bob.get('/api/v1/mcps/export')).body).toEqual({ mcpServers: {} });
     expect((await bob.get('/api/v1/mcps/export?format=server-json')).body).toEqual({ servers: [] });
     const two = await alice.get('/api/v1/mcps/export?format=server-json');
-    expect((two.body.servers as { name: string }[]).map((d) => d.name)).toEqual(['filesystem', 'github', 'sentry']);
+    // server.json names are namespace/name: tools named without one are exported under 'local'.
+    expect((two.body.servers as { name: string }[]).map((d) => d.name)).toEqual(['local/filesystem', 'local/github', 'local/sentry']);
     expect(exported.body.mcpServers.github).toEqual({
       command: 'docker',
       args: ['run', '-i', '--rm', '-e', 'GITHUB_PERSONAL_ACCESS_TOKEN', 'ghcr.io/github/github-mcp-server'],
@@ -140,11 +141,25 @@ describe('registry import/export (e2e)', () => {
     // the 1-100 character description the MCP registry's schema requires.
     const servers = (await alice.get('/api/v1/mcps/export?format=server-json')).body.servers as { name: string; description: string }[];
     expect(servers.map((d) => [d.name, d.description])).toEqual([
-      ['filesystem', 'filesystem'],
-      ['github', 'github'],
-      ['sentry', 'sentry'],
+      ['local/filesystem', 'filesystem'],
+      ['local/github', 'github'],
+      ['local/sentry', 'sentry'],
     ]);
-    // That list imports back as it is: every server unchanged.
+    // Under the namespace asked for (the user's, to publish them); it names server.json's names only.
+    const mine = await alice.get('/api/v1/mcps/export?format=server-json&namespace=io.github.alice');
+    expect((mine.body.servers as { name: string }[]).map((d) => d.name)).toEqual([
+      'io.github.alice/filesystem',
+      'io.github.alice/github',
+      'io.github.alice/sentry',
+    ]);
+    for (const bad of ['format=mcp-servers&namespace=io.github.alice', 'format=server-json&namespace=io.github/alice']) {
+      const refused = await alice.get(`/api/v1/mcps/export?${bad}`);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toMatch(/query\.namespace: (applies to format=server-json only|must be a reverse-DNS namespace)/);
+    }
+    // Both lists import back as they are, as the same tools: every server unchanged.
+    const renamed = await alice.post('/api/v1/mcps/import', { document: mine.body, dry_run: true });
+    expect(renamed.body.skipped.map((x: { name: string }) => x.name)).toEqual(['filesystem', 'github', 'sentry']);
     const list = await alice.post('/api/v1/mcps/import', { document: { servers }, dry_run: true });
     expect(list.status).toBe(200);
     expect(list.body).toMatchObject({ format: 'server-json', created: [], updated: [] });
@@ -177,7 +192,12 @@ describe('registry import/export (e2e)', () => {
     // Four tools for Alice now: two full pages and an empty one; Bob sees only the public one.
     const all = await alice.get('/api/v1/mcps/export?format=server-json');
     expect(all.text).toBe(JSON.stringify(all.body));
-    expect((all.body.servers as { name: string }[]).map((d) => d.name)).toEqual(['filesystem', 'github', serverJson.name, 'sentry']);
+    expect((all.body.servers as { name: string }[]).map((d) => d.name)).toEqual([
+      'local/filesystem',
+      'local/github',
+      serverJson.name,
+      'local/sentry',
+    ]);
     expect(Object.keys((await bob.get('/api/v1/mcps/export')).body.mcpServers)).toEqual([serverJson.name]);
     const exported = await bob.get(`/api/v1/mcps/${id}/export?format=server-json`);
     expect(exported.body).toMatchObject({

@@ -548,9 +548,26 @@ export const importReportSchema = z.object({
 });
 export type ImportReport = z.infer<typeof importReportSchema>;
 
+/**
+ * The namespace a server.json export gives a tool named without one: the MCP registry's names are
+ * `namespace/name` (`io.github.alice/weather`), so `filesystem` is exported as `local/filesystem`
+ * (or under the namespace asked for) and its own name kept in `_meta`, which import reads back.
+ */
+export const DEFAULT_EXPORT_NAMESPACE = 'local';
+export const exportNamespaceSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(
+    /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/,
+    'must be a reverse-DNS namespace: letters, digits, "." and "-" (e.g. io.github.alice)',
+  )
+  .describe(`server.json only: the namespace of tools named without one (default "${DEFAULT_EXPORT_NAMESPACE}")`);
+
 /** One tool's export in a format: its latest version, or the one named. */
 export const exportRequestSchema = z.strictObject({
   format: importFormatSchema.default('mcp-servers'),
+  namespace: exportNamespaceSchema.optional(),
   tool_id: z.string().min(1).max(64),
   version: z.string().min(1).max(100).optional().describe('a version, or "latest" (the default)'),
 });
@@ -561,6 +578,7 @@ export const exportRequestSchema = z.strictObject({
  */
 export const exportPageRequestSchema = z.strictObject({
   format: importFormatSchema.default('mcp-servers'),
+  namespace: exportNamespaceSchema.optional(),
   after: z.string().min(1).max(200).optional().describe('the last name of the previous page'),
   limit: z.number().int().min(1).max(1000).default(500),
 });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import {
   createToolSchema,
   historyPageSchema,
+  exportNamespaceSchema,
   importFormatSchema,
   importReportSchema,
   importRequestSchema,
@@ -40,10 +41,17 @@ const diffQuery = z.strictObject({
 });
 const yankBody = RegistryRequests.yank.pick({ reason: true });
 const pinBody = z.strictObject({ version: z.string().min(1).max(100) });
-const exportQuery = z.strictObject({ format: importFormatSchema.default('mcp-servers') });
-const exportOneQuery = exportQuery.extend({
-  version: versionParamSchema.optional().describe('a version, or "latest" (the default): a rollback\'s config, say'),
-});
+const exportFields = { format: importFormatSchema.default('mcp-servers'), namespace: exportNamespaceSchema.optional() };
+/** A namespace names server.json's names: with the mcpServers format it would be ignored, so it is refused. */
+const namespaceOnlyForServerJson = (q: { format: string; namespace?: string }) => q.namespace === undefined || q.format === 'server-json';
+const namespaceRule = { message: 'applies to format=server-json only', path: ['namespace'] };
+const exportQuery = z.strictObject(exportFields).refine(namespaceOnlyForServerJson, namespaceRule);
+const exportOneQuery = z
+  .strictObject({
+    ...exportFields,
+    version: versionParamSchema.optional().describe('a version, or "latest" (the default): a rollback\'s config, say'),
+  })
+  .refine(namespaceOnlyForServerJson, namespaceRule);
 
 /**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
@@ -107,7 +115,7 @@ export class ToolsController {
       requestContext.run(context, () =>
         this.rpc.send(
           P.REGISTRY_TOOLS_EXPORT_PAGE,
-          { format: q.format, after, limit: this.config.exportPageSize },
+          { format: q.format, namespace: q.namespace, after, limit: this.config.exportPageSize },
           { actor, timeoutMs: 30_000 },
         ),
       );
@@ -134,7 +142,11 @@ export class ToolsController {
     @ValidQuery(exportOneQuery) q: z.output<typeof exportOneQuery>,
     @CurrentPrincipal() p: Principal,
   ) {
-    return this.rpc.send(P.REGISTRY_TOOLS_EXPORT, { format: q.format, tool_id: toolId(id), version: q.version }, { actor: toActor(p) });
+    return this.rpc.send(
+      P.REGISTRY_TOOLS_EXPORT,
+      { format: q.format, namespace: q.namespace, tool_id: toolId(id), version: q.version },
+      { actor: toActor(p) },
+    );
   }
 
   @Get(':tool_id')

@@ -883,3 +883,31 @@ describe('server.json packages', () => {
     ]);
   });
 });
+
+describe('server.json names', () => {
+  const tool = (name: string) => ({ name, display_name: null, description: 'd', repository_url: null, homepage_url: null }) as never;
+  const remote: LaunchConfig = { type: 'sse', url: 'https://x.example/sse', headers: [] };
+
+  it('puts a tool named without a namespace under one (its schema wants namespace/name), keeping its own name for re-import', () => {
+    const local = toServerJson(tool('filesystem'), '1.0.0', remote);
+    expect(local).toMatchObject({ name: 'local/filesystem', _meta: { 'io.mcp-platform/name': { name: 'filesystem' } } });
+    expect(toServerJson(tool('filesystem'), '1.0.0', remote, 'io.github.alice').name).toBe('io.github.alice/filesystem');
+    expect(parseServerJson(local).entries[0].name).toBe('filesystem');
+    // A namespaced tool is exported as it is named, whatever namespace is asked for.
+    const own = toServerJson(tool('io.github.bob/weather'), '1.0.0', remote, 'io.github.alice');
+    expect(own.name).toBe('io.github.bob/weather');
+    expect(own).not.toHaveProperty('_meta');
+    // A command-based server keeps both in _meta.
+    const command = toServerJson(tool('fs'), '1.0.0', { type: 'stdio', command: 'fs-server', args: [], env: [] });
+    expect(Object.keys(command._meta as object)).toEqual(['io.mcp-platform/name', 'io.mcp-platform/command']);
+    expect(parseServerJson(command).entries[0]).toMatchObject({ name: 'fs', config: { command: 'fs-server' } });
+  });
+
+  it("takes the document's name once it is renamed, and never a kept name that is not a tool name", () => {
+    const local = toServerJson(tool('filesystem'), '1.0.0', remote);
+    expect(parseServerJson({ ...local, name: 'io.github.alice/filesystem' }).entries[0].name).toBe('filesystem');
+    expect(parseServerJson({ ...local, name: 'io.github.alice/files' }).entries[0].name).toBe('io.github.alice/files');
+    for (const kept of [{ name: 'a/filesystem' }, { name: 42 }, 'filesystem', null, { name: '../filesystem' }])
+      expect(parseServerJson({ ...local, _meta: { 'io.mcp-platform/name': kept } }).entries[0].name).toBe('local/filesystem');
+  });
+});

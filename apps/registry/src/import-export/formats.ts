@@ -10,11 +10,13 @@ import {
   holdsCredential,
   isRemoteTemplate,
   launchConfigSchema,
+  DEFAULT_EXPORT_NAMESPACE,
   imageReference,
   splitImageReference,
   urlTemplateNames,
   variableNameFor,
   toolNameSchema,
+  TOOL_NAME_RE,
   type ImportFormat,
   type LaunchConfig,
   type Manifest,
@@ -477,6 +479,18 @@ function packageRelease(
   return { identifier: image.identifier, version: (image.version ?? p.version)!, assumed: false };
 }
 
+/**
+ * The tool a server.json is of: its `name`, or the name our export kept in `_meta` when it put the
+ * tool under a namespace (`local/filesystem` → `filesystem`), also once the namespace is changed
+ * for publishing (`io.github.alice/filesystem`) — but not once the name after it is: a document
+ * renamed so names what it says.
+ */
+function ownName(name: string, meta: Record<string, unknown> | undefined): string {
+  const kept = meta?.[NAME_META];
+  const own = typeof kept === 'object' && kept !== null ? (kept as { name?: unknown }).name : undefined;
+  return typeof own === 'string' && !own.includes('/') && TOOL_NAME_RE.test(own) && name.endsWith(`/${own}`) ? own : name;
+}
+
 /** One server.json document; `at` is where it sits, for the errors' field paths. */
 function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
@@ -486,6 +500,7 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
     return out;
   }
   const s = parsed.data;
+  const name = ownName(s.name, s._meta);
   if (semver.valid(s.version) !== s.version) {
     out.errors.push({ field: `${at}.version`, message: `'${s.version}' is not a semantic version` });
     return out;
@@ -500,22 +515,22 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
       out.errors.push(release);
       return out;
     }
-    if (release.assumed) out.notes.push(`${s.name}: the package gives no version; imported as ${release.version}, the server's`);
+    if (release.assumed) out.notes.push(`${name}: the package gives no version; imported as ${release.version}, the server's`);
     const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
     const secretValues = (stdioPackage.environmentVariables ?? [])
       .filter((v, i) => (v.value ?? v.default) !== undefined && env[i].default === undefined)
       .map((v) => v.name);
     if (secretValues.length)
-      out.notes.push(`${s.name}: values of secrets ${secretValues.join(', ')} were not imported (declared as variables)`);
+      out.notes.push(`${name}: values of secrets ${secretValues.join(', ')} were not imported (declared as variables)`);
     const { args: given, placeholders } = argumentsFromServerJson(stdioPackage.packageArguments ?? [], env);
     if (placeholders.length)
-      out.notes.push(`${s.name}: arguments to fill in at launch became declared variables (${placeholders.join(', ')})`);
+      out.notes.push(`${name}: arguments to fill in at launch became declared variables (${placeholders.join(', ')})`);
     const { args, scrubbed } = scrubCredentialArgs(given, env);
     if (scrubbed.length)
-      out.notes.push(`${s.name}: credentials in the arguments were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
+      out.notes.push(`${name}: credentials in the arguments were not imported (declared as secret variables: ${scrubbed.join(', ')})`);
     if (stdioPackage.runtimeArguments?.length)
       out.notes.push(
-        `${s.name}: ${stdioPackage.runtimeArguments.length} runtime argument(s) for ${stdioPackage.runtimeHint ?? 'the runtime'} not imported (the runner is chosen by the package's registry type)`,
+        `${name}: ${stdioPackage.runtimeArguments.length} runtime argument(s) for ${stdioPackage.runtimeHint ?? 'the runtime'} not imported (the runner is chosen by the package's registry type)`,
       );
     config = {
       type: 'stdio',
@@ -525,7 +540,7 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
     };
     const others = (s.packages?.length ?? 0) - 1 + (s.remotes?.length ?? 0);
     if (others > 0)
-      out.notes.push(`${s.name}: imported the ${stdioPackage.registryType} package; ${others} other package(s)/remote(s) not imported`);
+      out.notes.push(`${name}: imported the ${stdioPackage.registryType} package; ${others} other package(s)/remote(s) not imported`);
   } else if (stdioPackages.length && !s.remotes?.length) {
     out.errors.push({
       field: `${at}.packages`,
@@ -533,9 +548,9 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
     });
     return out;
   } else if (s.remotes?.length) {
-    const { url, headers, variables } = remoteFromServerJson(s.name, s.remotes[0], out.notes);
+    const { url, headers, variables } = remoteFromServerJson(name, s.remotes[0], out.notes);
     config = { type: s.remotes[0].type, url, headers, ...(variables.length ? { variables } : {}) };
-    if (s.remotes.length > 1) out.notes.push(`${s.name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
+    if (s.remotes.length > 1) out.notes.push(`${name}: imported the first remote; ${s.remotes.length - 1} other remote(s) not imported`);
   } else if (s._meta?.[COMMAND_META]) {
     // Our own export of a command-based server (server.json has no field for it).
     config = { type: 'stdio', ...s._meta[COMMAND_META] };
@@ -571,7 +586,7 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
     return out;
   }
   out.entries.push({
-    name: s.name,
+    name,
     display_name: metadata.data.display_name,
     description: metadata.data.description,
     version: s.version,
@@ -707,11 +722,24 @@ function serverJsonInputOf(d: { description?: string; required: boolean; secret:
   };
 }
 
-/** An MCP registry server.json for a tool at a version. */
-export function toServerJson(tool: ToolView, version: string, config: LaunchConfig): Record<string, unknown> {
+/** Where a server.json keeps the name of a tool exported under a namespace it did not have (read back by import). */
+const NAME_META = 'io.mcp-platform/name';
+
+/**
+ * An MCP registry server.json for a tool at a version. Its `name` is `namespace/name` (the
+ * schema's pattern): a tool named without a namespace is exported under `namespace`, its own name
+ * kept in `_meta` so that a re-import finds the same tool.
+ */
+export function toServerJson(
+  tool: ToolView,
+  version: string,
+  config: LaunchConfig,
+  namespace = DEFAULT_EXPORT_NAMESPACE,
+): Record<string, unknown> {
+  const namespaced = tool.name.includes('/');
   const base: Record<string, unknown> = {
     $schema: SERVER_JSON_SCHEMA_URL,
-    name: tool.name,
+    name: namespaced ? tool.name : `${namespace}/${tool.name}`,
     ...(tool.display_name?.trim() ? { title: serverJsonText(tool.display_name.trim().replace(/\s+/g, ' ')) } : {}),
     description: serverJsonDescription(tool),
     version,
@@ -719,6 +747,7 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
       ? { repository: { url: tool.repository_url, source: tool.repository_url.includes('github.com') ? 'github' : 'git' } }
       : {}),
     ...(tool.homepage_url ? { websiteUrl: tool.homepage_url } : {}),
+    ...(namespaced ? {} : { _meta: { [NAME_META]: { name: tool.name } } }),
   };
   if (config.type === 'stdio') {
     if (config.package) {
@@ -740,7 +769,10 @@ export function toServerJson(tool: ToolView, version: string, config: LaunchConf
       ];
     } else {
       // server.json describes published packages; a bare command has no registry package.
-      base._meta = { [COMMAND_META]: { command: config.command, args: config.args, env: config.env } };
+      base._meta = {
+        ...(base._meta as object | undefined),
+        [COMMAND_META]: { command: config.command, args: config.args, env: config.env },
+      };
     }
   } else {
     // server.json keeps a remote's URL variables beside its URL and each header's beside its value.

@@ -158,9 +158,16 @@ export class ImportExportService {
   }
 
   /** One tool's latest version as a document of the format (404 when it has none the actor can see). */
-  async export(format: 'mcp-servers' | 'server-json', toolId: string, actor: Actor, version?: string): Promise<Record<string, unknown>> {
+  async export(
+    format: 'mcp-servers' | 'server-json',
+    toolId: string,
+    actor: Actor,
+    { version, namespace }: { version?: string; namespace?: string } = {},
+  ): Promise<Record<string, unknown>> {
     const item =
-      version === undefined ? (await this.latestOf(format, actor, { toolId }))[0] : await this.versionOf(format, toolId, version, actor);
+      version === undefined
+        ? (await this.latestOf(format, actor, { toolId }, namespace))[0]
+        : await this.versionOf(format, toolId, version, actor, namespace);
     if (!item) throw DomainError.notFound('Tool with a published version', toolId);
     return format === 'mcp-servers' ? { mcpServers: { [item.name]: item.document } } : item.document;
   }
@@ -170,11 +177,11 @@ export class ImportExportService {
    * versions route reads it: 404s name the tool or the version. A yanked one is exported too —
    * it stays readable — and a server.json says so in its `_meta`; a deleted tool is not exported.
    */
-  private async versionOf(format: 'mcp-servers' | 'server-json', toolId: string, version: string, actor: Actor) {
+  private async versionOf(format: 'mcp-servers' | 'server-json', toolId: string, version: string, actor: Actor, namespace?: string) {
     const { tool, version: v } = await this.tools.versionOf(toolId, version, actor);
     if (tool.deletedAt) return undefined;
     if (format === 'mcp-servers') return { name: tool.name, document: toMcpServerEntry(v.config) };
-    const document = toServerJson(toolView(tool), v.version, v.config);
+    const document = toServerJson(toolView(tool), v.version, v.config, namespace);
     if (v.yanked) document._meta = { ...(document._meta as object | undefined), [YANKED_META]: { reason: v.yank_reason } };
     return { name: tool.name, document };
   }
@@ -183,8 +190,14 @@ export class ImportExportService {
    * A page of the export of every tool the actor can see, in name order after `after` (a keyset
    * page: each one is a bounded query and reply, however many tools there are).
    */
-  async exportPage(format: 'mcp-servers' | 'server-json', after: string | undefined, limit: number, actor: Actor): Promise<ExportPage> {
-    const items = await this.latestOf(format, actor, { after, limit });
+  async exportPage(
+    format: 'mcp-servers' | 'server-json',
+    after: string | undefined,
+    limit: number,
+    actor: Actor,
+    namespace?: string,
+  ): Promise<ExportPage> {
+    const items = await this.latestOf(format, actor, { after, limit }, namespace);
     return { items, next_after: items.length === limit ? items[items.length - 1].name : null };
   }
 
@@ -193,6 +206,7 @@ export class ImportExportService {
     format: 'mcp-servers' | 'server-json',
     actor: Actor,
     which: { toolId: string } | { after: string | undefined; limit: number },
+    namespace?: string,
   ): Promise<ExportPage['items']> {
     const qb = this.dataSource
       .getRepository(Tool)
@@ -226,7 +240,7 @@ export class ImportExportService {
       const v = byTool.get(t.id)!;
       return {
         name: t.name,
-        document: format === 'mcp-servers' ? toMcpServerEntry(v.config) : toServerJson(toolView(t), v.version, v.config),
+        document: format === 'mcp-servers' ? toMcpServerEntry(v.config) : toServerJson(toolView(t), v.version, v.config, namespace),
       };
     });
   }

@@ -37,7 +37,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOLS_EXPORT)
   export(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_EXPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_EXPORT>, @RpcActor() actor?: Actor) {
-    return this.importExport.export(req.format, req.tool_id, requireActor(actor), req.version);
+    return this.importExport.export(req.format, req.tool_id, requireActor(actor), { version: req.version, namespace: req.namespace });
   }
 
   @MessagePattern(P.REGISTRY_TOOLS_EXPORT_PAGE)
@@ -45,7 +45,7 @@ export class ToolsController {
     @Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_EXPORT_PAGE)) req: RpcData<typeof P.REGISTRY_TOOLS_EXPORT_PAGE>,
     @RpcActor() actor?: Actor,
   ) {
-    return this.importExport.exportPage(req.format, req.after, req.limit, requireActor(actor));
+    return this.importExport.exportPage(req.format, req.after, req.limit, requireActor(actor), req.namespace);
   }
 
   @MessagePattern(P.REGISTRY_TOOL_CREATE)
