@@ -838,6 +838,30 @@ describe('server.json packages', () => {
     ]);
   });
 
+  it('names an image with the registry server.json gives it, and refuses a package of another npm or PyPI registry', () => {
+    const at = (pkg: Record<string, unknown>) => parseServerJson(server(pkg));
+    expect(at({ identifier: 'github/github-mcp-server:1.0.0', registryBaseUrl: 'https://ghcr.io' }).entries[0].config).toMatchObject({
+      package: { identifier: 'ghcr.io/github/github-mcp-server', version: '1.0.0' },
+    });
+    expect(at({ identifier: 'mcp/time:1', registryBaseUrl: 'https://docker.io/' }).entries[0].config).toMatchObject({
+      package: { identifier: 'mcp/time', version: '1' },
+    });
+    expect(at({ identifier: 'ghcr.io/a/b:1', registryBaseUrl: 'https://quay.io' }).errors).toEqual([
+      { field: 'document.packages.0.registryBaseUrl', message: "'https://quay.io' is not the registry the identifier names (ghcr.io)" },
+    ]);
+    expect(
+      at({ registryType: 'npm', identifier: '@acme/server', version: '1.0.0', registryBaseUrl: 'https://registry.npmjs.org/' }).errors,
+    ).toEqual([]);
+    expect(
+      at({ registryType: 'npm', identifier: '@acme/server', version: '1.0.0', registryBaseUrl: 'https://npm.acme.internal' }).errors,
+    ).toEqual([
+      {
+        field: 'document.packages.0.registryBaseUrl',
+        message: expect.stringMatching(/^'https:\/\/npm\.acme\.internal' is not https:\/\/registry\.npmjs\.org: .*someone else's package$/),
+      },
+    ]);
+  });
+
   it("takes a package without a version at the server's version, and says so", () => {
     const r = parseServerJson(server({ registryType: 'npm', identifier: '@github/mcp' }));
     expect(r.entries[0].config).toMatchObject({ package: { registry_type: 'npm', identifier: '@github/mcp', version: '0.16.0' } });

@@ -366,6 +366,7 @@ const serverJsonSchema = z.object({
         registryType: z.string().min(1),
         identifier: z.string().min(1),
         version: z.string().min(1).optional(),
+        registryBaseUrl: z.string().optional(),
         transport: z.object({ type: z.string() }).optional(),
         runtimeHint: z.string().optional(),
         runtimeArguments: z.array(serverJsonArgument).optional(),
@@ -463,12 +464,14 @@ function remoteFromServerJson(
  * is that day.
  */
 function packageRelease(
-  p: { registryType: string; identifier: string; version?: string },
+  p: { registryType: string; identifier: string; version?: string; registryBaseUrl?: string },
   serverVersion: string,
   at: string,
 ): { identifier: string; version: string; assumed: boolean } | { field: string; message: string } {
+  const base = packageBase(p, at);
+  if ('field' in base) return base;
   if (p.registryType !== 'oci') return { identifier: p.identifier, version: p.version ?? serverVersion, assumed: p.version === undefined };
-  const image = splitImageReference(p.identifier);
+  const image = splitImageReference(base.identifier);
   if (image.version === undefined && p.version === undefined)
     return {
       field: `${at}.identifier`,
@@ -477,6 +480,44 @@ function packageRelease(
   if (image.version !== undefined && p.version !== undefined && image.version !== p.version)
     return { field: `${at}.version`, message: `'${p.version}' differs from the tag or digest in the identifier ('${image.version}')` };
   return { identifier: image.identifier, version: (image.version ?? p.version)!, assumed: false };
+}
+
+/** Each registry type's default (server.json's `registryBaseUrl` left out): where its installer looks. */
+const DEFAULT_REGISTRY_URLS: Record<string, string[]> = {
+  npm: ['https://registry.npmjs.org'],
+  pypi: ['https://pypi.org', 'https://pypi.org/simple'],
+  oci: ['https://docker.io', 'https://registry-1.docker.io', 'https://index.docker.io'],
+};
+
+/**
+ * A package's `registryBaseUrl`, which a version's package reference has no place for. The
+ * default is the same package; an image on another registry is named with that host (`ghcr.io` +
+ * `owner/server` → `ghcr.io/owner/server`), as docker pulls it. An npm or PyPI package from
+ * another registry is refused rather than dropped: its name on the public one may be someone
+ * else's package (dependency confusion).
+ */
+function packageBase(
+  p: { registryType: string; identifier: string; registryBaseUrl?: string },
+  at: string,
+): { identifier: string } | { field: string; message: string } {
+  const url = p.registryBaseUrl?.replace(/\/+$/, '');
+  const defaults = DEFAULT_REGISTRY_URLS[p.registryType] ?? [];
+  if (url === undefined || defaults.includes(url.toLowerCase())) return { identifier: p.identifier };
+  const field = `${at}.registryBaseUrl`;
+  if (p.registryType !== 'oci')
+    return {
+      field,
+      message: `'${p.registryBaseUrl}' is not ${defaults[0]}: a package reference names its package on the registry its installer uses by default, where the same name may be someone else's package`,
+    };
+  const host = URL.canParse(url) && /^https?:$/.test(new URL(url).protocol) ? new URL(url).host : undefined;
+  if (!host) return { field, message: `'${p.registryBaseUrl}' is not an http(s) URL of an image registry` };
+  const first = p.identifier.split('/')[0];
+  // The distribution reference grammar: a first part with a dot or port, or localhost, is a host.
+  const named = p.identifier.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : undefined;
+  if (named === undefined) return { identifier: `${host}/${p.identifier}` };
+  return named.toLowerCase() === host.toLowerCase()
+    ? { identifier: p.identifier }
+    : { field, message: `'${p.registryBaseUrl}' is not the registry the identifier names (${named})` };
 }
 
 /**
