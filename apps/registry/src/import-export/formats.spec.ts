@@ -862,6 +862,28 @@ describe('server.json packages', () => {
     ]);
   });
 
+  it('says why a package reached over HTTP once started is not imported', () => {
+    expect(
+      parseServerJson(
+        server({
+          registryType: 'npm',
+          identifier: 'x',
+          version: '1.0.0',
+          transport: { type: 'streamable-http', url: 'http://localhost:{port}/mcp' },
+        }),
+      ).errors,
+    ).toEqual([
+      {
+        field: 'document.packages',
+        message:
+          'its packages are reached over streamable-http once started locally, which the registry cannot launch: give a stdio package or a remote',
+      },
+    ]);
+    expect(parseServerJson({ name: 'a/b', version: '1.0.0' }).errors).toEqual([
+      { field: 'document', message: 'needs a stdio package or a remote' },
+    ]);
+  });
+
   it("takes a package without a version at the server's version, and says so", () => {
     const r = parseServerJson(server({ registryType: 'npm', identifier: '@github/mcp' }));
     expect(r.entries[0].config).toMatchObject({ package: { registry_type: 'npm', identifier: '@github/mcp', version: '0.16.0' } });

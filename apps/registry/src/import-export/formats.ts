@@ -596,7 +596,16 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
     // Our own export of a command-based server (server.json has no field for it).
     config = { type: 'stdio', ...s._meta[COMMAND_META] };
   } else {
-    out.errors.push({ field: at, message: 'needs a stdio package or a remote' });
+    // A package reached over HTTP is a server started locally and then connected to, which a launch config cannot say.
+    const overHttp = (s.packages ?? []).map((p) => p.transport?.type).filter((t) => t !== undefined && t !== 'stdio');
+    out.errors.push(
+      overHttp.length
+        ? {
+            field: `${at}.packages`,
+            message: `its packages are reached over ${[...new Set(overHttp)].join(', ')} once started locally, which the registry cannot launch: give a stdio package or a remote`,
+          }
+        : { field: at, message: 'needs a stdio package or a remote' },
+    );
     return out;
   }
   const cfg = launchConfigSchema.safeParse(config);
