@@ -50,16 +50,43 @@ const httpUrl = z
   });
 
 /**
- * Free text every reader of a tool sees (descriptions, changelogs, a yank's reason) may not hold a
- * credential in a known format: pasted into a public tool's changelog, a key is published to every
- * signed-in user.
+ * Text that shows differently from what it holds: Unicode tag characters (U+E0000–U+E007F), which
+ * spell ASCII no one sees but a model reads (the way hidden instructions are slipped into a tool's
+ * description), and bidirectional embedding, override and isolate controls, which make text display
+ * in another order than it is read. Zero-width joiners and direction marks are left: emoji and
+ * right-to-left text use them.
  */
-function noCredentialIn(text: string, ctx: z.RefinementCtx) {
+const HIDDEN_TEXT = /[\u{E0000}-\u{E007F}]|[\u202A-\u202E\u2066-\u2069]/u;
+
+/** Where free text holds hidden text (HIDDEN_TEXT), and what it is, if it does. */
+export function findHiddenText(text: string): { at: number; codePoint: string; what: string } | undefined {
+  const m = HIDDEN_TEXT.exec(text);
+  if (!m) return undefined;
+  const cp = m[0].codePointAt(0)!;
+  const codePoint = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  return cp >= 0xe0000
+    ? { at: m.index, codePoint, what: 'an invisible Unicode tag character: text a model reads and a person does not see' }
+    : { at: m.index, codePoint, what: 'a bidirectional control: the text displays in another order than it is read' };
+}
+
+/**
+ * Free text every reader of a tool sees (descriptions, changelogs, a yank's reason) may not hold a
+ * credential in a known format — pasted into a public tool's changelog, a key is published to every
+ * signed-in user — nor text hidden from the person reading it (findHiddenText), which MCP clients
+ * hand to models as it is.
+ */
+function checkFreeText(text: string, ctx: z.RefinementCtx) {
   const known = findKnownCredential(text);
   if (known)
     ctx.addIssue({
       code: 'custom',
       message: `contains what looks like ${known.what}: everyone who may read the tool would see it; take it out (and revoke it)`,
+    });
+  const hidden = findHiddenText(text);
+  if (hidden)
+    ctx.addIssue({
+      code: 'custom',
+      message: `contains ${hidden.codePoint} (${hidden.what}) at character ${hidden.at}; take it out`,
     });
 }
 
@@ -75,7 +102,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const envDeclarationSchema = z
   .strictObject({
     name: z.string().max(200).regex(ENV_NAME, 'must be a valid environment variable name'),
-    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
+    description: z.string().max(2000).superRefine(checkFreeText).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
@@ -90,7 +117,7 @@ export const headerDeclarationSchema = z
       .min(1)
       .max(200)
       .regex(/^[A-Za-z0-9-]+$/, 'must be a valid HTTP header name'),
-    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
+    description: z.string().max(2000).superRefine(checkFreeText).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: z.string().max(2000).optional(),
@@ -152,7 +179,7 @@ const urlValue = z
 export const remoteVariableSchema = z
   .strictObject({
     name: z.string().max(100).regex(ENV_NAME, "must be a variable name: letters, digits and '_', not starting with a digit"),
-    description: z.string().max(2000).superRefine(noCredentialIn).optional(),
+    description: z.string().max(2000).superRefine(checkFreeText).optional(),
     required: z.boolean().default(false),
     secret: z.boolean().default(false),
     default: urlValue.optional(),
@@ -322,11 +349,11 @@ export const launchConfigSchema = z.discriminatedUnion('type', [stdioConfigSchem
 export type LaunchConfig = z.infer<typeof launchConfigSchema>;
 
 /** A JSON Schema in a manifest: its descriptions, defaults and examples are read by every client that lists the tools. */
-const manifestJsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => noCredentialIn(JSON.stringify(schema), ctx));
+const manifestJsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => checkFreeText(JSON.stringify(schema), ctx));
 
 /** MCP's tool annotations: hints a client shows or acts on (asking before a destructive call), a server's word, not a guarantee. */
 export const toolAnnotationsSchema = z.strictObject({
-  title: z.string().max(200).superRefine(noCredentialIn).optional(),
+  title: z.string().max(200).superRefine(checkFreeText).optional(),
   readOnlyHint: z.boolean().optional(),
   destructiveHint: z.boolean().optional(),
   idempotentHint: z.boolean().optional(),
@@ -341,8 +368,8 @@ const MCP_SPELLINGS: Record<string, string> = { inputSchema: 'input_schema', out
 export const manifestToolSchema = z.strictObject(
   {
     name: z.string().min(1).max(200),
-    title: z.string().trim().min(1).max(200).superRefine(noCredentialIn).optional(),
-    description: z.string().max(10_000).superRefine(noCredentialIn).optional(),
+    title: z.string().trim().min(1).max(200).superRefine(checkFreeText).optional(),
+    description: z.string().max(10_000).superRefine(checkFreeText).optional(),
     input_schema: manifestJsonSchema,
     output_schema: manifestJsonSchema.optional(),
     annotations: toolAnnotationsSchema.optional(),
@@ -362,8 +389,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Tool metadata fields, without defaults (an update must only touch the fields it names). */
 const toolMetadata = {
-  display_name: z.string().trim().min(1).max(200).superRefine(noCredentialIn),
-  description: z.string().max(10_000).superRefine(noCredentialIn),
+  display_name: z.string().trim().min(1).max(200).superRefine(checkFreeText),
+  description: z.string().max(10_000).superRefine(checkFreeText),
   tags: z
     .array(
       z
@@ -400,7 +427,7 @@ export type UpdateToolInput = z.infer<typeof updateToolSchema>;
 
 export const publishVersionSchema = z.strictObject({
   version: z.string().min(1).max(100),
-  changelog: z.string().max(20_000).superRefine(noCredentialIn).default(''),
+  changelog: z.string().max(20_000).superRefine(checkFreeText).default(''),
   config: launchConfigSchema,
   manifest: manifestSchema.optional(),
 });
@@ -522,7 +549,7 @@ export const RegistryRequests = {
   versions: toolRef.extend(pageFields),
   version: versionRef,
   diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),
-  yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000).superRefine(noCredentialIn) }),
+  yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000).superRefine(checkFreeText) }),
   pin: versionRef,
   unpin: toolRef,
 };
