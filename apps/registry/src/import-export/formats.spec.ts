@@ -862,6 +862,47 @@ describe('server.json packages', () => {
     ]);
   });
 
+  it('reads a server.json from before 2025-09-16 in its snake_case spelling, keeping variable names as they are', () => {
+    const old = {
+      $schema: 'https://static.modelcontextprotocol.io/schemas/2025-07-09/server.schema.json',
+      name: 'io.github.augmnt/augments-mcp-server',
+      description: 'Framework documentation',
+      version: '2.0.0',
+      website_url: 'https://augments.dev',
+      packages: [
+        {
+          registry_type: 'pypi',
+          registry_base_url: 'https://pypi.org',
+          identifier: 'augments-mcp-server',
+          version: '2.0.0',
+          package_arguments: [{ type: 'positional', value: '--root={is_required}', variables: { is_required: { is_required: true } } }],
+          environment_variables: [{ name: 'AUGMENTS_TOKEN', is_required: true, is_secret: true }],
+        },
+      ],
+    };
+    const r = parseServerJson(old);
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0]).toMatchObject({
+      homepage_url: 'https://augments.dev',
+      config: {
+        package: { registry_type: 'pypi', identifier: 'augments-mcp-server', version: '2.0.0' },
+        args: ['--root=${IS_REQUIRED}'],
+        env: [
+          { name: 'AUGMENTS_TOKEN', required: true, secret: true },
+          { name: 'IS_REQUIRED', required: true, secret: false },
+        ],
+      },
+    });
+    expect(r.notes[0]).toBe(
+      'io.github.augmnt/augments-mcp-server: read the snake_case fields of a server.json from before 2025-09-16 (website_url, registry_type, registry_base_url, package_arguments, is_required, environment_variables, is_secret)',
+    );
+    // A key JSON.parse made an own property stays one (no prototype is set from a document).
+    expect(
+      parseServerJson(JSON.parse('{"name":"a/b","version":"1.0.0","__proto__":{"remotes":[{"type":"sse","url":"https://x.example"}]}}'))
+        .errors,
+    ).toEqual([{ field: 'document', message: 'needs a stdio package or a remote' }]);
+  });
+
   it('says why a package reached over HTTP once started is not imported', () => {
     expect(
       parseServerJson(

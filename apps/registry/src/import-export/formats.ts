@@ -532,10 +532,58 @@ function ownName(name: string, meta: Record<string, unknown> | undefined): strin
   return typeof own === 'string' && !own.includes('/') && TOOL_NAME_RE.test(own) && name.endsWith(`/${own}`) ? own : name;
 }
 
+/** The fields server.json spelt in snake_case until its 2025-09-16 schema, and their names since. */
+const SNAKE_CASE_FIELDS: Record<string, string> = {
+  registry_type: 'registryType',
+  registry_base_url: 'registryBaseUrl',
+  file_sha256: 'fileSha256',
+  runtime_hint: 'runtimeHint',
+  runtime_arguments: 'runtimeArguments',
+  package_arguments: 'packageArguments',
+  environment_variables: 'environmentVariables',
+  is_required: 'isRequired',
+  is_secret: 'isSecret',
+  value_hint: 'valueHint',
+  is_repeated: 'isRepeated',
+  website_url: 'websiteUrl',
+};
+
+/**
+ * A server.json from before 2025-09-16 (snake_case, still in repositories) read in today's
+ * spelling, listing in `renamed` what was renamed. The keys of `variables` and `_meta` are names,
+ * not fields, and are kept; a field given in both spellings keeps the camelCase one.
+ */
+function camelCaseFields(value: unknown, renamed: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v) => camelCaseFields(v, renamed));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const named = key === 'variables' || key === '_meta';
+    const field = Object.hasOwn(SNAKE_CASE_FIELDS, key) && !Object.hasOwn(value, SNAKE_CASE_FIELDS[key]) ? SNAKE_CASE_FIELDS[key] : key;
+    if (field !== key) renamed.push(key);
+    // An own property, as JSON.parse made it: `out.__proto__ = …` would set the prototype instead.
+    Object.defineProperty(out, field, {
+      enumerable: true,
+      writable: true,
+      configurable: true,
+      value:
+        named && typeof v === 'object' && v !== null && !Array.isArray(v)
+          ? Object.fromEntries(Object.entries(v).map(([name, inner]) => [name, key === '_meta' ? inner : camelCaseFields(inner, renamed)]))
+          : camelCaseFields(v, renamed),
+    });
+  }
+  return out;
+}
+
 /** One server.json document; `at` is where it sits, for the errors' field paths. */
 function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
-  const parsed = serverJsonSchema.safeParse(doc);
+  const renamed: string[] = [];
+  const parsed = serverJsonSchema.safeParse(camelCaseFields(doc, renamed));
+  if (renamed.length) {
+    const name = typeof (doc as { name?: unknown }).name === 'string' ? (doc as { name: string }).name : at;
+    out.notes.push(`${name}: read the snake_case fields of a server.json from before 2025-09-16 (${[...new Set(renamed)].join(', ')})`);
+  }
   if (!parsed.success) {
     out.errors.push(...issues(parsed.error, at));
     return out;
