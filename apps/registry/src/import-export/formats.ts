@@ -557,7 +557,7 @@ function camelCaseFields(value: unknown, renamed: string[]): unknown {
   if (Array.isArray(value)) return value.map((v) => camelCaseFields(v, renamed));
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const [key, v] of Object.entries(value) as [string, unknown][]) {
     const named = key === 'variables' || key === '_meta';
     const field = Object.hasOwn(SNAKE_CASE_FIELDS, key) && !Object.hasOwn(value, SNAKE_CASE_FIELDS[key]) ? SNAKE_CASE_FIELDS[key] : key;
     if (field !== key) renamed.push(key);
@@ -568,7 +568,12 @@ function camelCaseFields(value: unknown, renamed: string[]): unknown {
       configurable: true,
       value:
         named && typeof v === 'object' && v !== null && !Array.isArray(v)
-          ? Object.fromEntries(Object.entries(v).map(([name, inner]) => [name, key === '_meta' ? inner : camelCaseFields(inner, renamed)]))
+          ? Object.fromEntries(
+              Object.entries(v as Record<string, unknown>).map(([name, inner]) => [
+                name,
+                key === '_meta' ? inner : camelCaseFields(inner, renamed),
+              ]),
+            )
           : camelCaseFields(v, renamed),
     });
   }
