@@ -90,6 +90,25 @@ describe('mcpServers and server.json', () => {
     });
   });
 
+  it("takes an entry's description for a new tool and says which of a client's own fields it left", () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        kb: { command: 'python3', args: ['kb_server.py'], description: 'Pentest knowledge base', disabled: false, autoApprove: ['search'] },
+        docs: { url: 'https://docs.example.com/mcp', type: 'http', timeout_ms: 10000 },
+      },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries.map((e) => [e.name, e.description])).toEqual([
+      ['kb', 'Pentest knowledge base'],
+      ['docs', undefined],
+    ]);
+    expect(r.notes).toEqual(['kb: fields not imported: disabled, autoApprove', 'docs: fields not imported: timeout_ms']);
+    // Checked as the API checks a tool's description.
+    expect(parseMcpServers({ mcpServers: { kb: { command: 'x', description: 7 } } }).errors).toEqual([
+      { field: 'document.mcpServers.kb.description', message: 'Invalid input: expected string, received number' },
+    ]);
+  });
+
   it('names every invalid entry', () => {
     const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
     expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));

@@ -76,6 +76,9 @@ export function detectFormat(doc: Record<string, unknown>): ImportFormat | undef
   return undefined;
 }
 
+/** The fields of an entry a launch config keeps (`description` goes to a new tool). */
+const ENTRY_FIELDS = new Set(['command', 'args', 'env', 'type', 'url', 'headers', 'description']);
+
 const stdioEntry = z.object({
   command: z.string().min(1),
   args: z.array(z.string()).optional(),
@@ -202,6 +205,18 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       continue;
     }
     const e = entry.data;
+    // Clients add fields of their own (Cline's disabled and autoApprove, timeouts, disabledTools):
+    // a launch config has no place for them, and the notes say which were left.
+    const fields = Object.keys(raw as object);
+    const left = fields.filter((f) => !ENTRY_FIELDS.has(f));
+    if (left.length) out.notes.push(`${name}: fields not imported: ${left.join(', ')}`);
+    // Some files describe their servers (Claude Code, Cline): a new tool's description, checked as the API checks one.
+    const given = (raw as { description?: unknown }).description;
+    const described = given === undefined ? undefined : toolMetadataSchema.shape.description.safeParse(given);
+    if (described && !described.success) {
+      out.errors.push(...issues(described.error, `${where}.description`));
+      continue;
+    }
     let config: unknown;
     if ('command' in e) {
       const envNames = Object.keys(e.env ?? {});
@@ -228,7 +243,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       out.errors.push(...issues(parsed.error, where));
       continue;
     }
-    if (nameCheck.success) out.entries.push({ name, config: parsed.data });
+    if (nameCheck.success) out.entries.push({ name, ...(described?.data ? { description: described.data } : {}), config: parsed.data });
   }
   if (!Object.keys(servers).length) out.errors.push({ field: `document.${key}`, message: 'contains no servers' });
   return out;
