@@ -922,6 +922,12 @@ describe('server.json packages', () => {
     ).toEqual([{ field: 'document', message: 'needs a stdio package or a remote' }]);
   });
 
+  it('names the top-level fields a tool has no place for', () => {
+    const r = parseServerJson(server({ identifier: 'mcp/time:1' }, { icons: [{ src: 'https://x.example/i.png' }], status: 'active' }));
+    expect(r.errors).toEqual([]);
+    expect(r.notes).toEqual(['io.github.github/github-mcp-server: fields not imported: icons, status']);
+  });
+
   it('says why a package reached over HTTP once started is not imported', () => {
     expect(
       parseServerJson(

@@ -547,6 +547,20 @@ function ownName(name: string, meta: Record<string, unknown> | undefined): strin
   return typeof own === 'string' && !own.includes('/') && TOOL_NAME_RE.test(own) && name.endsWith(`/${own}`) ? own : name;
 }
 
+/** The top-level server.json fields an import reads. */
+const SERVER_JSON_FIELDS = new Set([
+  '$schema',
+  'name',
+  'title',
+  'description',
+  'version',
+  'repository',
+  'websiteUrl',
+  'packages',
+  'remotes',
+  '_meta',
+]);
+
 /** The fields server.json spelt in snake_case until its 2025-09-16 schema, and their names since. */
 const SNAKE_CASE_FIELDS: Record<string, string> = {
   registry_type: 'registryType',
@@ -610,6 +624,9 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   }
   const s = parsed.data;
   const name = ownName(s.name, s._meta);
+  // A tool has no place for the rest (icons, a registry's status): said, not dropped silently.
+  const left = Object.keys(doc as object).filter((f) => !SERVER_JSON_FIELDS.has(f) && !Object.hasOwn(SNAKE_CASE_FIELDS, f));
+  if (left.length) out.notes.push(`${name}: fields not imported: ${left.join(', ')}`);
   if (semver.valid(s.version) !== s.version) {
     out.errors.push({ field: `${at}.version`, message: `'${s.version}' is not a semantic version` });
     return out;
