@@ -67,6 +67,37 @@ describe('mcpServers and server.json', () => {
     expect(r.notes[0]).toMatch(/GITHUB_TOKEN, REGION were not imported/);
   });
 
+  it('keeps the default of an env value written ${NAME:-default}, unless the variable is secret or the default a credential', () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        agent: {
+          command: 'node',
+          args: ['server.js'],
+          env: {
+            AGENT_MODEL: '${AGENT_MODEL:-auto}',
+            IDLE_MS: '0',
+            API_KEY: '${API_KEY:-dev-key}',
+            UPSTREAM: '${UPSTREAM:-' + 'ghp_' + 'a1B2'.repeat(9) + '}',
+          },
+        },
+      },
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.entries[0].config).toMatchObject({
+      env: [
+        { name: 'AGENT_MODEL', required: false, secret: false, default: 'auto' },
+        { name: 'IDLE_MS', required: true, secret: false },
+        { name: 'API_KEY', required: true, secret: true },
+        { name: 'UPSTREAM', required: true, secret: false },
+      ],
+    });
+    expect(r.notes).toEqual([
+      'agent: values of IDLE_MS, API_KEY, UPSTREAM were not imported (declared as required variables)',
+      'agent: defaults of AGENT_MODEL kept from their ${NAME:-default}',
+    ]);
+    expect(JSON.stringify(r)).not.toMatch(/dev-key|ghp_/);
+  });
+
   it('flags variables and headers as secret by whole words of their names', () => {
     const r = parseMcpServers({
       mcpServers: {

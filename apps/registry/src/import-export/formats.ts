@@ -220,15 +220,31 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     let config: unknown;
     if ('command' in e) {
       const envNames = Object.keys(e.env ?? {});
-      if (envNames.length) out.notes.push(`${name}: values of ${envNames.join(', ')} were not imported (declared as required variables)`);
-      const env: EnvDeclaration[] = envNames.map((n) => {
+      const inputOf = (n: string) => {
         const id = /^\$\{input:([A-Za-z_][A-Za-z0-9_-]*)\}$/.exec(e.env![n])?.[1];
-        const input = id === undefined ? undefined : inputs.get(id);
+        return id === undefined ? undefined : inputs.get(id);
+      };
+      const secret = (n: string) => isCredentialName(n) || inputOf(n)?.secret === true;
+      // `${VAR:-default}` (Claude Code expands it) gives a default the file shows to everyone: kept
+      // for a variable that is not secret, unless it could be a credential. Any other value is
+      // dropped and the variable declared.
+      const defaults = new Map(
+        envNames.flatMap((n) => {
+          const d = /^\$\{(?:env:)?[A-Za-z_][A-Za-z0-9_]*:-([^{}$]*)\}$/.exec(e.env![n])?.[1];
+          return d !== undefined && !secret(n) && credentialInDefault(n, d) === undefined ? [[n, d] as const] : [];
+        }),
+      );
+      const dropped = envNames.filter((n) => !defaults.has(n));
+      if (dropped.length) out.notes.push(`${name}: values of ${dropped.join(', ')} were not imported (declared as required variables)`);
+      if (defaults.size) out.notes.push(`${name}: defaults of ${[...defaults.keys()].join(', ')} kept from their \${NAME:-default}`);
+      const env: EnvDeclaration[] = envNames.map((n) => {
+        const input = inputOf(n);
         return {
           name: n,
           ...(input?.description ? { description: input.description } : {}),
-          required: true,
-          secret: isCredentialName(n) || input?.secret === true,
+          required: !defaults.has(n),
+          secret: secret(n),
+          ...(defaults.has(n) ? { default: defaults.get(n) } : {}),
         };
       });
       const { args, scrubbed } = scrubCredentialArgs(e.args ?? [], env);
