@@ -113,6 +113,21 @@ describe('watched config directory (e2e)', () => {
     expect((await entry('extra.mcp.json')).report.notes).toEqual([]);
   });
 
+  it("imports an editor's mcp.json with comments and trailing commas (JSONC, as VS Code writes it)", async () => {
+    write(
+      'mcp.json',
+      `{
+  // this workspace's servers
+  "servers": {
+    "courtlistener": { "type": "stdio", "command": "node", "args": ["build/index.js"], },
+    // "old": { "command": "node" },
+  },
+}`,
+    );
+    await eventually(async () => (await status()).files.find((f: { file: string }) => f.file === 'mcp.json')?.status === 'imported');
+    expect((await admin.get('/api/v1/mcps?name=courtlistener')).body.total).toBe(1);
+  });
+
   it('reloads on demand', async () => {
     const r = await admin.post('/api/v1/mcp/reload');
     expect(r.status).toBe(200);

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import type { Redis } from 'ioredis';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { parseConfigFile } from './config-file';
 import { join } from 'node:path';
 import { ErrorCode, type Actor, type ConfigStatus, type ImportReport } from '#contracts';
 import { APP_CONFIG, DomainError, JsonLogger, REDIS, type AppConfig } from '#common';
@@ -131,19 +132,14 @@ export class ConfigWatcherService implements OnApplicationBootstrap, OnApplicati
     } catch (err) {
       return { file, status: 'invalid', error: `cannot read: ${String(err)}` };
     }
-    let document: unknown;
-    try {
-      document = JSON.parse(text);
-    } catch (err) {
-      return { file, status: 'invalid', error: `not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
-    }
-    if (typeof document !== 'object' || document === null || Array.isArray(document))
-      return { file, status: 'invalid', error: 'not a JSON object' };
+    const parsed = parseConfigFile(text);
+    if ('error' in parsed) return { file, status: 'invalid', error: parsed.error };
+    const { document } = parsed;
     try {
       const report = await this.importer.import(
         {
           format: 'mcp-servers',
-          document: document as Record<string, unknown>,
+          document,
           dry_run: false,
           visibility: this.config.configWatch!.visibility,
         },
