@@ -140,6 +140,28 @@ describe('mcpServers and server.json', () => {
     ]);
   });
 
+  it("reads Windsurf's serverUrl as a remote's URL, naming its problems by that field", () => {
+    const r = parseMcpServers({
+      mcpServers: {
+        userjot: { serverUrl: 'https://api.userjot.com/v1/mcp', headers: { Authorization: 'Bearer ${env:USERJOT_API_TOKEN}' } },
+        broken: { serverUrl: 'ftp://x.example' },
+        odd: { serverUrl: 42 },
+      },
+    });
+    expect(r.entries.map((e) => e.config)).toEqual([
+      {
+        type: 'streamable-http',
+        url: 'https://api.userjot.com/v1/mcp',
+        headers: [{ name: 'Authorization', required: true, secret: true, value: 'Bearer {USERJOT_API_TOKEN}' }],
+        variables: [{ name: 'USERJOT_API_TOKEN', required: true, secret: true }],
+      },
+    ]);
+    expect(r.errors).toEqual([
+      { field: 'document.mcpServers.broken.serverUrl', message: 'must use http or https' },
+      { field: 'document.mcpServers.odd.serverUrl', message: 'Invalid input: expected string, received number' },
+    ]);
+  });
+
   it('names every invalid entry', () => {
     const r = parseMcpServers({ mcpServers: { 'a b': { command: 'x' }, remote: { type: 'sse', url: 'ftp://x' }, empty: {} } });
     expect(r.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['document.mcpServers.a b', 'document.mcpServers.remote.url']));

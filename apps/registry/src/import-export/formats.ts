@@ -77,7 +77,7 @@ export function detectFormat(doc: Record<string, unknown>): ImportFormat | undef
 }
 
 /** The fields of an entry a launch config keeps (`description` goes to a new tool). */
-const ENTRY_FIELDS = new Set(['command', 'args', 'env', 'type', 'url', 'headers', 'description']);
+const ENTRY_FIELDS = new Set(['command', 'args', 'env', 'type', 'url', 'serverUrl', 'headers', 'description']);
 
 const stdioEntry = z.object({
   command: z.string().min(1),
@@ -101,11 +101,23 @@ function parseEntry(
 ): { data: z.infer<typeof stdioEntry> | z.infer<typeof remoteEntry> } | { error: z.ZodError } | { problem: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return { problem: 'must be an object with command (a local stdio server) or url (a remote server)' };
-  const fields = raw as Record<string, unknown>;
+  // Windsurf's mcp_config.json names a remote server's URL `serverUrl`.
+  const windsurf = 'serverUrl' in raw && !('url' in raw);
+  const fields: Record<string, unknown> = windsurf
+    ? { ...raw, url: (raw as { serverUrl: unknown }).serverUrl }
+    : (raw as Record<string, unknown>);
   const schema = 'command' in fields || fields.type === 'stdio' ? stdioEntry : 'url' in fields ? remoteEntry : undefined;
   if (!schema) return { problem: 'give command (a local stdio server) or url (a remote server)' };
-  const parsed = schema.safeParse(raw);
-  return parsed.success ? { data: parsed.data } : { error: parsed.error };
+  const parsed = schema.safeParse(fields);
+  if (parsed.success) return { data: parsed.data };
+  // Problems are named by the file's own field.
+  return windsurf
+    ? {
+        error: new z.ZodError(
+          parsed.error.issues.map((i) => (i.path[0] === 'url' ? { ...i, path: ['serverUrl', ...i.path.slice(1)] } : i)),
+        ),
+      }
+    : { error: parsed.error };
 }
 
 /**
@@ -256,7 +268,12 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     }
     const parsed = launchConfigSchema.safeParse(config);
     if (!parsed.success) {
-      out.errors.push(...issues(parsed.error, where));
+      // A Windsurf entry's URL is its serverUrl: problems are named where they are in the file.
+      const serverUrl = 'serverUrl' in (raw as object) && !('url' in (raw as object));
+      const named = parsed.error.issues.map((i) =>
+        serverUrl && i.path[0] === 'url' ? { ...i, path: ['serverUrl', ...i.path.slice(1)] } : i,
+      );
+      out.errors.push(...issues(new z.ZodError(named), where));
       continue;
     }
     if (nameCheck.success) out.entries.push({ name, ...(described?.data ? { description: described.data } : {}), config: parsed.data });
