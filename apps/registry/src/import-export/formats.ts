@@ -103,9 +103,7 @@ function parseEntry(
     return { problem: 'must be an object with command (a local stdio server) or url (a remote server)' };
   // Windsurf's mcp_config.json names a remote server's URL `serverUrl`.
   const windsurf = 'serverUrl' in raw && !('url' in raw);
-  const fields: Record<string, unknown> = windsurf
-    ? { ...raw, url: (raw).serverUrl }
-    : (raw as Record<string, unknown>);
+  const fields: Record<string, unknown> = windsurf ? { ...raw, url: raw.serverUrl } : (raw as Record<string, unknown>);
   const schema = 'command' in fields || fields.type === 'stdio' ? stdioEntry : 'url' in fields ? remoteEntry : undefined;
   if (!schema) return { problem: 'give command (a local stdio server) or url (a remote server)' };
   const parsed = schema.safeParse(fields);
