@@ -9,7 +9,11 @@ describe('launch target of a command line', () => {
   it.each([
     [cmd('npx', '-y', '@modelcontextprotocol/server-filesystem', '/Users/alice'), 'npm package @modelcontextprotocol/server-filesystem'],
     [cmd('npx', '-y', '@modelcontextprotocol/server-filesystem@2025.8.21', '/srv'), 'npm package @modelcontextprotocol/server-filesystem'],
-    [cmd('npx', '--yes', 'mcp-remote@0.1.29', 'https://x.example/mcp'), 'npm package mcp-remote'],
+    [cmd('npx', '--yes', 'mcp-remote@0.1.29', 'https://x.example/mcp'), 'npm package mcp-remote reaching https://x.example'],
+    [
+      cmd('python', 'bridge.py', '--url=https://b.example/mcp', 'http://localhost:8080/x'),
+      "command 'python' reaching http://localhost:8080, https://b.example",
+    ],
     [cmd('npx', '-p', '@acme/tools', 'acme-mcp'), 'npm package @acme/tools'],
     [cmd('npx', '--package=@acme/tools@2', 'acme-mcp'), 'npm package @acme/tools'],
     [cmd('pnpm', 'dlx', 'server-x@1.0.0'), 'npm package server-x'],
@@ -61,6 +65,15 @@ describe('launch target of a command line', () => {
     expect(warn(fs('@modelcontextprotocol/server-filesystem'), fs('@modelcontextprotoco1/server-filesystem'))).toEqual([
       'launch target changed: npm package @modelcontextprotocol/server-filesystem → npm package @modelcontextprotoco1/server-filesystem',
     ]);
+    // A bridge to a remote server (mcp-remote) sending the calls to another host.
+    expect(
+      warn(cmd('npx', '-y', 'mcp-remote', 'https://mcp.example.com/sse'), cmd('npx', '-y', 'mcp-remote', 'https://mcp.example.net/sse')),
+    ).toEqual([
+      'launch target changed: npm package mcp-remote reaching https://mcp.example.com → npm package mcp-remote reaching https://mcp.example.net',
+    ]);
+    expect(
+      warn(cmd('npx', '-y', 'mcp-remote', 'https://mcp.example.com/sse'), cmd('npx', '-y', 'mcp-remote', 'https://mcp.example.com/mcp')),
+    ).toEqual([]);
     expect(warn(cmd('docker', 'run', '-i', 'mcp/time:1'), cmd('docker', 'run', '-i', 'evil/time:1'))).toEqual([
       'launch target changed: oci package mcp/time → oci package evil/time',
     ]);

@@ -11,6 +11,10 @@ import { splitImageReference, type LaunchConfig } from '#contracts';
  */
 export function launchTarget(c: LaunchConfig): string {
   if (c.type !== 'stdio') return `${c.type} server at ${URL.canParse(c.url) ? new URL(c.url).origin : c.url}`;
+  return stdioTarget(c) + reaching(c.args);
+}
+
+function stdioTarget(c: Extract<LaunchConfig, { type: 'stdio' }>): string {
   if (c.package) return `${c.package.registry_type} package ${c.package.identifier}`;
   const command = c.command!;
   const runner = /([^/\\]+?)(?:\.(?:cmd|exe|bat))?$/i.exec(command)?.[1].toLowerCase() ?? command;
@@ -21,7 +25,26 @@ export function launchTarget(c: LaunchConfig): string {
   return `${found.kind} package ${found.name}${command === runner ? '' : ` (run by '${command}')`}`;
 }
 
+/**
+ * The origins of the http(s) URLs among the arguments (`mcp-remote https://…`, `--url=https://…`):
+ * a local bridge to a remote server sends the user's calls there, so another host is another
+ * target, as it is for a remote config.
+ */
+function reaching(args: string[]): string {
+  const origins = new Set<string>();
+  for (const [i, arg] of args.entries()) {
+    // Where a package is fetched from is its source (`from`), not a server it reaches.
+    if (SOURCE_OPTIONS.has(args[i - 1]) || SOURCE_OPTIONS.has(arg.split('=')[0])) continue;
+    const value = /^https?:\/\//i.test(arg) ? arg : /^-[^=]*=(https?:\/\/.*)$/i.exec(arg)?.[1];
+    if (value !== undefined && URL.canParse(value)) origins.add(new URL(value).origin);
+  }
+  return origins.size ? ` reaching ${[...origins].sort().join(', ')}` : '';
+}
+
 type Found = { kind: 'npm' | 'pypi' | 'oci'; name: string } | undefined;
+
+/** Options naming the registry or index a package comes from. */
+const SOURCE_OPTIONS = new Set(['--registry', '--index-url', '-i', '--index', '--default-index', '--extra-index-url']);
 
 /** A package from another registry or index than the default is another source of code: part of the target. */
 const from = (source: string | undefined) => (source ? ` from ${source}` : '');
