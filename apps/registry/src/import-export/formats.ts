@@ -505,9 +505,9 @@ function remoteFromServerJson(
 /**
  * The release a server.json package names. An image carries its tag or digest in `identifier`
  * (the registry's form since 2025-10-11) or, in older files, in `version`; the registry keeps them
- * apart. A package with no version is taken at the server's (the registry's own convention for
- * npm and PyPI packages); an image with neither is refused, as docker would run whatever `latest`
- * is that day.
+ * apart. An npm or PyPI package with no version (older files) is taken at the server's, which it
+ * usually matches, and the notes say so; an image with neither is refused, as docker would run
+ * whatever `latest` is that day.
  */
 function packageRelease(
   p: { registryType: string; identifier: string; version?: string; registryBaseUrl?: string },
