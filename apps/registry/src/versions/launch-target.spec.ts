@@ -108,6 +108,9 @@ describe('sources and container privileges', () => {
       ),
     ).toEqual(['gives the container more of the host: --privileged, --volume /:/host, --network host, --cap-add SYS_ADMIN, -u 0:0']);
     expect(warn(docker('--privileged', '--pid=host'), docker())).toEqual([]);
+    // A host namespace given as a separate argument is an option's value, not the image.
+    expect(launchTarget(docker('--uts', 'host', '--userns', 'host'))).toBe('oci package ghcr.io/acme/server');
+    expect(warn(docker(), docker('--uts', 'host'))).toEqual(['gives the container more of the host: --uts host']);
     // Options after the image are the server's own, not docker's.
     expect(warn(docker(), cmd('docker', ...base, image, '--privileged'))).toEqual([]);
   });
