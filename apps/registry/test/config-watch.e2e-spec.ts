@@ -126,6 +126,13 @@ describe('watched config directory (e2e)', () => {
     );
     await eventually(async () => (await status()).files.find((f: { file: string }) => f.file === 'mcp.json')?.status === 'imported');
     expect((await admin.get('/api/v1/mcps?name=courtlistener')).body.total).toBe(1);
+    // A change the diff flags (here another package behind npx) is said in the file's report.
+    write('mcp.json', '{ "servers": { "courtlistener": { "command": "npx", "args": ["-y", "courtlistener-mcp@1.0.0"] } } }');
+    await eventually(
+      async () => (await status()).files.find((f: { file: string }) => f.file === 'mcp.json')?.report?.updated?.length === 1,
+    );
+    const report = (await status()).files.find((f: { file: string }) => f.file === 'mcp.json').report;
+    expect(report.updated[0].warnings).toEqual(["launch target changed: command 'node' → npm package courtlistener-mcp"]);
   });
 
   it('reloads on demand', async () => {

@@ -110,7 +110,23 @@ describe('registry import/export (e2e)', () => {
     const changed = structuredClone(mcpJson);
     changed.mcpServers.filesystem.args[2] = '/srv/data';
     const update = await alice.post('/api/v1/mcps/import', { document: changed });
-    expect(update.body.updated).toEqual([{ name: 'filesystem', version: '1.0.1', tool_id: expect.any(String) }]);
+    expect(update.body.updated).toEqual([{ name: 'filesystem', version: '1.0.1', tool_id: expect.any(String), warnings: [] }]);
+    // An update the diff would flag says so in the report, the dry run's first: another package behind npx, a new secret.
+    const swapped = structuredClone(changed);
+    swapped.mcpServers.filesystem.args[1] = '@modelcontextprotoco1/server-filesystem';
+    (swapped.mcpServers.filesystem as { env?: Record<string, string> }).env = { FS_API_KEY: 'not-stored' };
+    const preview = await alice.post('/api/v1/mcps/import', { document: swapped, dry_run: true });
+    expect(preview.body.updated).toEqual([
+      {
+        name: 'filesystem',
+        version: '1.0.2',
+        tool_id: expect.any(String),
+        warnings: [
+          'launch target changed: npm package @modelcontextprotocol/server-filesystem → npm package @modelcontextprotoco1/server-filesystem',
+          'asks for a new secret: FS_API_KEY',
+        ],
+      },
+    ]);
   });
 
   it('round-trips exports: an exported document re-imports as unchanged', async () => {

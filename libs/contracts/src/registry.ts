@@ -569,7 +569,16 @@ export const importReportSchema = z.object({
   dry_run: z.boolean(),
   format: importFormatSchema,
   created: z.array(z.object({ name: z.string(), version: z.string(), tool_id: z.string().nullable() })),
-  updated: z.array(z.object({ name: z.string(), version: z.string(), tool_id: z.string() })),
+  updated: z.array(
+    z.object({
+      name: z.string(),
+      version: z.string(),
+      tool_id: z.string(),
+      warnings: z
+        .array(z.string())
+        .describe("what the version diff flags against the tool's latest version (another package or host, a new secret, …)"),
+    }),
+  ),
   skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
   notes: z.array(z.string()).describe('what the import changed on the way in, e.g. secret values dropped'),
 });

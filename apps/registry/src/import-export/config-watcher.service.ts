@@ -146,6 +146,19 @@ export class ConfigWatcherService implements OnApplicationBootstrap, OnApplicati
         CONFIG_ACTOR,
       );
       const changed = report.created.length + report.updated.length > 0;
+      // Nobody previews a watched file's import: what the diff flags (another package or host, a
+      // new secret) is logged for whoever watches the logs, besides the status.
+      for (const u of report.updated.filter((x) => x.warnings.length))
+        this.logger.warn(
+          {
+            msg: 'a watched config file changed a tool in a way the diff flags',
+            file,
+            tool: u.name,
+            version: u.version,
+            warnings: u.warnings,
+          },
+          'ConfigWatcher',
+        );
       return { file, status: changed ? 'imported' : 'unchanged', report };
     } catch (err) {
       return { file, status: 'invalid', error: err instanceof DomainError ? err.message : String(err) };

@@ -7,6 +7,7 @@ import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
+import { diffVersions } from '../versions/version-diff';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson, type ImportEntry } from './formats';
 
@@ -148,13 +149,19 @@ export class ImportExportService {
       }
     }
     const version = entry.version ?? (highest ? semver.inc(highest, 'patch')! : '1.0.0');
+    // What the diff would flag against the latest version (another package or host, a new secret):
+    // an import changes a tool as a publish does, and a dry run is where to see it first.
+    const latest = versions.find((v) => v.version === existing.latestVersion);
+    const { warnings } = latest
+      ? diffVersions(latest.version, version, latest, { config: entry.config, manifest: entry.manifest ?? null })
+      : { warnings: [] };
     await this.tools.publishIn(
       m,
       existing,
       { version, changelog: `Imported from ${report.format}`, config: entry.config, manifest: entry.manifest },
       actor,
     );
-    report.updated.push({ name: existing.name, version, tool_id: existing.id });
+    report.updated.push({ name: existing.name, version, tool_id: existing.id, warnings });
   }
 
   /** One tool's latest version as a document of the format (404 when it has none the actor can see). */
