@@ -979,6 +979,10 @@ describe('server.json packages', () => {
     const r = parseServerJson(server({ identifier: 'mcp/time:1' }, { icons: [{ src: 'https://x.example/i.png' }], status: 'active' }));
     expect(r.errors).toEqual([]);
     expect(r.notes).toEqual(['io.github.github/github-mcp-server: fields not imported: icons, status']);
+    const hashed = parseServerJson(
+      server({ registryType: 'npm', identifier: '@github/mcp', version: '1.0.0', fileSha256: 'ab'.repeat(32) }),
+    );
+    expect(hashed.notes).toEqual(["io.github.github/github-mcp-server: the package's fileSha256 was not imported (its version pins it)"]);
   });
 
   it('says why a package reached over HTTP once started is not imported', () => {

@@ -413,6 +413,7 @@ const serverJsonSchema = z.object({
         identifier: z.string().min(1),
         version: z.string().min(1).optional(),
         registryBaseUrl: z.string().optional(),
+        fileSha256: z.string().optional(),
         transport: z.object({ type: z.string() }).optional(),
         runtimeHint: z.string().optional(),
         runtimeArguments: z.array(serverJsonArgument).optional(),
@@ -673,6 +674,8 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
       return out;
     }
     if (release.assumed) out.notes.push(`${name}: the package gives no version; imported as ${release.version}, the server's`);
+    // A package reference has no place for a file hash: said, so nobody counts on it being checked.
+    if (stdioPackage.fileSha256 !== undefined) out.notes.push(`${name}: the package's fileSha256 was not imported (its version pins it)`);
     const env = (stdioPackage.environmentVariables ?? []).map((v) => declaration(v.name, v));
     const secretValues = (stdioPackage.environmentVariables ?? [])
       .filter((v, i) => (v.value ?? v.default) !== undefined && env[i].default === undefined)
