@@ -132,8 +132,16 @@ export const headerDeclarationSchema = z
 export const packageRefSchema = z
   .strictObject({
     registry_type: z.enum(['npm', 'pypi', 'oci']),
-    identifier: z.string().min(1).max(300),
-    version: z.string().min(1).max(200),
+    identifier: z
+      .string()
+      .min(1)
+      .max(300)
+      .describe('npm: a package name (@scope/name); pypi: a project name; oci: an image without its tag (ghcr.io/owner/server)'),
+    version: z
+      .string()
+      .min(1)
+      .max(200)
+      .describe('one exact release: npm an exact SemVer (1.4.2), pypi a PEP 440 version, oci a tag other than latest or a sha256: digest'),
   })
   .superRefine((p, ctx) => {
     for (const { path, message } of packageProblems(p)) ctx.addIssue({ code: 'custom', message, path: [path] });
