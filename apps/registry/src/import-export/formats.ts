@@ -101,21 +101,16 @@ function parseEntry(
 ): { data: z.infer<typeof stdioEntry> | z.infer<typeof remoteEntry> } | { error: z.ZodError } | { problem: string } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return { problem: 'must be an object with command (a local stdio server) or url (a remote server)' };
-  // Windsurf's mcp_config.json names a remote server's URL `serverUrl`.
-  const windsurf = 'serverUrl' in raw && !('url' in raw);
-  const fields: Record<string, unknown> = windsurf ? { ...raw, url: raw.serverUrl } : (raw as Record<string, unknown>);
+  const fields: Record<string, unknown> = isWindsurfEntry(raw) ? { ...raw, url: raw.serverUrl } : (raw as Record<string, unknown>);
   const schema = 'command' in fields || fields.type === 'stdio' ? stdioEntry : 'url' in fields ? remoteEntry : undefined;
   if (!schema) return { problem: 'give command (a local stdio server) or url (a remote server)' };
   const parsed = schema.safeParse(fields);
-  if (parsed.success) return { data: parsed.data };
-  // Problems are named by the file's own field.
-  return windsurf
-    ? {
-        error: new z.ZodError(
-          parsed.error.issues.map((i) => (i.path[0] === 'url' ? { ...i, path: ['serverUrl', ...i.path.slice(1)] } : i)),
-        ),
-      }
-    : { error: parsed.error };
+  return parsed.success ? { data: parsed.data } : { error: parsed.error };
+}
+
+/** Windsurf's mcp_config.json names a remote server's URL `serverUrl`: read as `url`, its problems named `serverUrl`. */
+function isWindsurfEntry(raw: object): raw is { serverUrl: unknown } {
+  return 'serverUrl' in raw && !('url' in raw);
 }
 
 /**
@@ -187,9 +182,19 @@ function remoteFromMcpServers(
   };
 }
 
-function issues(error: z.ZodError, prefix: string) {
-  return error.issues.map((i) => ({ field: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
+/**
+ * Zod's problems as `{field, message}` under `prefix`. `rename` names a field as the file spells it
+ * where the parsed shape spells it otherwise (Windsurf's `serverUrl` read as `url`; a server.json
+ * package's own fields read under `package`).
+ */
+function issues(error: z.ZodError, prefix: string, rename?: { from: string; to: string[] }) {
+  return error.issues.map((i) => {
+    const path = rename && i.path[0] === rename.from ? [...rename.to, ...i.path.slice(1)] : i.path;
+    return { field: [prefix, ...path].filter((p) => p !== '').join('.'), message: i.message };
+  });
 }
+
+const WINDSURF_URL = { from: 'url', to: ['serverUrl'] };
 
 export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
   const out: ParsedImport = { entries: [], errors: [], notes: [] };
@@ -210,8 +215,10 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
       out.errors.push({ field: where, message: entry.problem });
       continue;
     }
+    // Problems are named by the file's own field.
+    const rename = isWindsurfEntry(raw as object) ? WINDSURF_URL : undefined;
     if ('error' in entry) {
-      out.errors.push(...issues(entry.error, where));
+      out.errors.push(...issues(entry.error, where, rename));
       continue;
     }
     const e = entry.data;
@@ -266,12 +273,7 @@ export function parseMcpServers(doc: Record<string, unknown>): ParsedImport {
     }
     const parsed = launchConfigSchema.safeParse(config);
     if (!parsed.success) {
-      // A Windsurf entry's URL is its serverUrl: problems are named where they are in the file.
-      const serverUrl = 'serverUrl' in (raw as object) && !('url' in (raw as object));
-      const named = parsed.error.issues.map((i) =>
-        serverUrl && i.path[0] === 'url' ? { ...i, path: ['serverUrl', ...i.path.slice(1)] } : i,
-      );
-      out.errors.push(...issues(new z.ZodError(named), where));
+      out.errors.push(...issues(parsed.error, where, rename));
       continue;
     }
     if (nameCheck.success) out.entries.push({ name, ...(described?.data ? { description: described.data } : {}), config: parsed.data });
@@ -730,10 +732,7 @@ function parseOneServerJson(doc: unknown, at: string): ParsedImport {
   const cfg = launchConfigSchema.safeParse(config);
   if (!cfg.success) {
     // The package reference's fields sit on the file's package itself (its identifier, its version).
-    const error = stdioPackage
-      ? new z.ZodError(cfg.error.issues.map((i) => (i.path[0] === 'package' ? { ...i, path: i.path.slice(1) } : i)))
-      : cfg.error;
-    out.errors.push(...issues(error, stdioPackage ? packageAt : `${at}.remotes.0`));
+    out.errors.push(...(stdioPackage ? issues(cfg.error, packageAt, { from: 'package', to: [] }) : issues(cfg.error, `${at}.remotes.0`)));
     return out;
   }
   // The tool's metadata passes the rules a tool created through the API does (http(s) URLs without

@@ -129,6 +129,7 @@ export class ImportExportService {
     const versions = await m.getRepository(ToolVersion).find({ where: { toolId: existing.id } });
     const highest = existing.highestVersion;
     const hash = contentHash(entry.config, entry.manifest);
+    const latest = versions.find((v) => v.version === existing.latestVersion);
     if (entry.version) {
       const same = versions.find((v) => v.version === entry.version);
       if (same) {
@@ -142,7 +143,6 @@ export class ImportExportService {
         return;
       }
     } else {
-      const latest = versions.find((v) => v.version === existing.latestVersion);
       if (latest?.sha256 === hash) {
         report.skipped.push({ name: existing.name, reason: `unchanged (same content as version ${latest.version})` });
         return;
@@ -151,7 +151,6 @@ export class ImportExportService {
     const version = entry.version ?? (highest ? semver.inc(highest, 'patch')! : '1.0.0');
     // What the diff would flag against the latest version (another package or host, a new secret):
     // an import changes a tool as a publish does, and a dry run is where to see it first.
-    const latest = versions.find((v) => v.version === existing.latestVersion);
     const { warnings } = latest
       ? diffVersions(latest.version, version, latest, { config: entry.config, manifest: entry.manifest ?? null })
       : { warnings: [] };

@@ -17,7 +17,7 @@ export function launchTarget(c: LaunchConfig): string {
 function stdioTarget(c: Extract<LaunchConfig, { type: 'stdio' }>): string {
   if (c.package) return `${c.package.registry_type} package ${c.package.identifier}`;
   const command = c.command!;
-  const runner = /([^/\\]+?)(?:\.(?:cmd|exe|bat))?$/i.exec(command)?.[1].toLowerCase() ?? command;
+  const runner = runnerOf(command);
   const found = packageInArgs(runner, c.args);
   if (!found) return `command '${command}'`;
   // `npx x` is the same target as the package reference x (what the export writes); a runner
@@ -39,6 +39,23 @@ function reaching(args: string[]): string {
     if (value !== undefined && URL.canParse(value)) origins.add(new URL(value).origin);
   }
   return origins.size ? ` reaching ${[...origins].sort().join(', ')}` : '';
+}
+
+/** The program a command names: its file name, lower-cased, without a Windows extension (`C:\\…\\npx.cmd` → `npx`). */
+function runnerOf(command: string): string {
+  return /([^/\\]+?)(?:\.(?:cmd|exe|bat))?$/i.exec(command)?.[1].toLowerCase() ?? command;
+}
+
+/**
+ * A `docker run` (or podman) command line: the options before the image, the image, and whether
+ * `run` is docker's own subcommand (only options before it) rather than one further along.
+ */
+function containerRun(runner: string, args: string[]): { options: string[]; image?: string; subcommand: boolean } | undefined {
+  const run = args.indexOf('run');
+  if ((runner !== 'docker' && runner !== 'podman') || run < 0) return undefined;
+  const subcommand = args.slice(0, run).every((a) => a.startsWith('-'));
+  const op = firstOperand(args, DOCKER_VALUED, run + 1);
+  return op ? { options: op.options, image: op.value, subcommand } : { options: args.slice(run + 1), subcommand };
 }
 
 type Found = { kind: 'npm' | 'pypi' | 'oci'; name: string } | undefined;
@@ -185,10 +202,8 @@ function packageInArgs(runner: string, args: string[]): Found {
     }
     case 'docker':
     case 'podman': {
-      const run = args.indexOf('run');
-      if (run < 0 || args.slice(0, run).some((a) => !a.startsWith('-'))) return undefined;
-      const op = firstOperand(args, DOCKER_VALUED, run + 1);
-      return op ? { kind: 'oci', name: splitImageReference(op.value).identifier } : undefined;
+      const run = containerRun(runner, args);
+      return run?.subcommand && run.image !== undefined ? { kind: 'oci', name: splitImageReference(run.image).identifier } : undefined;
     }
     default:
       return undefined;
@@ -207,10 +222,7 @@ const HOST_NAMESPACES = new Set(['--network', '--net', '--pid', '--ipc', '--uts'
  */
 export function containerPrivileges(c: LaunchConfig): string[] {
   if (c.type !== 'stdio' || !c.command) return [];
-  const runner = /([^/\\]+?)(?:\.(?:cmd|exe))?$/i.exec(c.command)?.[1].toLowerCase();
-  const run = c.args.indexOf('run');
-  if ((runner !== 'docker' && runner !== 'podman') || run < 0) return [];
-  const options = firstOperand(c.args, DOCKER_VALUED, run + 1)?.options ?? c.args.slice(run + 1);
+  const options = containerRun(runnerOf(c.command), c.args)?.options ?? [];
   const found: string[] = [];
   for (let i = 0; i < options.length; i++) {
     const eq = options[i].indexOf('=');
