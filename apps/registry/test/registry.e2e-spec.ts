@@ -589,6 +589,85 @@ describe('registry (e2e)', () => {
     expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v4' }, { 'if-match': '*' })).status).toBe(200);
   });
 
+  it('transfers a tool to another maintainer or admin, checking the tool before the user, and records it', async () => {
+    const me = async (c: ApiClient) => (await c.get('/api/v1/auth/me')).body.id as string;
+    const [olivia, oscar, vera] = [await me(owner), await me(other), await me(viewer)];
+    const dora = (
+      await admin.post('/api/v1/users', {
+        username: 'dora',
+        email: 'dora@example.com',
+        password: 'long-enough-secret-1',
+        role: 'maintainer',
+      })
+    ).body.id as string;
+    expect((await admin.patch(`/api/v1/users/${dora}`, { disabled: true })).status).toBe(200);
+    const tool = (await owner.post('/api/v1/mcps', { name: 'handover', visibility: 'private' })).body;
+    const pub = (await owner.post('/api/v1/mcps', { name: 'handover-public', visibility: 'public' })).body;
+    await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.0', config: stdio('1') });
+    const transfer = (c: ApiClient, id: string, body: unknown, headers?: Record<string, string>) =>
+      c.post(`/api/v1/mcps/${id}/transfer`, body, headers);
+
+    // Refused, each naming why, and nothing written: a user who cannot maintain it, or none.
+    for (const [to, why] of [
+      ['vera', "user 'vera' is a viewer: only a maintainer or an admin can own a tool"],
+      [vera, "user 'vera' is a viewer: only a maintainer or an admin can own a tool"],
+      ['dora', "user 'dora' is disabled"],
+      ['nobody', "there is no user 'nobody'"],
+      [randomUUID(), undefined],
+    ] as const) {
+      const r = await transfer(owner, tool.id, { owner: to });
+      expect(r.status).toBe(422);
+      expect(r.body.error.code).toBe('UNPROCESSABLE');
+      expect(r.body.error.details).toEqual([{ field: 'owner', message: why ?? `there is no user '${to}'` }]);
+      expect(r.body.error.message).toBe(`Cannot transfer the tool: ${why ?? `there is no user '${to}'`}`);
+    }
+    expect((await transfer(owner, tool.id, {})).body.error.message).toMatch(/^Invalid body\.owner: /);
+    expect((await transfer(owner, tool.id, { owner: 'oscar', keep_access: true })).status).toBe(400);
+    expect((await transfer(owner, 'not-a-uuid', { owner: 'oscar' })).status).toBe(400);
+    // Whoever may not change the tool learns nothing about users: the tool's own answer comes first.
+    expect((await transfer(other, tool.id, { owner: 'nobody' })).status).toBe(404);
+    expect((await transfer(other, pub.id, { owner: 'nobody' })).status).toBe(403);
+    expect((await transfer(other, pub.id, { owner: 'oscar' })).status).toBe(403);
+    expect((await transfer(viewer, pub.id, { owner: 'oscar' })).status).toBe(403);
+    expect((await transfer(ownerReadKey, tool.id, { owner: 'oscar' })).status).toBe(403);
+    // A stale If-Match: refused, nothing written.
+    const etag = (await owner.get(`/api/v1/mcps/${tool.id}`)).headers.get('etag')!;
+    await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'changed since' });
+    expect((await transfer(owner, tool.id, { owner: 'oscar' }, { 'if-match': etag })).status).toBe(412);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.owner_id).toBe(olivia);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items.map((h: { action: string }) => h.action)).not.toContain(
+      'tool.transferred',
+    );
+
+    // By username (any case) with a current If-Match: the tool is Oscar's at once, and no longer Olivia's.
+    const current = (await owner.get(`/api/v1/mcps/${tool.id}`)).headers.get('etag')!;
+    const done = await transfer(owner, tool.id, { owner: 'Oscar' }, { 'if-match': current });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ id: tool.id, owner_id: oscar });
+    expect(done.headers.get('etag')).not.toBe(current);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).status).toBe(404);
+    expect((await owner.get('/api/v1/mcps?owner=me&page_size=100')).body.items.map((t: { id: string }) => t.id)).not.toContain(tool.id);
+    expect((await other.get(`/api/v1/mcps/${tool.id}`)).body.owner_id).toBe(oscar);
+    expect((await other.get('/api/v1/mcps?owner=me&page_size=100')).body.items.map((t: { id: string }) => t.id)).toContain(tool.id);
+    expect((await other.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.1', config: stdio('2') })).status).toBe(201);
+    expect((await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.2', config: stdio('2') })).status).toBe(404);
+
+    // To its owner again: nothing changes, nothing is recorded. An admin hands it back by id.
+    expect((await transfer(other, tool.id, { owner: oscar })).body.owner_id).toBe(oscar);
+    const back = await transfer(admin, tool.id, { owner: olivia });
+    expect(back.status).toBe(200);
+    expect(back.body.owner_id).toBe(olivia);
+    const transfers = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items.filter(
+      (h: { action: string }) => h.action === 'tool.transferred',
+    );
+    expect(transfers).toHaveLength(2);
+    expect(transfers[0]).toMatchObject({ actor_id: olivia, diff: { owner_id: { from: olivia, to: oscar } } });
+    expect(transfers[1]).toMatchObject({ diff: { owner_id: { from: oscar, to: olivia } } });
+    const updated = () => events.filter((e) => e.key === 'tool.updated' && e.payload.tool_id === tool.id);
+    await waitFor(() => updated().filter((e) => (e.payload.fields as string[]).includes('owner_id')).length >= 2);
+    expect(updated().filter((e) => (e.payload.fields as string[]).includes('owner_id'))).toHaveLength(2);
+  });
+
   it('pages versions (highest first, by semver) and history (oldest first), with totals', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'many-versions' })).body;
     // Published in an order where semver and text order disagree (1.10.0 > 1.9.0 > 1.2.0).
@@ -972,6 +1051,15 @@ describe('registry (e2e)', () => {
       {
         name: 'DELETE latest',
         call: (c, id) => c.delete(`/api/v1/mcps/${id}/latest`),
+        expect: {
+          public: { anon: 401, viewer: 403, other: 403, owner: 200, admin: 200, readKey: 403 },
+          private: { anon: 401, viewer: 403, other: 404, owner: 200, admin: 200, readKey: 403 },
+        },
+      },
+      {
+        // To the owner it already has: a no-op for whoever may transfer it, so later routes see the same tool.
+        name: 'POST transfer',
+        call: (c, id) => c.post(`/api/v1/mcps/${id}/transfer`, { owner: 'olivia' }),
         expect: {
           public: { anon: 401, viewer: 403, other: 403, owner: 200, admin: 200, readKey: 403 },
           private: { anon: 401, viewer: 403, other: 404, owner: 200, admin: 200, readKey: 403 },

@@ -433,6 +433,23 @@ export const updateToolSchema = z
   .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateToolInput = z.infer<typeof updateToolSchema>;
 
+/** The body of a transfer: who is to own the tool. */
+export const transferToolSchema = z.strictObject({
+  owner: z.string().trim().min(1).max(64).describe('the new owner: a user id, or a username'),
+});
+
+/**
+ * The new owner as the gateway found them (it keeps the users): the registry checks the tool first
+ * and only then the user, so a caller who may not change the tool learns nothing about users.
+ */
+export const transferTargetSchema = z.object({
+  user_id: z.string().min(1).max(64),
+  username: z.string().max(64),
+  role: z.enum(['admin', 'maintainer', 'viewer']),
+  disabled: z.boolean(),
+});
+export type TransferTarget = z.infer<typeof transferTargetSchema>;
+
 export const publishVersionSchema = z.strictObject({
   version: z.string().min(1).max(100),
   changelog: z.string().max(20_000).superRefine(checkFreeText).default(''),
@@ -552,6 +569,12 @@ export const RegistryRequests = {
   update: toolRef.extend({ changes: updateToolSchema, if_match: z.string().max(2000).optional() }),
   delete: toolRef,
   restore: toolRef,
+  /** `owner`: the caller's words (a user id or username); `target`: that user, or null when there is none. */
+  transfer: toolRef.extend({
+    owner: z.string().min(1).max(64),
+    target: transferTargetSchema.nullable(),
+    if_match: z.string().max(2000).optional(),
+  }),
   history: toolRef.extend(pageFields),
   publish: toolRef.extend({ input: publishVersionSchema }),
   versions: toolRef.extend(pageFields),

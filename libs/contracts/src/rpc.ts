@@ -68,6 +68,7 @@ export const RpcPattern = {
   REGISTRY_TOOL_UPDATE: 'registry.tool.update',
   REGISTRY_TOOL_DELETE: 'registry.tool.delete',
   REGISTRY_TOOL_RESTORE: 'registry.tool.restore',
+  REGISTRY_TOOL_TRANSFER: 'registry.tool.transfer',
   REGISTRY_TOOL_HISTORY: 'registry.tool.history',
   REGISTRY_VERSION_PUBLISH: 'registry.version.publish',
   REGISTRY_VERSION_LIST: 'registry.version.list',
@@ -109,6 +110,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_TOOL_UPDATE]: { service: 'registry', request: RegistryRequests.update, response: toolSchema },
   [RpcPattern.REGISTRY_TOOL_DELETE]: { service: 'registry', request: RegistryRequests.delete, response: toolSchema },
   [RpcPattern.REGISTRY_TOOL_RESTORE]: { service: 'registry', request: RegistryRequests.restore, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_TRANSFER]: { service: 'registry', request: RegistryRequests.transfer, response: toolSchema },
   [RpcPattern.REGISTRY_TOOL_HISTORY]: {
     service: 'registry',
     request: RegistryRequests.history,

@@ -17,6 +17,7 @@ import {
   RpcPattern as P,
   toolPageSchema,
   toolSchema,
+  transferToolSchema,
   updateToolSchema,
   versionDiffSchema,
   versionPageSchema,
@@ -26,6 +27,7 @@ import { APP_CONFIG, etagOf, JsonLogger, notModified, parseOrThrow, requestConte
 import { CurrentPrincipal, RequirePermission, toActor, type Principal } from '../auth/principal';
 import { ApiAuth, ApiErrors, ApiReply } from '../http/openapi';
 import { uuidParam, ValidBody, ValidQuery } from '../http/validation';
+import { UsersService } from '../users/users.service';
 import { exportDocument } from './export-document';
 import { RegistryCacheService } from './registry-cache.service';
 import type { ToolReadRequest } from './tool-read.fast-path';
@@ -66,6 +68,7 @@ export class ToolsController {
     @Inject(RegistryCacheService) private readonly cache: RegistryCacheService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(JsonLogger) private readonly logger: JsonLogger,
+    @Inject(UsersService) private readonly users: UsersService,
   ) {}
 
   @Post()
@@ -195,6 +198,39 @@ export class ToolsController {
       { actor: toActor(p) },
     );
     // The new tag, so that a client can make its next change conditional on this one.
+    void reply.header('etag', etagOf(JSON.stringify(tool)));
+    return tool;
+  }
+
+  @Post(':tool_id/transfer')
+  @RequirePermission('tools.write')
+  @ApiOperation({
+    summary:
+      'Hand a tool to another maintainer or admin (owner or admin), e.g. when its owner leaves; recorded in history. With If-Match, only if nobody changed it since your read (412 otherwise)',
+  })
+  @ApiReply(200, toolSchema)
+  @ApiErrors(400, 404, 409, 412, 422, 504)
+  async transfer(
+    @Param('tool_id') id: string,
+    @ValidBody(transferToolSchema) body: z.output<typeof transferToolSchema>,
+    @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const tool_id = toolId(id);
+    // The users live here; the registry decides (tool first, then the user) with what is found.
+    const user = await this.users.findByIdOrUsername(body.owner);
+    const ifMatch = request.headers['if-match'];
+    const tool = await this.rpc.send(
+      P.REGISTRY_TOOL_TRANSFER,
+      {
+        tool_id,
+        owner: body.owner,
+        target: user && { user_id: user.id, username: user.username, role: user.role, disabled: user.disabled },
+        ...(ifMatch !== undefined ? { if_match: ifMatch } : {}),
+      },
+      { actor: toActor(p) },
+    );
     void reply.header('etag', etagOf(JSON.stringify(tool)));
     return tool;
   }

@@ -90,6 +90,14 @@ export class UsersService implements OnApplicationBootstrap {
     return userView(toUserState(u));
   }
 
+  /** A user by id or by username (case-insensitive, as names are stored), or null: whom a tool is transferred to. */
+  async findByIdOrUsername(ref: string): Promise<UserView | null> {
+    const rows = await this.dataSource.getRepository(User).find({ where: [{ id: ref }, { username: ref.toLowerCase() }], take: 2 });
+    // An id names one user exactly; it wins over a username that happens to read the same.
+    const u = rows.find((r) => r.id === ref) ?? rows[0];
+    return u ? userView(toUserState(u)) : null;
+  }
+
   async list(q: { page: number; page_size: number; role?: Role; q?: string }) {
     const qb = this.dataSource.getRepository(User).createQueryBuilder('u').orderBy('u.created_at', 'ASC').addOrderBy('u.id', 'ASC');
     if (q.role) qb.andWhere('u.role = :role', { role: q.role });

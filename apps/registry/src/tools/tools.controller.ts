@@ -78,6 +78,14 @@ export class ToolsController {
     return this.tools.restore(req.tool_id, requireActor(actor));
   }
 
+  @MessagePattern(P.REGISTRY_TOOL_TRANSFER)
+  transfer(
+    @Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_TRANSFER)) req: RpcData<typeof P.REGISTRY_TOOL_TRANSFER>,
+    @RpcActor() actor?: Actor,
+  ) {
+    return this.tools.transfer(req.tool_id, req.owner, req.target, requireActor(actor), req.if_match);
+  }
+
   @MessagePattern(P.REGISTRY_TOOL_HISTORY)
   history(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_HISTORY)) req: RpcData<typeof P.REGISTRY_TOOL_HISTORY>, @RpcActor() actor?: Actor) {
     return this.tools.historyOf(req.tool_id, req, requireActor(actor));

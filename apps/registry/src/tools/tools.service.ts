@@ -13,6 +13,7 @@ import {
   type PageQuery,
   type PublishVersionInput,
   type ToolView,
+  type TransferTarget,
   type UpdateToolInput,
   type VersionDiff,
   type VersionView,
@@ -97,6 +98,25 @@ const METADATA_FIELDS = {
 export function onlyVisibleTo(qb: SelectQueryBuilder<Tool>, actor: Actor): SelectQueryBuilder<Tool> {
   return isAdmin(actor) ? qb : qb.andWhere("(t.visibility = 'public' OR t.owner_id = :me)", { me: actor.user_id });
 }
+
+/**
+ * A change made with If-Match goes ahead only if the tool is still as the caller read it (checked
+ * against the locked row, so no change made since that read is lost).
+ */
+function checkPrecondition(name: string, view: ToolView, ifMatch: string | undefined): void {
+  if (ifMatch === undefined) return;
+  // The tag the gateway gives this tool: over the text of the view its response schema parses.
+  const etag = etagOf(JSON.stringify(toolSchema.parse(view)));
+  if (!preconditionHolds(ifMatch, etag))
+    throw new DomainError(
+      ErrorCode.PRECONDITION_FAILED,
+      `Tool '${name}' has changed since the version your If-Match names; read it again and redo the change`,
+      { etag },
+    );
+}
+
+const unprocessableOwner = (why: string) =>
+  new DomainError(ErrorCode.UNPROCESSABLE, `Cannot transfer the tool: ${why}`, [{ field: 'owner', message: why }]);
 
 /** Events of a change to a tool (`tool.created`, `tool.version.published`, …): the changes the read cache must not outlive. */
 const isToolEvent = (key: EventKey) => key.startsWith('tool.');
@@ -223,21 +243,12 @@ export class ToolsService {
     return toolView(await this.visible(this.dataSource.manager, id, actor));
   }
 
-  /** `ifMatch`: the caller's If-Match; checked against the locked row, so no change made since the caller's read is lost. */
+  /** `ifMatch`: the caller's If-Match (checkPrecondition). */
   async update(id: string, changes: UpdateToolInput, actor: Actor, ifMatch?: string): Promise<ToolView> {
     return this.write(async (m) => {
       const tool = await this.writable(m, id, actor, 'change it');
       const before = toolView(tool);
-      if (ifMatch !== undefined) {
-        // The tag the gateway gives this tool: over the text of the view its response schema parses.
-        const etag = etagOf(JSON.stringify(toolSchema.parse(before)));
-        if (!preconditionHolds(ifMatch, etag))
-          throw new DomainError(
-            ErrorCode.PRECONDITION_FAILED,
-            `Tool '${tool.name}' has changed since the version your If-Match names; read it again and redo the change`,
-            { etag },
-          );
-      }
+      checkPrecondition(tool.name, before, ifMatch);
       const diff: Record<string, { from: unknown; to: unknown }> = {};
       for (const [field, prop] of Object.entries(METADATA_FIELDS) as [keyof UpdateToolInput, keyof Tool][]) {
         const value = changes[field];
@@ -259,6 +270,31 @@ export class ToolsService {
         diff,
       );
       await this.outbox.add(m, EventKey.TOOL_UPDATED, { tool_id: id, name: tool.name, fields: Object.keys(diff) });
+      return toolView(tool);
+    });
+  }
+
+  /**
+   * Hands the tool to another user, who must be able to maintain it (a maintainer or admin, not
+   * disabled): a tool whose owner may not change it could then only be kept up by admins. The
+   * previous owner keeps no rights of their own (a private tool disappears from their lists).
+   */
+  async transfer(id: string, owner: string, target: TransferTarget | null, actor: Actor, ifMatch?: string): Promise<ToolView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'transfer it');
+      const before = toolView(tool);
+      checkPrecondition(tool.name, before, ifMatch);
+      if (!target) throw unprocessableOwner(`there is no user '${owner}'`);
+      if (target.disabled) throw unprocessableOwner(`user '${target.username}' is disabled`);
+      if (target.role === 'viewer')
+        throw unprocessableOwner(`user '${target.username}' is a viewer: only a maintainer or an admin can own a tool`);
+      // Already theirs: nothing changes and nothing is recorded.
+      if (tool.ownerId === target.user_id) return before;
+      tool.ownerId = target.user_id;
+      tool.updatedAt = new Date();
+      await m.update(Tool, { id }, { ownerId: tool.ownerId, updatedAt: tool.updatedAt });
+      await this.history(m, id, 'tool.transferred', actor, { owner_id: { from: before.owner_id, to: tool.ownerId } });
+      await this.outbox.add(m, EventKey.TOOL_UPDATED, { tool_id: id, name: tool.name, fields: ['owner_id'] });
       return toolView(tool);
     });
   }
