@@ -765,6 +765,54 @@ describe('registry (e2e)', () => {
     expect((await owner.get('/api/v1/mcps?q=%25')).body.total).toBe(0);
   });
 
+  it("finds servers by what their latest version offers: a tool's exact name, or text in the tools' names, titles and descriptions", async () => {
+    const offering = (tools: { name: string; title?: string; description?: string }[]) => ({
+      tools: tools.map((t) => ({ ...t, input_schema: { type: 'object' } })),
+    });
+    const files = (await owner.post('/api/v1/mcps', { name: 'offers-files', visibility: 'public' })).body;
+    const issues = (await owner.post('/api/v1/mcps', { name: 'offers-issues', visibility: 'private' })).body;
+    const bare = (await owner.post('/api/v1/mcps', { name: 'offers-nothing', visibility: 'public' })).body;
+    const publish = (id: string, version: string, manifest?: unknown) =>
+      owner.post(`/api/v1/mcps/${id}/versions`, { version, config: stdio('1'), ...(manifest ? { manifest } : {}) });
+    expect((await publish(files.id, '1.0.0', offering([{ name: 'read_file', description: 'Read a file from the Sandbox' }]))).status).toBe(
+      201,
+    );
+    expect(
+      (await publish(issues.id, '1.0.0', offering([{ name: 'read_file' }, { name: 'create_issue', title: 'Open a Ticket' }]))).status,
+    ).toBe(201);
+    expect((await publish(bare.id, '1.0.0')).status).toBe(201);
+    const names = async (query: string, client = owner) =>
+      (await client.get(`/api/v1/mcps?${query}&sort=name`)).body.items.map((t: { name: string }) => t.name);
+
+    expect(await names('provides=read_file')).toEqual(['offers-files', 'offers-issues']);
+    expect(await names('provides=read_file', viewer)).toEqual(['offers-files']);
+    expect(await names('provides=create_issue')).toEqual(['offers-issues']);
+    // Exact: not a part of a name, nor another case (MCP tool names are case-sensitive).
+    expect(await names('provides=read')).toEqual([]);
+    expect(await names('provides=READ_FILE')).toEqual([]);
+    // Text: any case, in tool names, titles and descriptions, beside the tool's own fields.
+    expect(await names('q=sandbox')).toEqual(['offers-files']);
+    expect(await names('q=TICKET')).toEqual(['offers-issues']);
+    expect(await names('q=create_iss')).toEqual(['offers-issues']);
+    expect(await names('q=offers-')).toEqual(['offers-files', 'offers-issues', 'offers-nothing']);
+    expect(await names('q=_file&provides=create_issue')).toEqual(['offers-issues']);
+    // LIKE wildcards stay literal inside manifests too ('_' matches only an underscore).
+    expect(await names('q=read%25file')).toEqual([]);
+    expect(await names('q=readXfile')).toEqual([]);
+
+    // Only the latest version counts: a new one without the tool, a pin back to the old one, a yank.
+    expect((await publish(files.id, '2.0.0', offering([{ name: 'write_file' }]))).status).toBe(201);
+    expect(await names('provides=read_file')).toEqual(['offers-issues']);
+    expect(await names('q=sandbox')).toEqual([]);
+    expect(await names('provides=write_file')).toEqual(['offers-files']);
+    expect((await owner.put(`/api/v1/mcps/${files.id}/latest`, { version: '1.0.0' })).status).toBe(200);
+    expect(await names('provides=read_file')).toEqual(['offers-files', 'offers-issues']);
+    expect((await owner.delete(`/api/v1/mcps/${files.id}/latest`)).status).toBe(200);
+    expect((await owner.post(`/api/v1/mcps/${issues.id}/versions/1.0.0/yank`, { reason: 'broken' })).status).toBe(200);
+    expect(await names('provides=create_issue')).toEqual([]);
+    expect((await owner.get('/api/v1/mcps?provides=')).status).toBe(400);
+  });
+
   it('soft-deletes (hidden from everyone but admins, who may look before they restore) and lets only admins restore', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'to-delete', visibility: 'public' })).body;
     expect((await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.0', config: stdio('1') })).status).toBe(201);

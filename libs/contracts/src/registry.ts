@@ -474,7 +474,17 @@ export const listToolsQuerySchema = z.strictObject({
   name: z.string().min(1).max(200).optional().describe('exact name (as unique: case-insensitive), to find a tool by its name'),
   category: z.string().trim().min(1).max(100).optional().describe('exact category'),
   visibility: visibilitySchema.optional(),
-  q: z.string().max(200).optional().describe('text in name, display name or description'),
+  q: z
+    .string()
+    .max(200)
+    .optional()
+    .describe("text in the name, display name or description, or in the names, titles and descriptions of the latest version's tools"),
+  provides: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe("servers whose latest version's manifest has a tool of exactly this name (e.g. read_file)"),
   sort: z.enum(['name', 'created', 'updated', '-name', '-created', '-updated']).default('name'),
   include_deleted: z
     .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])

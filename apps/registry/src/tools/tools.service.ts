@@ -121,6 +121,9 @@ const unprocessableOwner = (why: string) =>
 /** Events of a change to a tool (`tool.created`, `tool.version.published`, …): the changes the read cache must not outlive. */
 const isToolEvent = (key: EventKey) => key.startsWith('tool.');
 
+/** SQL: `lv` is the latest version of the listed tool `t` (one row by the unique (tool_id, version) index, or none). */
+const LATEST_OF_T = 'lv.tool_id = t.id AND lv.version = t.latest_version';
+
 function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => '\\' + c);
 }
@@ -224,8 +227,21 @@ export class ToolsService {
     if (q.category) qb.andWhere('t.category = :category', { category: q.category });
     if (q.visibility) qb.andWhere('t.visibility = :visibility', { visibility: q.visibility });
     if (q.tag) qb.andWhere('JSON_CONTAINS(t.tags, JSON_QUOTE(:tag))', { tag: q.tag });
+    if (q.provides) {
+      qb.andWhere(
+        `EXISTS (SELECT 1 FROM tool_versions lv WHERE ${LATEST_OF_T} AND JSON_CONTAINS(JSON_EXTRACT(lv.manifest, '$.tools[*].name'), JSON_QUOTE(:provides)))`,
+        { provides: q.provides },
+      );
+    }
     if (q.q) {
-      qb.andWhere('(t.name LIKE :q OR t.display_name LIKE :q OR t.description LIKE :q)', { q: `%${escapeLike(q.q)}%` });
+      // Also what the tool's server offers: the names, titles and descriptions of the tools in its
+      // latest version's manifest. Both sides lower-cased: MySQL compares JSON strings by their
+      // binary collation (case-sensitive), MariaDB not, and the columns' LIKE ignores case.
+      qb.andWhere(
+        `(t.name LIKE :q OR t.display_name LIKE :q OR t.description LIKE :q OR EXISTS (SELECT 1 FROM tool_versions lv WHERE ${LATEST_OF_T} AND ` +
+          `JSON_SEARCH(LOWER(lv.manifest), 'one', LOWER(:q), NULL, '$.tools[*].name', '$.tools[*].title', '$.tools[*].description') IS NOT NULL))`,
+        { q: `%${escapeLike(q.q)}%` },
+      );
     }
     const desc = q.sort.startsWith('-');
     const column = { name: 't.name', created: 't.created_at', updated: 't.updated_at' }[
