@@ -24,6 +24,8 @@ import { HttpErrorFilter } from './http/error.filter';
 import { RateLimiterService } from './http/rate-limiter.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { McpConfigController } from './registry/mcp-config.controller';
+import { EventsController } from './events/events.controller';
+import { LiveEventsService } from './events/live-events.service';
 import { RegistryCacheService } from './registry/registry-cache.service';
 import { KnowledgeController } from './knowledge/knowledge.controller';
 import { ToolsController } from './registry/tools.controller';
@@ -49,6 +51,7 @@ export const GATEWAY_CONTROLLERS = [
   McpConfigController,
   HealthController,
   MetricsController,
+  EventsController,
 ];
 
 /** Refuses to start when a route has no authorization declared (see routesWithoutPermission). */
@@ -92,6 +95,7 @@ export class GatewayModule {
         ApiKeyService,
         UsersService,
         RegistryCacheService,
+        LiveEventsService,
         // One instance: the global guard, also used by fast paths that answer before Nest (preAuthenticate).
         GatewayAuthGuard,
         { provide: APP_GUARD, useExisting: GatewayAuthGuard },

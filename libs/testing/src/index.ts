@@ -4,3 +4,4 @@ export * from './http-client';
 export * from './mongo/server';
 export * from './corpus';
 export * from './until';
+export * from './sse-client';

@@ -113,6 +113,20 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     );
   }
 
+  /**
+   * For an answer that outlives its request (an event stream), after canActivate let it in: when
+   * the caller's access token expires (none for an API key), and `recheck()`, which authenticates
+   * the same credentials again as they stand now — a revoked login or key, a disabled user refuse
+   * — and gives the user's current role.
+   */
+  continuing(request: AuthedRequest, principal: Principal): { expiresAt?: number; recheck(): Promise<Principal> } {
+    const { bearer, apiKey } = credentials(request);
+    if (principal.via === 'api_key' && apiKey !== undefined) return { recheck: () => this.apiKeys.authenticate(apiKey) };
+    const claims = bearer ? this.jwt.verifiedClaims(bearer) : undefined;
+    if (!claims) throw new DomainError(ErrorCode.INVALID_TOKEN, 'The access token could not be read again; log in again');
+    return { expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined, recheck: () => this.jwt.recheck(claims) };
+  }
+
   /** Whether the request presents any credentials at all (else a fast path has nothing to read state for). */
   presentsCredentials(request: AuthedRequest): boolean {
     return request.headers.authorization !== undefined || request.headers['x-api-key'] !== undefined;

@@ -41,7 +41,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   private readonly verified = new LocalCache<Partial<AccessClaims> & { exp?: number }>(60_000, 50_000);
 
   /** Claims of a token verified before and not yet expired, if any. */
-  verifiedClaims(token: string): Partial<AccessClaims> | undefined {
+  verifiedClaims(token: string): (Partial<AccessClaims> & { exp?: number }) | undefined {
     const claims = this.verified.get(token);
     if (claims && typeof claims.exp === 'number' && claims.exp * 1000 > Date.now()) return claims;
     return undefined;
@@ -63,6 +63,16 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     const limits = this.limits(request, access);
     request.rateLimited = true;
     return principalOf(access, await this.authState.load(access.sub, access.sid, limits, request.authSynced));
+  }
+
+  /**
+   * The login of claims verified before, as it stands now (a revoked session, a disabled user or a
+   * bumped token version refuse), counting nothing against the rate limits: for a caller whose
+   * answer is still running (an event stream) after something about them changed.
+   */
+  async recheck(claims: Partial<AccessClaims>): Promise<Principal> {
+    const access = accessClaims(claims);
+    return principalOf(access, await this.authState.load(access.sub, access.sid));
   }
 
   /**

@@ -70,6 +70,10 @@ export const envSchema = z.object({
   MCP_CONFIG_WATCH_PATH: z.string().min(1).optional(),
   MCP_CONFIG_VISIBILITY: z.enum(['private', 'public']).default('public'),
   EXPORT_PAGE_SIZE: int(500, 1, 1000),
+  SSE_HEARTBEAT_MS: int(15_000, 1000, 300_000),
+  SSE_MAX_STREAMS_PER_USER: int(10, 1, 1000),
+  SSE_REPLAY_EVENTS: int(1000, 0, 100_000),
+  SSE_LINGER_MS: int(60_000, 0, 3_600_000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ALLOW_SELF_REGISTRATION: bool.default(true),
 
@@ -118,6 +122,13 @@ export interface AppConfig {
   configWatch?: { path: string; visibility: 'private' | 'public' };
   /** Gateway: tools per page the export of every tool is streamed in (one registry RPC each). */
   exportPageSize: number;
+  /**
+   * Gateway: live event streams (GET /events). `heartbeatMs`: a comment line that keeps proxies
+   * from closing an idle stream; `replayEvents`: recent events kept to resume a reconnecting
+   * client (Last-Event-ID); `lingerMs`: how long the gateway keeps listening after its last
+   * stream closed, so that a client reconnecting within it misses nothing.
+   */
+  sse: { heartbeatMs: number; maxStreamsPerUser: number; replayEvents: number; lingerMs: number };
   allowSelfRegistration: boolean;
   knowledge: { maxDocumentBytes: number; maxQueryLength: number };
   /** Embeddings for hybrid knowledge search; `none` means text search only. */
@@ -189,6 +200,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     metricsToken: e.METRICS_TOKEN,
     configWatch: e.MCP_CONFIG_WATCH_PATH ? { path: e.MCP_CONFIG_WATCH_PATH, visibility: e.MCP_CONFIG_VISIBILITY } : undefined,
     exportPageSize: e.EXPORT_PAGE_SIZE,
+    sse: {
+      heartbeatMs: e.SSE_HEARTBEAT_MS,
+      maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,
+      replayEvents: e.SSE_REPLAY_EVENTS,
+      lingerMs: e.SSE_LINGER_MS,
+    },
     metricsPort: e.METRICS_PORT,
     allowSelfRegistration: e.ALLOW_SELF_REGISTRATION,
     knowledge: { maxDocumentBytes: e.KNOWLEDGE_MAX_DOCUMENT_BYTES, maxQueryLength: e.KNOWLEDGE_MAX_QUERY_LENGTH },

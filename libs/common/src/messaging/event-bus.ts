@@ -127,6 +127,57 @@ export class EventBus implements OnApplicationShutdown {
   }
 
   /**
+   * A live feed of the events matching `patterns` (`tool.#`) for this process alone, to relay to
+   * its clients: a server-named, exclusive queue the broker deletes with the channel, so nothing
+   * is kept for a process that is gone and no copy is written to disk (the durable copies are in
+   * the consumers' own queues). At most once: `onConnected(first)` runs each time the feed is
+   * (re)established, and after a reconnect the events in between were missed — the caller tells
+   * its clients so. Invalid events are dropped with a warning.
+   */
+  async subscribeLive(
+    patterns: string[],
+    onEvent: (message: EventMessage) => void,
+    onConnected: (first: boolean) => void,
+  ): Promise<{ close(): Promise<void> }> {
+    const { exchange } = eventTopology(this.config.namespace);
+    let first = true;
+    const channel = this.conn().createChannel({
+      setup: async (ch: Channel) => {
+        await this.assertExchanges(ch);
+        const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+        for (const pattern of patterns) await ch.bindQueue(queue, exchange, pattern);
+        await ch.consume(
+          queue,
+          (msg) => {
+            if (!msg) return;
+            let message: EventMessage;
+            try {
+              message = parseEvent(msg.content);
+            } catch (err) {
+              this.logger.warn({ msg: 'invalid event not relayed', routing_key: msg.fields.routingKey, reason: String(err) }, 'EventBus');
+              return;
+            }
+            onEvent(message);
+          },
+          { noAck: true },
+        );
+        onConnected(first);
+        first = false;
+      },
+    });
+    this.reportChannelErrors(channel, 'live feed');
+    this.consumers.push(channel);
+    await channel.waitForConnect();
+    return {
+      close: async () => {
+        const i = this.consumers.indexOf(channel);
+        if (i >= 0) this.consumers.splice(i, 1);
+        await channel.close();
+      },
+    };
+  }
+
+  /**
    * Deletes the queues of a consumer that an earlier version declared and this one no longer has
    * (a durable queue nobody reads keeps every matching event forever). Deleting a queue that does
    * not exist succeeds, so every start may do it. Resolves once done; while the broker is
