@@ -1,3 +1,6 @@
+import amqplib from 'amqplib';
+import { randomUUID } from 'node:crypto';
+import { eventTopology } from '#common';
 import { ApiClient, isolate, SseClient, startPlatform, until, type RunningPlatform, type SseEvent, type TestIsolation } from '#testing';
 
 /**
@@ -118,7 +121,7 @@ describe('live events (e2e)', () => {
     expect(created.data.occurred_at).toEqual(expect.any(String));
     expect(created.data).not.toHaveProperty('request_id');
 
-    // Handed to Oscar: from then on the private tool's events are his, no longer Olivia's.
+    // Handed to Oscar: Olivia hears that (it leaves her view), then the private tool's events are his alone.
     expect((await olivia.post(`/api/v1/mcps/${priv.id}/transfer`, { owner: 'oscar' })).status).toBe(200);
     expect((await oscar.post(`/api/v1/mcps/${priv.id}/versions`, { version: '1.0.1', config })).status).toBe(201);
     expect((await oscar.delete(`/api/v1/mcps/${priv.id}`)).status).toBe(200);
@@ -134,11 +137,67 @@ describe('live events (e2e)', () => {
     ];
     expect(seen(sOscar, names).slice(publicOnly.length)).toEqual(after);
     expect(seen(sBoss, names).slice(all.length)).toEqual(after);
-    expect(seen(sOlivia, names).slice(all.length)).toEqual(['tool.updated live-public']);
+    expect(seen(sOlivia, names).slice(all.length)).toEqual(['tool.updated live-private', 'tool.updated live-public']);
     expect(seen(sVera, names).slice(publicOnly.length)).toEqual(['tool.updated live-public']);
-    expect(sOscar.events.find(isEvent('tool.updated', 'live-private'))!.data.payload.fields).toEqual(['owner_id']);
+    expect(sOscar.events.find(isEvent('tool.updated', 'live-private'))!.data.payload).toEqual({
+      tool_id: priv.id,
+      name: 'live-private',
+      owner_id: ids.oscar,
+      visibility: 'private',
+      fields: ['owner_id'],
+      previous: { owner_id: ids.olivia, visibility: 'private' },
+    });
     for (const s of [sBoss, sOlivia, sOscar, sVera]) s.close();
   }, 60_000);
+
+  it('tells whoever could see a tool that it left their view, and nothing while it is out of it', async () => {
+    const olivia = await as('olivia');
+    const sVera = await stream(a.baseUrl, bearer(await login('vera')));
+    await sVera.waitFor((e) => e.event === 'ready', 'ready');
+    const tool = (await olivia.post('/api/v1/mcps', { name: 'going-private', visibility: 'public' })).body;
+    expect((await olivia.put(`/api/v1/mcps/${tool.id}`, { visibility: 'private' })).status).toBe(200);
+    const config = { type: 'stdio', command: 'npx', args: ['-y', 'srv@1.0.0'] };
+    expect((await olivia.post(`/api/v1/mcps/${tool.id}/versions`, { version: '1.0.0', config })).status).toBe(201);
+    expect((await olivia.put(`/api/v1/mcps/${tool.id}`, { visibility: 'public' })).status).toBe(200);
+    await until(() => seen(sVera, ['going-private']).length === 3, 'three events');
+    // Created; made private (she could see it before); not the private publish; public again.
+    expect(seen(sVera, ['going-private'])).toEqual([
+      'tool.created going-private',
+      'tool.updated going-private',
+      'tool.updated going-private',
+    ]);
+    expect(sVera.named('tool.updated').map((e) => [e.data.payload.visibility, e.data.payload.previous?.visibility])).toEqual([
+      ['private', 'public'],
+      ['public', 'private'],
+    ]);
+    sVera.close();
+  }, 30_000);
+
+  it('shows an event written before events named who may see them as its tool is now', async () => {
+    const olivia = await as('olivia');
+    const tool = (await olivia.post('/api/v1/mcps', { name: 'older-event', visibility: 'private' })).body;
+    const sOlivia = await stream(a.baseUrl, bearer(await login('olivia')));
+    const sVera = await stream(a.baseUrl, bearer(await login('vera')));
+    for (const s of [sOlivia, sVera]) await s.waitFor((e) => e.event === 'ready', 'ready');
+    // As a registry of the day before wrote it: no owner_id, no visibility.
+    const conn = await amqplib.connect(iso.config.amqp.url);
+    const ch = await conn.createConfirmChannel();
+    const old = {
+      id: randomUUID(),
+      key: 'tool.updated',
+      occurred_at: new Date().toISOString(),
+      payload: { tool_id: tool.id, name: 'older-event', fields: ['description'] },
+    };
+    ch.publish(eventTopology(iso.config.namespace).exchange, 'tool.updated', Buffer.from(JSON.stringify(old)), { persistent: true });
+    await ch.waitForConfirms();
+    await conn.close();
+    await sOlivia.waitFor((e) => e.id === old.id, 'the older event, for its owner');
+    // A public change after it: once Vera has that, she has had everything before it.
+    expect((await olivia.put(`/api/v1/mcps/${tool.id}`, { visibility: 'public' })).status).toBe(200);
+    await sVera.waitFor((e) => e.event === 'tool.updated' && e.data.payload.name === 'older-event', 'the public change');
+    expect(sVera.events.some((e) => e.id === old.id)).toBe(false);
+    for (const s of [sOlivia, sVera]) s.close();
+  }, 30_000);
 
   it('filters by tool, resumes after Last-Event-ID, and says reset when it cannot', async () => {
     const olivia = await as('olivia');

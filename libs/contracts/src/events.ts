@@ -28,6 +28,18 @@ export type EventConsumer = (typeof EventConsumer)[keyof typeof EventConsumer];
 
 const roleSchema = z.enum(['admin', 'maintainer', 'viewer']);
 
+/**
+ * Every tool event names the tool and who may see it as of the change (its owner and visibility),
+ * so that whoever relays it to people (the gateway's live events) need not look the tool up.
+ * Optional: events written before they were added carry neither.
+ */
+const toolAudience = {
+  tool_id: z.string(),
+  name: z.string(),
+  owner_id: z.string().optional(),
+  visibility: z.enum(['private', 'public']).optional(),
+};
+
 export const EventSchemas = {
   [EventKey.USER_CREATED]: z.object({
     user_id: z.string(),
@@ -44,12 +56,17 @@ export const EventSchemas = {
     owner_id: z.string(),
     visibility: z.enum(['private', 'public']),
   }),
-  [EventKey.TOOL_UPDATED]: z.object({ tool_id: z.string(), name: z.string(), fields: z.array(z.string()) }),
-  [EventKey.TOOL_DELETED]: z.object({ tool_id: z.string(), name: z.string() }),
-  [EventKey.TOOL_RESTORED]: z.object({ tool_id: z.string(), name: z.string() }),
-  [EventKey.TOOL_VERSION_PUBLISHED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), sha256: z.string() }),
-  [EventKey.TOOL_VERSION_YANKED]: z.object({ tool_id: z.string(), name: z.string(), version: z.string(), reason: z.string() }),
-  [EventKey.TOOL_LATEST_CHANGED]: z.object({ tool_id: z.string(), name: z.string(), latest: z.string().nullable(), pinned: z.boolean() }),
+  [EventKey.TOOL_UPDATED]: z.object({
+    ...toolAudience,
+    fields: z.array(z.string()),
+    /** Who could see the tool before, when this change moved that (visibility, owner): they hear of it too. */
+    previous: z.object({ owner_id: z.string(), visibility: z.enum(['private', 'public']) }).optional(),
+  }),
+  [EventKey.TOOL_DELETED]: z.object(toolAudience),
+  [EventKey.TOOL_RESTORED]: z.object(toolAudience),
+  [EventKey.TOOL_VERSION_PUBLISHED]: z.object({ ...toolAudience, version: z.string(), sha256: z.string() }),
+  [EventKey.TOOL_VERSION_YANKED]: z.object({ ...toolAudience, version: z.string(), reason: z.string() }),
+  [EventKey.TOOL_LATEST_CHANGED]: z.object({ ...toolAudience, latest: z.string().nullable(), pinned: z.boolean() }),
   /** A repository's README or docs file as github-sync read it (knowledge keeps one document per repository + path). */
   [EventKey.GITHUB_DOCUMENT_PUBLISHED]: z.object({
     repository: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'owner/name'),

@@ -39,13 +39,27 @@ export interface LiveStream {
   recheck(): Promise<void>;
 }
 
-/** An event as it went by, with who could see its tool then (null: the tool could not be read, so admins only). */
+/** Who may see a tool: its owner and visibility. */
+type Audience = { ownerId: string; visibility: string };
+
+/**
+ * An event as it went by, with who may see it: those who could see the tool as of the change,
+ * and before it when the change moved that (made private, handed on), so that they hear their
+ * view of it changed. Empty: the tool could not be read, so admins only.
+ */
 interface Relayed {
   id: string;
   toolId: string;
   frame: string;
-  access: { ownerId: string; visibility: string } | null;
+  audiences: Audience[];
 }
+
+type ToolEventPayload = {
+  tool_id?: unknown;
+  owner_id?: unknown;
+  visibility?: unknown;
+  previous?: { owner_id: string; visibility: string };
+};
 
 /** The SSE frame of a named event with a JSON body (and an id, for events a client can resume after). */
 export function sseFrame(event: string, data: unknown, id?: string): string {
@@ -147,24 +161,15 @@ export class LiveEventsService implements BeforeApplicationShutdown {
   }
 
   private arrived(message: EventMessage): void {
-    const toolId = (message.payload as { tool_id?: unknown }).tool_id;
+    const payload = message.payload as ToolEventPayload;
+    const toolId = payload.tool_id;
     if (typeof toolId !== 'string') return;
-    // The tool as it is now (the registry bumped the cache generation before publishing): who may see it.
-    const lookup = this.registry.tool(toolId, RELAY_ACTOR).then(
-      (t) => ({ ownerId: t.owner_id, visibility: t.visibility }),
-      (err: unknown) => {
-        this.logger.warn(
-          { msg: 'tool of an event could not be read; relayed to admins only', tool_id: toolId, err: String(err) },
-          'LiveEvents',
-        );
-        return null;
-      },
-    );
+    const audiences = this.audiences(toolId, payload);
     this.delivering = this.delivering.then(async () => {
       const relayed: Relayed = {
         id: message.id,
         toolId,
-        access: await lookup,
+        audiences: await audiences,
         frame: sseFrame(
           message.key,
           { id: message.id, key: message.key, occurred_at: message.occurred_at, payload: message.payload },
@@ -179,10 +184,30 @@ export class LiveEventsService implements BeforeApplicationShutdown {
     });
   }
 
+  /** Who may see the event: as the event says, or (an event from before they said it) the tool as it is now. */
+  private async audiences(toolId: string, payload: ToolEventPayload): Promise<Audience[]> {
+    if (typeof payload.owner_id === 'string' && typeof payload.visibility === 'string') {
+      const now = { ownerId: payload.owner_id, visibility: payload.visibility };
+      const before = payload.previous && { ownerId: payload.previous.owner_id, visibility: payload.previous.visibility };
+      return before ? [now, before] : [now];
+    }
+    try {
+      // The registry bumped the cache generation before publishing: this is the tool after the change.
+      const t = await this.registry.tool(toolId, RELAY_ACTOR);
+      return [{ ownerId: t.owner_id, visibility: t.visibility }];
+    } catch (err) {
+      this.logger.warn(
+        { msg: 'tool of an event could not be read; relayed to admins only', tool_id: toolId, err: String(err) },
+        'LiveEvents',
+      );
+      return [];
+    }
+  }
+
   private deliver(stream: LiveStream, r: Relayed): void {
     if (stream.toolIds && !stream.toolIds.has(r.toolId)) return;
     // Whoever may read the tool (its owner also once it is deleted, to hear of that); admins everything.
-    if (!isAdmin(stream.actor) && !(r.access && canRead(r.access, stream.actor))) return;
+    if (!isAdmin(stream.actor) && !r.audiences.some((a) => canRead(a, stream.actor))) return;
     stream.write(r.frame);
     eventsSent.inc();
   }

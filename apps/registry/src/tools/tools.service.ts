@@ -121,6 +121,11 @@ const unprocessableOwner = (why: string) =>
 /** Events of a change to a tool (`tool.created`, `tool.version.published`, …): the changes the read cache must not outlive. */
 const isToolEvent = (key: EventKey) => key.startsWith('tool.');
 
+/** What every tool event starts with: the tool, and who may see it as of the change (see the event contracts). */
+function eventTool(tool: Pick<Tool, 'id' | 'name' | 'ownerId' | 'visibility'>) {
+  return { tool_id: tool.id, name: tool.name, owner_id: tool.ownerId, visibility: tool.visibility };
+}
+
 /** SQL: `lv` is the latest version of the listed tool `t` (one row by the unique (tool_id, version) index, or none). */
 const LATEST_OF_T = 'lv.tool_id = t.id AND lv.version = t.latest_version';
 
@@ -208,12 +213,7 @@ export class ToolsService {
       throw err;
     }
     await this.history(m, tool.id, 'tool.created', actor, { after: toolView(tool) });
-    await this.outbox.add(m, EventKey.TOOL_CREATED, {
-      tool_id: tool.id,
-      name: tool.name,
-      owner_id: tool.ownerId,
-      visibility: tool.visibility,
-    });
+    await this.outbox.add(m, EventKey.TOOL_CREATED, eventTool(tool));
     return tool;
   }
 
@@ -285,7 +285,11 @@ export class ToolsService {
         actor,
         diff,
       );
-      await this.outbox.add(m, EventKey.TOOL_UPDATED, { tool_id: id, name: tool.name, fields: Object.keys(diff) });
+      await this.outbox.add(m, EventKey.TOOL_UPDATED, {
+        ...eventTool(tool),
+        fields: Object.keys(diff),
+        ...(diff.visibility ? { previous: { owner_id: before.owner_id, visibility: before.visibility } } : {}),
+      });
       return toolView(tool);
     });
   }
@@ -310,7 +314,11 @@ export class ToolsService {
       tool.updatedAt = new Date();
       await m.update(Tool, { id }, { ownerId: tool.ownerId, updatedAt: tool.updatedAt });
       await this.history(m, id, 'tool.transferred', actor, { owner_id: { from: before.owner_id, to: tool.ownerId } });
-      await this.outbox.add(m, EventKey.TOOL_UPDATED, { tool_id: id, name: tool.name, fields: ['owner_id'] });
+      await this.outbox.add(m, EventKey.TOOL_UPDATED, {
+        ...eventTool(tool),
+        fields: ['owner_id'],
+        previous: { owner_id: before.owner_id, visibility: before.visibility },
+      });
       return toolView(tool);
     });
   }
@@ -322,7 +330,7 @@ export class ToolsService {
       tool.updatedAt = tool.deletedAt;
       await m.save(Tool, tool);
       await this.history(m, id, 'tool.deleted', actor, null);
-      await this.outbox.add(m, EventKey.TOOL_DELETED, { tool_id: id, name: tool.name });
+      await this.outbox.add(m, EventKey.TOOL_DELETED, eventTool(tool));
       return toolView(tool);
     });
   }
@@ -337,7 +345,7 @@ export class ToolsService {
       tool.updatedAt = new Date();
       await m.save(Tool, tool);
       await this.history(m, id, 'tool.restored', actor, null);
-      await this.outbox.add(m, EventKey.TOOL_RESTORED, { tool_id: id, name: tool.name });
+      await this.outbox.add(m, EventKey.TOOL_RESTORED, eventTool(tool));
       return toolView(tool);
     });
   }
@@ -422,7 +430,7 @@ export class ToolsService {
     const latest = tool.pinnedVersion ?? version;
     this.touchIn(batch, tool, { latestVersion: latest, highestVersion: version });
     this.historyIn(batch, id, 'version.published', actor, { version, sha256: row.sha256 });
-    this.outbox.addTo(batch, EventKey.TOOL_VERSION_PUBLISHED, { tool_id: id, name: tool.name, version, sha256: row.sha256 });
+    this.outbox.addTo(batch, EventKey.TOOL_VERSION_PUBLISHED, { ...eventTool(tool), version, sha256: row.sha256 });
     if (!into) await batch.flush();
     return versionView(row, latest);
   }
@@ -495,10 +503,10 @@ export class ToolsService {
         ...(pinned !== before.pinned ? { unpinned: true } : {}),
         ...(latest !== before.latest ? { latest: { from: before.latest, to: latest } } : {}),
       });
-      await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { tool_id: id, name: tool.name, version: row.version, reason });
+      await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { ...eventTool(tool), version: row.version, reason });
       // Whoever follows `latest` (a deployer) hears of it however it changed.
       if (latest !== before.latest)
-        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { tool_id: id, name: tool.name, latest, pinned: pinned !== null });
+        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: pinned !== null });
       return versionView(row, latest);
     });
   }
@@ -520,7 +528,7 @@ export class ToolsService {
       if (before.pinned === pinned && before.latest === latest) return toolView(tool);
       await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
       await this.history(m, id, pinned ? 'latest.pinned' : 'latest.unpinned', actor, { from: before, to: { pinned, latest } });
-      await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { tool_id: id, name: tool.name, latest, pinned: pinned !== null });
+      await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: pinned !== null });
       return toolView(tool);
     });
   }
