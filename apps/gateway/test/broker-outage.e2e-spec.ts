@@ -43,6 +43,13 @@ describe('gateway during a broker outage (e2e)', () => {
     }
   });
 
+  it('answers a clear 503 for live events, which need the broker', async () => {
+    const login = await api.post('/api/v1/auth/login', { username: 'offline', password: 'no-broker-secret-1' });
+    const r = await api.withToken(login.body.access_token).get('/events');
+    expect(r.status).toBe(503);
+    expect(r.body.error.message).toBe('Cannot listen for events right now: Error: RabbitMQ is not reachable');
+  }, 20_000);
+
   it('answers a clear 503/504 for routes that need a back-end service', async () => {
     const login = await api.post('/api/v1/auth/login', { username: 'offline', password: 'no-broker-secret-1' });
     const r = await api.withToken(login.body.access_token).get('/api/v1/mcps');

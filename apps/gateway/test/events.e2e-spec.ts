@@ -1,4 +1,5 @@
 import amqplib from 'amqplib';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { eventTopology } from '#common';
 import { ApiClient, isolate, SseClient, startPlatform, until, type RunningPlatform, type SseEvent, type TestIsolation } from '#testing';
@@ -291,6 +292,24 @@ describe('live events (e2e)', () => {
     );
     for (const s of mine) s.close();
   }, 30_000);
+
+  it('tells its streams to reset when its feed from the broker was interrupted, then goes on', async () => {
+    const olivia = await as('olivia');
+    const s = await stream(a.baseUrl, bearer(await login('olivia')));
+    await s.waitFor((e) => e.event === 'ready', 'ready');
+    // The broker drops every connection (as on a restart): the gateway's feed comes back on its own.
+    execFileSync('rabbitmqctl', ['close_all_connections', 'e2e: the broker drops its connections'], { stdio: 'ignore' });
+    const reset = await s.waitFor((e) => e.event === 'reset', 'reset', 15_000);
+    expect(reset.data.reason).toBe('the event feed was interrupted; re-read what you show');
+    // A create whose answer was lost in the reconnect may have landed: then the retry is a 409.
+    await until(
+      async () => [201, 409].includes((await olivia.post('/api/v1/mcps', { name: 'after-reconnect' })).status),
+      'registry back',
+      15_000,
+    );
+    await s.waitFor(isEvent('tool.created', 'after-reconnect'), 'live again', 15_000);
+    s.close();
+  }, 45_000);
 
   it('keeps an idle stream open with comments, and ends it when its access token expires', async () => {
     await until(() => expiring.comments >= 2, 'two keep-alive comments', 5000);

@@ -167,14 +167,28 @@ export class EventBus implements OnApplicationShutdown {
     });
     this.reportChannelErrors(channel, 'live feed');
     this.consumers.push(channel);
-    await channel.waitForConnect();
-    return {
-      close: async () => {
-        const i = this.consumers.indexOf(channel);
-        if (i >= 0) this.consumers.splice(i, 1);
-        await channel.close();
-      },
+    const close = async () => {
+      const i = this.consumers.indexOf(channel);
+      if (i >= 0) this.consumers.splice(i, 1);
+      await channel.close();
     };
+    // Whoever waits for the feed (a client opening a stream) is told the broker is unreachable
+    // rather than kept waiting for it to come back.
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        channel.waitForConnect(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('RabbitMQ is not reachable')), this.config.amqp.rpcTimeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await close().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return { close };
   }
 
   /**
