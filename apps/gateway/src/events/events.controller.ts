@@ -121,6 +121,8 @@ export class EventsController {
     res.write(`retry: ${RETRY_MS}\n\n${ready}${reset}${queued.join('')}`);
     queued = undefined;
     res.on('close', () => close(undefined));
+    // A client gone while the stream was being set up: its close event has already passed.
+    if (res.destroyed) close(undefined);
     const heartbeat = setInterval(() => open && res.write(': keep-alive\n\n'), this.config.sse.heartbeatMs);
     timers.push(heartbeat);
     if (continuing.expiresAt !== undefined) {

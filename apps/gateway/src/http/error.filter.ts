@@ -118,9 +118,9 @@ export class HttpErrorFilter implements ExceptionFilter {
         body: { error: { code: codeForStatus(fst.statusCode), message: fst.message ?? 'Bad request', request_id: requestId } },
       };
     }
-    const store = unreachableStore(exception);
+    const store = unreachableStore(exception, 'MySQL');
     if (store) {
-      // A store of the gateway's own (Redis, its database) is out of reach: not a bug of ours, so a
+      // A store of the gateway's own (Redis, MySQL) is out of reach: not a bug of ours, so a
       // 503 the client can retry (as the services answer) and one warning line, not a 500.
       this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'HttpErrorFilter');
       const unavailable = new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `The gateway cannot reach ${store} right now; retry shortly`, {

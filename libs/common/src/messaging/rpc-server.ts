@@ -83,17 +83,28 @@ export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unkno
   }
 }
 
-const MONGO_UNREACHABLE = /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed)Error$/;
+const MONGO_UNREACHABLE =
+  /^(Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|PoolClosed|ServerClosed|WaitQueueTimeout)Error|PoolClearedOnNetworkError)$/;
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'PROTOCOL_CONNECTION_LOST']);
 
-/** Which data store an error says is out of reach (connection refused, lost, timed out), if any. */
-export function unreachableStore(err: unknown): string | undefined {
-  if (!(err instanceof Error)) return undefined;
-  if (MONGO_UNREACHABLE.test(err.name)) return 'MongoDB';
-  if (err.name === 'MaxRetriesPerRequestError') return 'Redis';
-  const code = driverErrorCode(err);
-  if (code && SOCKET_CODES.has(code)) return 'its database';
-  return undefined;
+/** The database each service keeps its data in: what a lost connection of unknown origin is taken for. */
+const SERVICE_DATABASE: Record<string, string> = { knowledge: 'MongoDB', 'analysis-worker': 'MongoDB' };
+
+/**
+ * Which data store an error says is out of reach (connection refused, lost, timed out), if any:
+ * by the error or any error it was caused by (drivers wrap the socket's error in their own). A
+ * bare socket error is the service's own database (`database`): named, so that ops know where
+ * to look (a knowledge search once answered "its database" for a MongoDB outage).
+ */
+export function unreachableStore(err: unknown, database = 'its database'): string | undefined {
+  let socketCode = false;
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (MONGO_UNREACHABLE.test(e.name)) return 'MongoDB';
+    if (e.name === 'MaxRetriesPerRequestError') return 'Redis';
+    const code = driverErrorCode(e);
+    if (code && SOCKET_CODES.has(code)) socketCode = true;
+  }
+  return socketCode ? database : undefined;
 }
 
 /** Sends domain errors back as typed payloads; anything else is logged and reported by id only. */
@@ -106,7 +117,7 @@ export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
 
   catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
     if (exception instanceof DomainError) return throwError(() => exception.toPayload());
-    const store = unreachableStore(exception);
+    const store = unreachableStore(exception, SERVICE_DATABASE[this.service] ?? 'MySQL');
     if (store) {
       // Not a bug of ours: the caller gets a 503 it can retry, ops get one warning line.
       this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'RpcErrorFilter');

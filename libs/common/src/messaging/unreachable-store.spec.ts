@@ -9,6 +9,16 @@ describe('unreachableStore', () => {
     expect(unreachableStore(named('MaxRetriesPerRequestError'))).toBe('Redis');
     expect(unreachableStore(named('Error', { code: 'ECONNREFUSED' }))).toBe('its database');
     expect(unreachableStore(named('QueryFailedError', { driverError: { code: 'PROTOCOL_CONNECTION_LOST' } }))).toBe('its database');
+    expect(unreachableStore(named('MongoPoolClearedError'))).toBe('MongoDB');
+    expect(unreachableStore(named('PoolClearedOnNetworkError'))).toBe('MongoDB');
+  });
+
+  it('looks through the errors an error was caused by, and names the service database for a bare socket error', () => {
+    const wrapped = Object.assign(new Error('operation failed', { cause: named('MongoNetworkError') }), { name: 'MongooseError' });
+    expect(unreachableStore(wrapped)).toBe('MongoDB');
+    expect(unreachableStore(new Error('x', { cause: named('Error', { code: 'ECONNRESET' }) }), 'MongoDB')).toBe('MongoDB');
+    expect(unreachableStore(named('Error', { code: 'ECONNREFUSED' }), 'MySQL')).toBe('MySQL');
+    expect(unreachableStore(new Error('x', { cause: new TypeError('bug') }))).toBeUndefined();
   });
 
   it('leaves every other error alone (those stay 500s with an error id)', () => {
