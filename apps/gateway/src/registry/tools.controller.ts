@@ -56,6 +56,21 @@ const exportOneQuery = z
   .refine(namespaceOnlyForServerJson, namespaceRule);
 
 /**
+ * A change made only if the tool is still as the caller's If-Match (if any) tags it, answered
+ * with the changed tool's new tag, so that a client can make its next change conditional on this one.
+ */
+async function conditionalChange<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  change: (ifMatch: { if_match?: string }) => Promise<T>,
+): Promise<T> {
+  const ifMatch = request.headers['if-match'];
+  const tool = await change(ifMatch !== undefined ? { if_match: ifMatch } : {});
+  void reply.header('etag', etagOf(JSON.stringify(tool)));
+  return tool;
+}
+
+/**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
  * restore); ownership and visibility of each tool are enforced by the registry service.
  */
@@ -191,15 +206,9 @@ export class ToolsController {
     @Req() request: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const ifMatch = request.headers['if-match'];
-    const tool = await this.rpc.send(
-      P.REGISTRY_TOOL_UPDATE,
-      { tool_id: toolId(id), changes: body, ...(ifMatch !== undefined ? { if_match: ifMatch } : {}) },
-      { actor: toActor(p) },
+    return conditionalChange(request, reply, (ifMatch) =>
+      this.rpc.send(P.REGISTRY_TOOL_UPDATE, { tool_id: toolId(id), changes: body, ...ifMatch }, { actor: toActor(p) }),
     );
-    // The new tag, so that a client can make its next change conditional on this one.
-    void reply.header('etag', etagOf(JSON.stringify(tool)));
-    return tool;
   }
 
   @Post(':tool_id/transfer')
@@ -220,19 +229,18 @@ export class ToolsController {
     const tool_id = toolId(id);
     // The users live here; the registry decides (tool first, then the user) with what is found.
     const user = await this.users.findByIdOrUsername(body.owner);
-    const ifMatch = request.headers['if-match'];
-    const tool = await this.rpc.send(
-      P.REGISTRY_TOOL_TRANSFER,
-      {
-        tool_id,
-        owner: body.owner,
-        target: user && { user_id: user.id, username: user.username, role: user.role, disabled: user.disabled },
-        ...(ifMatch !== undefined ? { if_match: ifMatch } : {}),
-      },
-      { actor: toActor(p) },
+    return conditionalChange(request, reply, (ifMatch) =>
+      this.rpc.send(
+        P.REGISTRY_TOOL_TRANSFER,
+        {
+          tool_id,
+          owner: body.owner,
+          target: user && { user_id: user.id, username: user.username, role: user.role, disabled: user.disabled },
+          ...ifMatch,
+        },
+        { actor: toActor(p) },
+      ),
     );
-    void reply.header('etag', etagOf(JSON.stringify(tool)));
-    return tool;
   }
 
   @Delete(':tool_id')
