@@ -102,22 +102,20 @@ export class LiveEventsService implements BeforeApplicationShutdown {
    * answers `resumed: false` when it is not among the recent events (the caller sends `reset`).
    */
   async attach(stream: LiveStream, lastEventId?: string): Promise<{ resumed: boolean | null }> {
-    if (this.stopped) throw new DomainError(ErrorCode.SERVICE_UNAVAILABLE, 'The gateway is shutting down; reconnect to another one');
-    const own = [...this.streams].filter((s) => s.actor.user_id === stream.actor.user_id).length;
-    if (own >= this.config.sse.maxStreamsPerUser) {
-      throw new DomainError(
-        ErrorCode.RATE_LIMITED,
-        `At most ${this.config.sse.maxStreamsPerUser} live event streams per user on one gateway; close one first`,
-      );
-    }
+    this.refuseIfFull(stream);
     if (this.lingering) clearTimeout(this.lingering);
     this.lingering = undefined;
     this.feed ??= this.listen();
     try {
       await this.feed;
+      // Again: others may have been let in while the feed was being set up.
+      this.refuseIfFull(stream);
     } catch (err) {
-      this.feed = undefined;
-      throw new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `Cannot listen for events right now: ${String(err)}`);
+      if (!(err instanceof DomainError)) this.feed = undefined;
+      this.lingerIfIdle();
+      throw err instanceof DomainError
+        ? err
+        : new DomainError(ErrorCode.SERVICE_UNAVAILABLE, `Cannot listen for events right now: ${String(err)}`);
     }
     // Added and replayed in one turn: an event delivered next comes after the replayed ones.
     this.streams.add(stream);
@@ -129,10 +127,27 @@ export class LiveEventsService implements BeforeApplicationShutdown {
     return { resumed: true };
   }
 
+  private refuseIfFull(stream: LiveStream): void {
+    if (this.stopped) throw new DomainError(ErrorCode.SERVICE_UNAVAILABLE, 'The gateway is shutting down; reconnect to another one');
+    let own = 0;
+    for (const s of this.streams) if (s.actor.user_id === stream.actor.user_id) own++;
+    if (own >= this.config.sse.maxStreamsPerUser) {
+      throw new DomainError(
+        ErrorCode.RATE_LIMITED,
+        `At most ${this.config.sse.maxStreamsPerUser} live event streams per user on one gateway; close one first`,
+      );
+    }
+  }
+
   detach(stream: LiveStream): void {
     if (!this.streams.delete(stream)) return;
     streamsOpen.set(this.streams.size);
-    if (this.streams.size || this.lingering || !this.feed) return;
+    this.lingerIfIdle();
+  }
+
+  /** With no stream left, the feed is closed after `lingerMs` unless one opens meanwhile. */
+  private lingerIfIdle(): void {
+    if (this.streams.size || this.lingering || !this.feed || this.stopped) return;
     this.lingering = setTimeout(() => {
       this.lingering = undefined;
       if (this.streams.size) return;
