@@ -589,6 +589,40 @@ describe('registry (e2e)', () => {
     expect((await owner.put(`/api/v1/mcps/${tool.id}`, { description: 'v4' }, { 'if-match': '*' })).status).toBe(200);
   });
 
+  it('renames a tool: the new name must be free and valid, the old one is free again, and it is recorded', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'rename-me', visibility: 'public' })).body;
+    const taken = (await owner.post('/api/v1/mcps', { name: 'rename-taken' })).body;
+    const conflict = await owner.put(`/api/v1/mcps/${tool.id}`, { name: 'RENAME-TAKEN', description: 'not written' });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error).toMatchObject({
+      code: 'CONFLICT',
+      message: "A tool named 'RENAME-TAKEN' already exists",
+      details: { field: 'name' },
+    });
+    expect((await owner.put(`/api/v1/mcps/${tool.id}`, { name: 'has space' })).body.error.message).toMatch(
+      /^Invalid body\.name: must be URL-safe/,
+    );
+    expect((await other.put(`/api/v1/mcps/${tool.id}`, { name: 'stolen' })).status).toBe(403);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body).toMatchObject({ name: 'rename-me', description: '' });
+
+    const renamed = await owner.put(`/api/v1/mcps/${tool.id}`, { name: 'io.github.olivia/renamed' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.name).toBe('io.github.olivia/renamed');
+    expect((await viewer.get(`/api/v1/mcps/${tool.id}`)).body.name).toBe('io.github.olivia/renamed');
+    expect((await viewer.get('/api/v1/mcps?name=io.github.olivia/renamed')).body.items.map((t: { id: string }) => t.id)).toEqual([tool.id]);
+    expect((await viewer.get('/api/v1/mcps?name=rename-me')).body.total).toBe(0);
+    // The old name is free for another tool.
+    expect((await owner.post('/api/v1/mcps', { name: 'rename-me' })).status).toBe(201);
+    const history = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items;
+    expect(history.at(-1)).toMatchObject({ action: 'tool.updated', diff: { name: { from: 'rename-me', to: 'io.github.olivia/renamed' } } });
+    await waitFor(() => events.some((e) => e.key === 'tool.updated' && e.payload.tool_id === tool.id));
+    expect(events.find((e) => e.key === 'tool.updated' && e.payload.tool_id === tool.id)!.payload).toMatchObject({
+      name: 'io.github.olivia/renamed',
+      fields: ['name'],
+    });
+    expect(taken.name).toBe('rename-taken');
+  });
+
   it('transfers a tool to another maintainer or admin, checking the tool before the user, and records it', async () => {
     const me = async (c: ApiClient) => (await c.get('/api/v1/auth/me')).body.id as string;
     const [olivia, oscar, vera] = [await me(owner), await me(other), await me(viewer)];

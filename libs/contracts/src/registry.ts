@@ -428,7 +428,7 @@ export const createToolSchema = z.strictObject({
 export type CreateToolInput = z.infer<typeof createToolSchema>;
 
 export const updateToolSchema = z
-  .strictObject({ ...toolMetadata, status: toolStatusSchema })
+  .strictObject({ name: toolNameSchema.describe('a new name (a rename): unique, 409 if taken'), ...toolMetadata, status: toolStatusSchema })
   .partial()
   .refine((v) => Object.keys(v).length > 0, { message: 'give at least one field to change' });
 export type UpdateToolInput = z.infer<typeof updateToolSchema>;

@@ -84,6 +84,7 @@ export function versionView(v: ToolVersion, latest: string | null): VersionView 
 }
 
 const METADATA_FIELDS = {
+  name: 'name',
   display_name: 'displayName',
   description: 'description',
   tags: 'tags',
@@ -277,7 +278,13 @@ export class ToolsService {
       }
       if (!Object.keys(diff).length) return toolView(tool);
       tool.updatedAt = new Date();
-      await m.save(Tool, tool);
+      try {
+        await m.save(Tool, tool);
+      } catch (err) {
+        if (diff.name && duplicateKeyIndex(err) !== undefined)
+          throw new DomainError(ErrorCode.CONFLICT, `A tool named '${tool.name}' already exists`, { field: 'name' });
+        throw err;
+      }
       await this.history(
         m,
         id,
