@@ -265,6 +265,38 @@ describe('live events (e2e)', () => {
     await until(() => byKey.ended && nina.ended, 'streams closed');
   }, 30_000);
 
+  it("follows a role change: an admin made maintainer stops getting other people's private tools' events", async () => {
+    const boss = await as(admin.username);
+    const deputy = (
+      await boss.post('/api/v1/users', { username: 'deputy', email: 'deputy@example.com', password: PASSWORD, role: 'admin' })
+    ).body;
+    const s = await stream(b.baseUrl, bearer(await login('deputy')));
+    await s.waitFor((e) => e.event === 'ready', 'ready');
+    const olivia = await as('olivia');
+    const secret = (await olivia.post('/api/v1/mcps', { name: 'role-private', visibility: 'private' })).body;
+    await s.waitFor(isEvent('tool.created', 'role-private'), 'seen as an admin');
+    expect((await boss.patch(`/api/v1/users/${deputy.id}`, { role: 'maintainer' })).status).toBe(200);
+    // The demotion reaches gateway B (the auth broadcast) and its stream checks again: wait for it by a marker.
+    await until(
+      async () => {
+        await olivia.put(`/api/v1/mcps/${secret.id}`, { description: `after ${Date.now()}` });
+        const pub = (await olivia.post('/api/v1/mcps', { name: `role-marker-${Date.now()}`, visibility: 'public' })).body;
+        await s.waitFor((e) => e.data?.payload?.tool_id === pub.id, 'marker');
+        const updates = s.events.filter(isEvent('tool.updated', 'role-private')).length;
+        // A further private change: not delivered any more.
+        await olivia.put(`/api/v1/mcps/${secret.id}`, { description: `hidden ${Date.now()}` });
+        const marker = (await olivia.post('/api/v1/mcps', { name: `role-marker-${Date.now()}-2`, visibility: 'public' })).body;
+        await s.waitFor((e) => e.data?.payload?.tool_id === marker.id, 'second marker');
+        return s.events.filter(isEvent('tool.updated', 'role-private')).length === updates;
+      },
+      'private events stop after the demotion',
+      10_000,
+      100,
+    );
+    expect(s.ended).toBe(false);
+    s.close();
+  }, 30_000);
+
   it('refuses what it may not: no credentials, a bad query, more streams than allowed', async () => {
     const anon = await stream(a.baseUrl, {});
     expect(anon.status).toBe(401);
