@@ -28,3 +28,4 @@ export * from './registry/tool-access';
 export * from './http/etag';
 export * from './registry/registry-cache';
 export * from './search/text-analysis';
+export * from './util/with-timeout';

@@ -116,6 +116,9 @@ function checkPrecondition(name: string, view: ToolView, ifMatch: string | undef
     );
 }
 
+/** Names are unique (case-insensitively): creating or renaming to a taken one is a 409 on `name`. */
+const nameTaken = (name: string) => new DomainError(ErrorCode.CONFLICT, `A tool named '${name}' already exists`, { field: 'name' });
+
 const unprocessableOwner = (why: string) =>
   new DomainError(ErrorCode.UNPROCESSABLE, `Cannot transfer the tool: ${why}`, [{ field: 'owner', message: why }]);
 
@@ -209,7 +212,7 @@ export class ToolsService {
       await m.insert(Tool, tool);
     } catch (err) {
       if (duplicateKeyIndex(err) !== undefined) {
-        throw new DomainError(ErrorCode.CONFLICT, `A tool named '${input.name}' already exists`, { field: 'name' });
+        throw nameTaken(input.name);
       }
       throw err;
     }
@@ -281,8 +284,7 @@ export class ToolsService {
       try {
         await m.save(Tool, tool);
       } catch (err) {
-        if (diff.name && duplicateKeyIndex(err) !== undefined)
-          throw new DomainError(ErrorCode.CONFLICT, `A tool named '${tool.name}' already exists`, { field: 'name' });
+        if (diff.name && duplicateKeyIndex(err) !== undefined) throw nameTaken(tool.name);
         throw err;
       }
       await this.history(

@@ -2,23 +2,16 @@ import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import type { DependencyHealth } from '#contracts';
 import amqplib from 'amqplib';
+import { withTimeout } from '../util/with-timeout';
 
 /** Times a probe and reports up/down; a probe that does not settle within `timeoutMs` is down. */
 export async function probe(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<DependencyHealth> {
   const start = performance.now();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withTimeout(fn(), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
     return { status: 'up', response_time_ms: round(performance.now() - start) };
   } catch (err) {
     return { status: 'down', response_time_ms: round(performance.now() - start), error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    if (timer) clearTimeout(timer);
   }
 }
 

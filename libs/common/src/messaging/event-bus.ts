@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
 import { requestContext, sanitizeRequestId } from '../logging/request-context';
 import { ProcessedMessageStore } from './processed-message.store';
+import { withTimeout } from '../util/with-timeout';
 
 export const MAX_EVENT_ATTEMPTS = 3;
 const RETRY_HEADER = 'x-mcp-attempt';
@@ -174,19 +175,11 @@ export class EventBus implements OnApplicationShutdown {
     };
     // Whoever waits for the feed (a client opening a stream) is told the broker is unreachable
     // rather than kept waiting for it to come back.
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        channel.waitForConnect(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error('RabbitMQ is not reachable')), this.config.amqp.rpcTimeoutMs);
-        }),
-      ]);
+      await withTimeout(channel.waitForConnect(), this.config.amqp.rpcTimeoutMs, () => new Error('RabbitMQ is not reachable'));
     } catch (err) {
       await close().catch(() => undefined);
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
     return { close };
   }
