@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { Gauge } from 'prom-client';
 import { EventBus, HealthRegistry, loadConfig, metricsRegistry, OutboxService, ProcessedMessageStore, ServiceCoreModule } from '#common';
 import { registryDbOptions } from './database/registry-data-source';
+import { IdempotencyService } from './idempotency/idempotency.service';
 import { ConfigWatcherService } from './import-export/config-watcher.service';
 import { ImportExportService } from './import-export/import-export.service';
 import { ToolsController } from './tools/tools.controller';
@@ -56,6 +57,7 @@ class RegistryStartup implements OnModuleInit {
     EventBus,
     ProcessedMessageStore,
     OutboxService,
+    IdempotencyService,
     ToolsService,
     ImportExportService,
     ConfigWatcherService,

@@ -568,11 +568,23 @@ export const versionPageSchema = page(versionSchema);
 export const historyPageSchema = page(historyEntrySchema);
 
 const toolRef = z.strictObject({ tool_id: z.string().min(1).max(64) });
+
+/**
+ * A client's `Idempotency-Key` header (as Stripe and the IETF draft use it): any text of visible
+ * ASCII characters and spaces, up to 255, unique per request the client means once (a UUID, say).
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .regex(/^[\x20-\x7e]+$/, 'must be visible ASCII characters and spaces only (a UUID, say)');
+/** `idempotency_key`: the caller's Idempotency-Key; a repeat of a request that succeeded is answered as the first was, without doing it again. */
+const idempotent = { idempotency_key: idempotencyKeySchema.optional() };
 const versionRef = toolRef.extend({ version: z.string().min(1).max(100) });
 
 /** Request schemas of the registry RPCs (the actor travels in the envelope's meta). */
 export const RegistryRequests = {
-  create: createToolSchema,
+  create: z.strictObject({ tool: createToolSchema, ...idempotent }),
   list: listToolsQuerySchema,
   get: toolRef,
   /** `if_match`: the caller's If-Match header; the change is made only if the tool is still as tagged. */
@@ -586,7 +598,7 @@ export const RegistryRequests = {
     if_match: z.string().max(2000).optional(),
   }),
   history: toolRef.extend(pageFields),
-  publish: toolRef.extend({ input: publishVersionSchema }),
+  publish: toolRef.extend({ input: publishVersionSchema, ...idempotent }),
   versions: toolRef.extend(pageFields),
   version: versionRef,
   diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),

@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -7,6 +7,7 @@ import {
   createToolSchema,
   historyPageSchema,
   exportNamespaceSchema,
+  idempotencyKeySchema,
   importFormatSchema,
   importReportSchema,
   importRequestSchema,
@@ -70,6 +71,19 @@ async function conditionalChange<T>(
   return tool;
 }
 
+/** The request's Idempotency-Key header (checked: a 400 names it), for the changes that honour one. */
+function idempotencyKey(request: FastifyRequest): { idempotency_key?: string } {
+  const key = request.headers['idempotency-key'];
+  return key === undefined ? {} : { idempotency_key: parseOrThrow(idempotencyKeySchema, key, 'header Idempotency-Key') };
+}
+
+const IDEMPOTENCY_KEY_HEADER = {
+  name: 'Idempotency-Key',
+  required: false,
+  description:
+    'Any unique text (a UUID, say; up to 255 visible ASCII characters) identifying this request: a repeat with the same key and body (a retry after a timeout or a lost answer) gets the first answer and changes nothing; with another body it is a 422. Kept IDEMPOTENCY_KEY_TTL_S (default 24 h), per user; only successful answers are kept.',
+};
+
 /**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
  * restore); ownership and visibility of each tool are enforced by the registry service.
@@ -89,10 +103,15 @@ export class ToolsController {
   @Post()
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Register a tool (you become its owner)' })
+  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
   @ApiReply(201, toolSchema)
-  @ApiErrors(400, 409, 504)
-  create(@ValidBody(createToolSchema) body: z.output<typeof createToolSchema>, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOL_CREATE, body, { actor: toActor(p) });
+  @ApiErrors(400, 409, 422, 504)
+  create(
+    @ValidBody(createToolSchema) body: z.output<typeof createToolSchema>,
+    @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.rpc.send(P.REGISTRY_TOOL_CREATE, { tool: body, ...idempotencyKey(request) }, { actor: toActor(p) });
   }
 
   @Get()
@@ -277,14 +296,20 @@ export class ToolsController {
   @Post(':tool_id/versions')
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Publish an immutable version (semver, higher than every earlier one)' })
+  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
   @ApiReply(201, versionSchema)
-  @ApiErrors(400, 404, 409, 504)
+  @ApiErrors(400, 404, 409, 422, 504)
   publish(
     @Param('tool_id') id: string,
     @ValidBody(publishVersionSchema) body: z.output<typeof publishVersionSchema>,
     @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
   ) {
-    return this.rpc.send(P.REGISTRY_VERSION_PUBLISH, { tool_id: toolId(id), input: body }, { actor: toActor(p) });
+    return this.rpc.send(
+      P.REGISTRY_VERSION_PUBLISH,
+      { tool_id: toolId(id), input: body, ...idempotencyKey(request) },
+      { actor: toActor(p) },
+    );
   }
 
   @Get(':tool_id/versions')

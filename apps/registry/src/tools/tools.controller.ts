@@ -50,7 +50,7 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOL_CREATE)
   create(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOL_CREATE)) req: RpcData<typeof P.REGISTRY_TOOL_CREATE>, @RpcActor() actor?: Actor) {
-    return this.tools.create(req, requireActor(actor));
+    return this.tools.create(req.tool, requireActor(actor), req.idempotency_key);
   }
 
   @MessagePattern(P.REGISTRY_TOOL_LIST)
@@ -96,8 +96,7 @@ export class ToolsController {
     @Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_PUBLISH)) req: RpcData<typeof P.REGISTRY_VERSION_PUBLISH>,
     @RpcActor() actor?: Actor,
   ) {
-    const r = req;
-    return this.tools.publish(r.tool_id, r.input, requireActor(actor));
+    return this.tools.publish(req.tool_id, req.input, requireActor(actor), req.idempotency_key);
   }
 
   @MessagePattern(P.REGISTRY_VERSION_LIST)

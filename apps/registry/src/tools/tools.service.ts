@@ -43,6 +43,7 @@ import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { diffVersions } from '../versions/version-diff';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { ToolHistory } from './tool-history.entity';
 import { Tool } from './tool.entity';
 
@@ -153,6 +154,7 @@ export class ToolsService {
     @Inject(OutboxService) private readonly outbox: OutboxService,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(IdempotencyService) private readonly idempotency: IdempotencyService,
     @Inject(JsonLogger) logger: JsonLogger,
   ) {
     defineRegistryBump(redis);
@@ -182,8 +184,15 @@ export class ToolsService {
     );
   }
 
-  async create(input: CreateToolInput, actor: Actor): Promise<ToolView> {
-    return toolView(await this.write((m) => this.createIn(m, input, actor)));
+  /** With an Idempotency-Key, a repeat of a create that succeeded is answered with the tool it created. */
+  async create(input: CreateToolInput, actor: Actor, idempotencyKey?: string): Promise<ToolView> {
+    if (idempotencyKey === undefined) return toolView(await this.write((m) => this.createIn(m, input, actor)));
+    const req = this.idempotency.request(actor, idempotencyKey, 'tool.create', input);
+    return this.idempotency.once(
+      req,
+      (fn) => this.write(fn),
+      async (m) => toolView(await this.createIn(m, input, actor)),
+    );
   }
 
   /** Creates a tool inside the caller's transaction (a taken name is a 409). */
@@ -377,7 +386,7 @@ export class ToolsService {
   }
 
   /** Publishes a new immutable version; its semver must be valid and higher than every earlier one. */
-  async publish(id: string, input: PublishVersionInput, actor: Actor): Promise<VersionView> {
+  async publish(id: string, input: PublishVersionInput, actor: Actor, idempotencyKey?: string): Promise<VersionView> {
     const version = semver.valid(input.version);
     if (!version || version !== input.version) {
       throw new DomainError(
@@ -387,6 +396,15 @@ export class ToolsService {
       );
     }
     if (input.manifest) validateManifest(input.manifest);
+    if (idempotencyKey !== undefined) {
+      // Alone, in a transaction that also claims the key (see IdempotencyService): not grouped.
+      const req = this.idempotency.request(actor, idempotencyKey, 'version.publish', { tool_id: id, input });
+      return this.idempotency.once(
+        req,
+        (fn) => this.write(fn),
+        async (m) => this.publishIn(m, await this.writable(m, id, actor, 'publish versions'), { ...input, version }, actor),
+      );
+    }
     // Lock + read, then every write and COMMIT: two round trips, shared with the publishes that
     // arrive in the same turn.
     const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor });

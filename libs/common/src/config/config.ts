@@ -70,6 +70,7 @@ export const envSchema = z.object({
   MCP_CONFIG_WATCH_PATH: z.string().min(1).optional(),
   MCP_CONFIG_VISIBILITY: z.enum(['private', 'public']).default('public'),
   EXPORT_PAGE_SIZE: int(500, 1, 1000),
+  IDEMPOTENCY_KEY_TTL_S: int(86_400, 1, 30 * 86_400),
   SSE_HEARTBEAT_MS: int(15_000, 1000, 300_000),
   SSE_MAX_STREAMS_PER_USER: int(10, 1, 1000),
   SSE_REPLAY_EVENTS: int(1000, 0, 100_000),
@@ -122,6 +123,8 @@ export interface AppConfig {
   configWatch?: { path: string; visibility: 'private' | 'public' };
   /** Gateway: tools per page the export of every tool is streamed in (one registry RPC each). */
   exportPageSize: number;
+  /** Registry: how long the answer to a request with an Idempotency-Key is kept (a repeat within it gets that answer). */
+  idempotencyKeyTtlS: number;
   /**
    * Gateway: live event streams (GET /events). `heartbeatMs`: a comment line that keeps proxies
    * from closing an idle stream; `replayEvents`: recent events kept to resume a reconnecting
@@ -200,6 +203,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     metricsToken: e.METRICS_TOKEN,
     configWatch: e.MCP_CONFIG_WATCH_PATH ? { path: e.MCP_CONFIG_WATCH_PATH, visibility: e.MCP_CONFIG_VISIBILITY } : undefined,
     exportPageSize: e.EXPORT_PAGE_SIZE,
+    idempotencyKeyTtlS: e.IDEMPOTENCY_KEY_TTL_S,
     sse: {
       heartbeatMs: e.SSE_HEARTBEAT_MS,
       maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,

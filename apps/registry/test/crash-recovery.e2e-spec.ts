@@ -1,0 +1,206 @@
+import amqplib from 'amqplib';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { eventTopology } from '#common';
+import { ApiClient, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
+
+/** The registry as its own process (not under the platform runner), so that it can be killed like a crash would. */
+async function startRegistry(env: Record<string, string>, logs: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/apps/registry/src/main.js'], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  createInterface({ input: child.stderr }).on('line', (l) => logs.push(l));
+  await new Promise<void>((ok, fail) => {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      logs.push(l);
+      if (l.includes('registry is listening')) ok();
+    });
+    child.once('exit', (code, signal) =>
+      fail(new Error(`the registry exited during start-up (${signal ?? code}):\n${logs.slice(-20).join('\n')}`)),
+    );
+  });
+  return child;
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((ok) => {
+    child.once('exit', () => ok());
+    child.kill(signal);
+  });
+}
+
+/**
+ * The registry killed (SIGKILL, as a crash or the OOM killer would) while versions are being
+ * published, then started again. Clients do what a careful client does with a 5xx or a lost
+ * answer: send the same publish again (half of them with an Idempotency-Key). Afterwards every version exists exactly once, with its
+ * history entry and its event, nothing is half-written, and every publish the gateway answered 201
+ * is there: no accepted work is lost, none is done twice.
+ */
+describe('registry crash during writes (e2e)', () => {
+  let iso: TestIsolation;
+  let gateway: RunningPlatform;
+  let registry: ChildProcess | undefined;
+  const registryLogs: string[] = [];
+  let amqp: amqplib.ChannelModel;
+  const events: { id: string; key: string; payload: { tool_id: string; version?: string; sha256?: string } }[] = [];
+  let admin: ApiClient;
+
+  const TOOLS = 6;
+  const VERSIONS = 30;
+
+  beforeAll(async () => {
+    iso = isolate({
+      BOOTSTRAP_ADMIN_USERNAME: 'crash-admin',
+      BOOTSTRAP_ADMIN_EMAIL: 'crash-admin@example.com',
+      BOOTSTRAP_ADMIN_PASSWORD: 'kill-nine-secret-1',
+      // Requests queued while the registry is down expire (and are answered 504) after this.
+      RPC_TIMEOUT_MS: '10000',
+      RATE_LIMIT_PER_PRINCIPAL: '1000000',
+      RATE_LIMIT_PER_IP: '1000000',
+    });
+    gateway = await startPlatform(iso.env, { only: ['gateway'] });
+    registry = await startRegistry(iso.env, registryLogs);
+    const api = new ApiClient(gateway.baseUrl);
+    const login = await api.post('/api/v1/auth/login', { username: 'crash-admin', password: 'kill-nine-secret-1' });
+    expect(login.status).toBe(200);
+    admin = api.withToken(login.body.access_token);
+
+    amqp = await amqplib.connect(iso.config.amqp.url);
+    const ch = await amqp.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, eventTopology(iso.config.namespace).exchange, 'tool.#');
+    await ch.consume(queue, (m) => m && events.push(JSON.parse(m.content.toString()) as (typeof events)[number]), { noAck: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await amqp?.close();
+    if (registry) await kill(registry, 'SIGINT');
+    await gateway?.stop();
+    await iso?.cleanup();
+  }, 60_000);
+
+  const body = (tool: number, v: number) => ({
+    version: `1.0.${v}`,
+    changelog: `release ${v}`,
+    config: { type: 'stdio', command: 'node', args: [`server-${tool}.js`, `--release=${v}`] },
+    manifest: { tools: [{ name: `op_${v}`, description: `operation ${v}`, input_schema: { type: 'object' } }] },
+  });
+
+  it('loses no accepted publish and does none twice when the registry is killed mid-load', async () => {
+    const ids: string[] = [];
+    for (let t = 0; t < TOOLS; t++) {
+      const r = await admin.post('/api/v1/mcps', { name: `crash-tool-${t}`, visibility: 'public' });
+      expect(r.status).toBe(201);
+      ids.push(r.body.id);
+    }
+
+    /** What each publish was answered, in order, per tool: 201, 'landed' (409 same content), or a 5xx / network error before a retry. */
+    const answers: string[][] = ids.map(() => []);
+    const sha: Record<string, string> = {};
+    /** The version ids a keyed publish was answered with (every answer to one key must be the same). */
+    const answeredIds: Record<string, Set<string>> = {};
+    let accepted = 0;
+    let slowest = 0;
+    const unexpected: string[] = [];
+    /** Tools with an even index are published with an Idempotency-Key per version, the others without. */
+    const keyed = (t: number) => t % 2 === 0;
+    const publisher = async (t: number) => {
+      for (let v = 0; v < VERSIONS; v++) {
+        for (let attempt = 0; ; attempt++) {
+          if (attempt > 200) throw new Error(`tool ${t} version ${v}: no answer after 200 attempts`);
+          let status: number;
+          let res;
+          const started = performance.now();
+          try {
+            res = await admin.post(`/api/v1/mcps/${ids[t]}/versions`, body(t, v), keyed(t) ? { 'idempotency-key': `crash-${t}-${v}` } : {});
+            status = res.status;
+            slowest = Math.max(slowest, performance.now() - started);
+          } catch (err) {
+            answers[t].push(`network ${String(err)}`);
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          if (status === 201) {
+            answers[t].push('201');
+            sha[`${ids[t]} 1.0.${v}`] = res.body.sha256;
+            (answeredIds[`${ids[t]} 1.0.${v}`] ??= new Set()).add(res.body.id);
+            accepted++;
+            break;
+          }
+          if (status === 409 && res.body.error?.details?.same_content === true) {
+            // The earlier attempt landed although its answer was lost: the retry says so.
+            answers[t].push('landed');
+            sha[`${ids[t]} 1.0.${v}`] = res.body.error.details.published_sha256;
+            break;
+          }
+          if (status >= 500) {
+            answers[t].push(String(status));
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          unexpected.push(`tool ${t} version 1.0.${v}: ${status} ${res.text}`);
+          break;
+        }
+      }
+    };
+
+    const load = Promise.all(ids.map((_, t) => publisher(t)));
+    load.catch(() => undefined); // awaited below; this keeps an early failure from being unhandled
+    // Kill it once a third of the versions are in, while every publisher is busy.
+    await until(async () => accepted >= (TOOLS * VERSIONS) / 3 || unexpected.length > 0, 'a third of the publishes accepted', 60_000, 10);
+    expect(unexpected).toEqual([]);
+    await kill(registry!, 'SIGKILL');
+    registry = undefined;
+    await new Promise((r) => setTimeout(r, 1500));
+    registry = await startRegistry(iso.env, registryLogs);
+    await load;
+
+    expect(unexpected).toEqual([]);
+    // The crash hit work in flight: a publisher was waiting for an answer while the registry was
+    // down (RabbitMQ kept its request, or redelivered it unacknowledged, for the new registry).
+    expect(slowest).toBeGreaterThan(1000);
+    // With a key, a publish the crash interrupted after its COMMIT is answered as it was done (201
+    // with the same version), never as a conflict with itself.
+    for (const t of ids.keys()) if (keyed(t)) expect(answers[t].filter((a) => a === 'landed')).toEqual([]);
+    expect(Object.values(answeredIds).filter((s) => s.size !== 1)).toEqual([]);
+
+    for (const [t, id] of ids.entries()) {
+      const versions = await admin.get(`/api/v1/mcps/${id}/versions?page_size=100`);
+      expect(versions.status).toBe(200);
+      const listed = (versions.body.items as { version: string; sha256: string }[]).map((v) => `${v.version} ${v.sha256}`).sort();
+      const expected = Array.from({ length: VERSIONS }, (_, v) => `1.0.${v} ${sha[`${id} 1.0.${v}`]}`).sort();
+      expect(listed).toEqual(expected);
+      expect(versions.body.total).toBe(VERSIONS);
+
+      const tool = await admin.get(`/api/v1/mcps/${id}`);
+      expect(tool.body).toMatchObject({ latest_version: `1.0.${VERSIONS - 1}` });
+
+      // One history entry per version: none lost, none written twice.
+      const history = await admin.get(`/api/v1/mcps/${id}/history?page_size=100`);
+      const published = (history.body.items as { action: string; diff: { version: string } }[])
+        .filter((h) => h.action === 'version.published')
+        .map((h) => h.diff.version)
+        .sort();
+      expect(published).toEqual(Array.from({ length: VERSIONS }, (_, v) => `1.0.${v}`).sort());
+      expect(answers[t].filter((a) => a === '201' || a === 'landed')).toHaveLength(VERSIONS);
+    }
+
+    // Every version's event arrives (the outbox relay picks up after the restart); a redelivery
+    // after the crash may repeat one, always under the same event id, so consumers can drop it.
+    const key = (e: (typeof events)[number]) => `${e.payload.tool_id} ${e.payload.version}`;
+    await until(
+      async () => new Set(events.filter((e) => e.key === 'tool.version.published').map(key)).size === TOOLS * VERSIONS,
+      'every tool.version.published event',
+      30_000,
+      100,
+    );
+    const idsByVersion = new Map<string, Set<string>>();
+    for (const e of events.filter((e) => e.key === 'tool.version.published')) {
+      idsByVersion.set(key(e), (idsByVersion.get(key(e)) ?? new Set()).add(e.id));
+      expect(e.payload.sha256).toBe(sha[key(e)]);
+    }
+    expect([...idsByVersion.values()].filter((s) => s.size !== 1)).toEqual([]);
+  }, 180_000);
+});
