@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { databaseName } from '#common';
-import { ApiClient, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, freePort, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
 
 /**
  * Creates and publishes sent with an Idempotency-Key, through the gateway: a repeat gets the first
@@ -13,11 +13,14 @@ describe('Idempotency-Key on creates and publishes (e2e)', () => {
   let olivia: ApiClient;
   let oscar: ApiClient;
   let db: mysql.Connection;
+  let metricsPort: number;
   const TTL_S = 4;
   const PASSWORD = 'idempotent-secret-1';
 
   beforeAll(async () => {
+    metricsPort = await freePort();
     iso = isolate({
+      METRICS_PORT: String(metricsPort),
       BOOTSTRAP_ADMIN_USERNAME: 'idem-admin',
       BOOTSTRAP_ADMIN_EMAIL: 'idem-admin@example.com',
       BOOTSTRAP_ADMIN_PASSWORD: 'once-only-secret-1',
@@ -63,6 +66,8 @@ describe('Idempotency-Key on creates and publishes (e2e)', () => {
     expect(again.body).toEqual(first.body);
     expect(await count('SELECT COUNT(*) AS n FROM tools WHERE name = ?', ['once-tool'])).toBe(1);
     expect(await history(olivia, first.body.id)).toEqual(['tool.created']);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^registry_idempotent_replays_total\{operation="tool\.create",service="registry"\} 1$/m);
 
     // Without the key, the same body is a new request: the name is taken.
     expect((await olivia.post('/api/v1/mcps', { name: 'once-tool', description: 'first' })).status).toBe(409);

@@ -2,7 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { createHash } from 'node:crypto';
 import { DataSource, In, LessThan, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor } from '#contracts';
-import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, type AppConfig } from '#common';
+import { Counter } from 'prom-client';
+import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, metricsRegistry, type AppConfig } from '#common';
 import { canonicalJson } from '../versions/canonical-json';
 import { IdempotencyRecord } from './idempotency-record.entity';
 
@@ -16,6 +17,13 @@ export interface IdempotentRequest {
   /** The operation and its request: a key reused for anything else is refused. */
   fingerprint: string;
 }
+
+const idempotentReplaysTotal = new Counter({
+  name: 'registry_idempotent_replays_total',
+  help: 'Requests with an Idempotency-Key answered with the answer of an earlier request with that key (a retry, a race or a redelivery), by operation',
+  labelNames: ['operation'] as const,
+  registers: [metricsRegistry],
+});
 
 /** Thrown inside a change's transaction when another request holds its key: the transaction is rolled back. */
 class KeyTaken extends Error {}
@@ -66,7 +74,10 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     // request committed meanwhile is then read again.
     for (let attempt = 1; ; attempt++) {
       const earlier = await this.answerTo(req);
-      if (earlier !== undefined) return earlier as T;
+      if (earlier !== undefined) {
+        idempotentReplaysTotal.inc({ operation: req.operation });
+        return earlier as T;
+      }
       try {
         return await transaction(async (m) => {
           await this.claim(m, req);
@@ -75,7 +86,12 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
           return answer;
         });
       } catch (err) {
-        if (!(err instanceof KeyTaken) || attempt >= 3) throw err;
+        if (!(err instanceof KeyTaken)) throw err;
+        // Only if the record taken by another request vanished again (expired) twice running.
+        if (attempt >= 3)
+          throw new DomainError(ErrorCode.CONFLICT, `Idempotency-Key '${req.key}' is being used by other requests at this moment: retry`, {
+            field: 'Idempotency-Key',
+          });
       }
     }
   }
