@@ -70,8 +70,8 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     transaction: (fn: (m: EntityManager) => Promise<T>) => Promise<T>,
     change: (m: EntityManager) => Promise<T>,
   ): Promise<T> {
-    // Twice at most: a record found expired is deleted and the change runs; one that a concurrent
-    // request committed meanwhile is then read again.
+    // A record found expired is deleted and the change runs; if a concurrent request committed
+    // one meanwhile (KeyTaken), that one is read and answered on the next pass.
     for (let attempt = 1; ; attempt++) {
       const earlier = await this.answerTo(req);
       if (earlier !== undefined) {
