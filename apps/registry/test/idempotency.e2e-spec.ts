@@ -3,10 +3,10 @@ import { databaseName } from '#common';
 import { ApiClient, freePort, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
 
 /**
- * Creates and publishes sent with an Idempotency-Key, through the gateway: a repeat gets the first
+ * Creates, publishes and imports sent with an Idempotency-Key, through the gateway: a repeat gets the first
  * answer and changes nothing, whether it comes after the first finished or races it.
  */
-describe('Idempotency-Key on creates and publishes (e2e)', () => {
+describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
   let iso: TestIsolation;
   let platform: RunningPlatform;
   let api: ApiClient;
@@ -125,6 +125,25 @@ describe('Idempotency-Key on creates and publishes (e2e)', () => {
     // Another version under the same key is another request.
     expect((await olivia.post(`/api/v1/mcps/${tool.body.id}/versions`, stdio('2.0.1'), key('publish-once-1'))).status).toBe(422);
     expect(await count('SELECT COUNT(*) AS n FROM tool_versions WHERE tool_id = ?', [tool.body.id])).toBe(1);
+  });
+
+  it('answers a repeated import with its report, and keeps no key for a dry run', async () => {
+    const document = { mcpServers: { 'imported-once': { command: 'npx', args: ['-y', '@acme/imported-once@1.2.0'] } } };
+    // A dry run changes nothing and keeps nothing: the real import with the same key runs.
+    const dry = await olivia.post('/api/v1/mcps/import', { document, dry_run: true }, key('import-once'));
+    expect(dry.status).toBe(200);
+    expect(dry.body.created).toEqual([expect.objectContaining({ name: 'imported-once', tool_id: null })]);
+    const first = await olivia.post('/api/v1/mcps/import', { document }, key('import-once'));
+    expect(first.status).toBe(200);
+    expect(first.body.created).toEqual([expect.objectContaining({ name: 'imported-once', tool_id: expect.any(String) })]);
+    // Repeated: the same report (created, not "skipped: unchanged"), and nothing more written.
+    const again = await olivia.post('/api/v1/mcps/import', { document }, key('import-once'));
+    expect(again.body).toEqual(first.body);
+    expect(await count('SELECT COUNT(*) AS n FROM tool_versions WHERE tool_id = ?', [first.body.created[0].tool_id])).toBe(1);
+    // Without the key a repeat is a new import, which finds nothing to do.
+    const plain = await olivia.post('/api/v1/mcps/import', { document });
+    expect(plain.body).toMatchObject({ created: [], skipped: [expect.objectContaining({ name: 'imported-once' })] });
+    expect((await olivia.post('/api/v1/mcps/import', { document, visibility: 'public' }, key('import-once'))).status).toBe(422);
   });
 
   it('keeps no error answer: a request refused once is done when repeated after the cause is gone', async () => {

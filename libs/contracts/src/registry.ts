@@ -617,6 +617,8 @@ export const importRequestSchema = z.strictObject({
   visibility: visibilitySchema.default('private').describe('for tools the import creates'),
 });
 export type ImportRequest = z.infer<typeof importRequestSchema>;
+/** The import RPC: the body, and the caller's Idempotency-Key (honoured for a real import; a dry run changes nothing anyway). */
+export const importRpcRequestSchema = importRequestSchema.extend(idempotent);
 
 export const importReportSchema = z.object({
   dry_run: z.boolean(),

@@ -128,10 +128,15 @@ export class ToolsController {
   @ApiOperation({
     summary: 'Import an mcpServers JSON (Claude Desktop, .mcp.json) or a server.json; all-or-nothing, dry_run reports without writing',
   })
+  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
   @ApiReply(200, importReportSchema)
-  @ApiErrors(400, 409, 504)
-  import(@ValidBody(importRequestSchema) body: z.output<typeof importRequestSchema>, @CurrentPrincipal() p: Principal) {
-    return this.rpc.send(P.REGISTRY_TOOLS_IMPORT, body, { actor: toActor(p), timeoutMs: 30_000 });
+  @ApiErrors(400, 409, 422, 504)
+  import(
+    @ValidBody(importRequestSchema) body: z.output<typeof importRequestSchema>,
+    @CurrentPrincipal() p: Principal,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.rpc.send(P.REGISTRY_TOOLS_IMPORT, { ...body, ...idempotencyKey(request) }, { actor: toActor(p), timeoutMs: 30_000 });
   }
 
   @Get('export')

@@ -3,6 +3,7 @@ import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor, type ExportPage, type ImportReport, type ImportRequest } from '#contracts';
 import { canRead, canWrite, DomainError, illFormedStringError } from '#common';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
 import { contentHash } from '../versions/canonical-json';
@@ -31,9 +32,14 @@ export class ImportExportService {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(ToolsService) private readonly tools: ToolsService,
+    @Inject(IdempotencyService) private readonly idempotency: IdempotencyService,
   ) {}
 
-  async import(req: ImportRequest, actor: Actor): Promise<ImportReport> {
+  /**
+   * With an Idempotency-Key, a repeat of an import that succeeded gets its report again and
+   * changes nothing (a dry run changes nothing anyway: its key is not kept).
+   */
+  async import(req: ImportRequest, actor: Actor, idempotencyKey?: string): Promise<ImportReport> {
     // Watched files come here without the RPC payload check: the same refusal for them.
     const illFormed = illFormedStringError(req.document, 'document');
     if (illFormed) throw illFormed;
@@ -62,8 +68,12 @@ export class ImportExportService {
     }
     for (const e of parsed.entries) if (e.manifest) validateManifest(e.manifest);
 
+    const keyed =
+      idempotencyKey !== undefined && !req.dry_run ? this.idempotency.request(actor, idempotencyKey, 'tools.import', req) : undefined;
+    const transaction = (fn: (m: EntityManager) => Promise<ImportReport>) =>
+      keyed ? this.idempotency.once(keyed, (f) => this.tools.write(f), fn) : this.tools.write(fn);
     try {
-      return await this.tools.write(async (m) => {
+      return await transaction(async (m) => {
         const report: ImportReport = { dry_run: req.dry_run, format, created: [], updated: [], skipped: [], notes: parsed.notes };
         const problems: { field: string; message: string }[] = [];
         for (const entry of parsed.entries) await this.applyEntry(m, entry, req, actor, report, problems);

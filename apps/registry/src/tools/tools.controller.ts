@@ -32,7 +32,8 @@ export class ToolsController {
 
   @MessagePattern(P.REGISTRY_TOOLS_IMPORT)
   import(@Payload(new RpcPayloadPipe(P.REGISTRY_TOOLS_IMPORT)) req: RpcData<typeof P.REGISTRY_TOOLS_IMPORT>, @RpcActor() actor?: Actor) {
-    return this.importExport.import(req, requireActor(actor));
+    const { idempotency_key, ...request } = req;
+    return this.importExport.import(request, requireActor(actor), idempotency_key);
   }
 
   @MessagePattern(P.REGISTRY_TOOLS_EXPORT)
