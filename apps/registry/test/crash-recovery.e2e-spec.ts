@@ -1,8 +1,7 @@
 import amqplib from 'amqplib';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { eventTopology } from '#common';
-import { ApiClient, isolate, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
+import { ApiClient, isolate, listenToEvents, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
 
 /** The registry as its own process (not under the platform runner), so that it can be killed like a crash would. */
 async function startRegistry(env: Record<string, string>, logs: string[]): Promise<ChildProcess> {
@@ -68,10 +67,7 @@ describe('registry crash during writes (e2e)', () => {
     admin = api.withToken(login.body.access_token);
 
     amqp = await amqplib.connect(iso.config.amqp.url);
-    const ch = await amqp.createChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, eventTopology(iso.config.namespace).exchange, 'tool.#');
-    await ch.consume(queue, (m) => m && events.push(JSON.parse(m.content.toString()) as (typeof events)[number]), { noAck: true });
+    await listenToEvents(amqp, iso.config.namespace, 'tool.#', events);
   }, 120_000);
 
   afterAll(async () => {

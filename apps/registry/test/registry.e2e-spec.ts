@@ -3,7 +3,16 @@ import mysql from 'mysql2/promise';
 import { EventConsumer } from '#contracts';
 import { createHash, randomUUID } from 'node:crypto';
 import { databaseName, eventTopology } from '#common';
-import { ApiClient, freePort, isolate, queueExists, startPlatform, type RunningPlatform, type TestIsolation } from '#testing';
+import {
+  ApiClient,
+  freePort,
+  isolate,
+  listenToEvents,
+  queueExists,
+  startPlatform,
+  type RunningPlatform,
+  type TestIsolation,
+} from '#testing';
 
 async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -90,10 +99,7 @@ describe('registry (e2e)', () => {
     ownerReadKey = api.withToken(key.body.key);
 
     // Listen on the domain-event exchange like a consumer service would.
-    const ch = await amqp.createChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, eventTopology(iso.config.namespace).exchange, 'tool.#');
-    await ch.consume(queue, (m) => m && events.push(JSON.parse(m.content.toString()) as (typeof events)[number]), { noAck: true });
+    await listenToEvents(amqp, iso.config.namespace, 'tool.#', events);
   }, 120_000);
 
   afterAll(async () => {

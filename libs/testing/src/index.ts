@@ -5,3 +5,4 @@ export * from './mongo/server';
 export * from './corpus';
 export * from './until';
 export * from './sse-client';
+export * from './events';
