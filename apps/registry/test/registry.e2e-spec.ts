@@ -567,6 +567,50 @@ describe('registry (e2e)', () => {
     ]);
   });
 
+  it('takes a yank back: the version may be latest again, recorded in history and announced', async () => {
+    const tool = (await owner.post('/api/v1/mcps', { name: 'yanked-by-mistake' })).body;
+    for (const v of ['1.0.0', '1.1.0'])
+      expect((await owner.post(`/api/v1/mcps/${tool.id}/versions`, { version: v, config: stdio(v) })).status).toBe(201);
+    expect((await owner.post(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`, { reason: 'false alarm' })).status).toBe(200);
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.latest_version).toBe('1.0.0');
+
+    const back = await owner.delete(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`);
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ version: '1.1.0', yanked: false, yank_reason: null, is_latest: true });
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body.latest_version).toBe('1.1.0');
+    expect((await owner.get(`/api/v1/mcps/${tool.id}/diff?from=1.0.0&to=1.1.0`)).body.warnings).toEqual([]);
+    const again = await owner.delete(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toBe("Version 1.1.0 of tool 'yanked-by-mistake' is not yanked");
+    expect((await owner.delete(`/api/v1/mcps/${tool.id}/versions/9.9.9/yank`)).status).toBe(404);
+
+    // With latest pinned, taking a yank back does not move it.
+    expect((await owner.post(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`, { reason: 'real this time' })).status).toBe(200);
+    expect((await owner.put(`/api/v1/mcps/${tool.id}/latest`, { version: '1.0.0' })).status).toBe(200);
+    const pinned = await owner.delete(`/api/v1/mcps/${tool.id}/versions/1.1.0/yank`);
+    expect(pinned.body).toMatchObject({ yanked: false, is_latest: false });
+    expect((await owner.get(`/api/v1/mcps/${tool.id}`)).body).toMatchObject({ latest_version: '1.0.0', pinned_version: '1.0.0' });
+
+    const history = (await owner.get(`/api/v1/mcps/${tool.id}/history`)).body.items as { action: string; diff: unknown }[];
+    expect(history.filter((h) => h.action === 'version.unyanked').map((h) => h.diff)).toEqual([
+      { version: '1.1.0', reason: 'false alarm', latest: { from: '1.0.0', to: '1.1.0' } },
+      { version: '1.1.0', reason: 'real this time' },
+    ]);
+    const of = (key: string) => events.filter((e) => e.key === key && e.payload.tool_id === tool.id);
+    await waitFor(() => of('tool.version.unyanked').length === 2 && of('tool.latest.changed').length === 4);
+    expect(of('tool.version.unyanked').map((e) => e.payload)).toEqual([
+      expect.objectContaining({ name: 'yanked-by-mistake', version: '1.1.0', owner_id: tool.owner_id, visibility: 'private' }),
+      expect.objectContaining({ version: '1.1.0' }),
+    ]);
+    // The yank, the take-back, the second yank, the pin; none for the take-back under the pin (latest stayed 1.0.0).
+    expect(of('tool.latest.changed').map((e) => [e.payload.latest, e.payload.pinned])).toEqual([
+      ['1.0.0', false],
+      ['1.1.0', false],
+      ['1.0.0', false],
+      ['1.0.0', true],
+    ]);
+  });
+
   it('makes a change conditional on If-Match: a stale tag is refused with 412 and nothing is written', async () => {
     const tool = (await owner.post('/api/v1/mcps', { name: 'conditional', description: 'v1' })).body;
     const read = await owner.get(`/api/v1/mcps/${tool.id}`);
@@ -1162,6 +1206,15 @@ describe('registry (e2e)', () => {
         // The owner yanks first; the admin then finds it already yanked.
         name: 'POST yank',
         call: (c, id) => c.post(`/api/v1/mcps/${id}/versions/1.0.0/yank`, { reason: 'matrix' }),
+        expect: {
+          public: { anon: 401, viewer: 403, other: 403, owner: 200, admin: 409, readKey: 403 },
+          private: { anon: 401, viewer: 403, other: 404, owner: 200, admin: 409, readKey: 403 },
+        },
+      },
+      {
+        // After the yank above: the owner takes it back first; the admin then finds it not yanked.
+        name: 'DELETE yank',
+        call: (c, id) => c.delete(`/api/v1/mcps/${id}/versions/1.0.0/yank`),
         expect: {
           public: { anon: 401, viewer: 403, other: 403, owner: 200, admin: 409, readKey: 403 },
           private: { anon: 401, viewer: 403, other: 404, owner: 200, admin: 409, readKey: 403 },

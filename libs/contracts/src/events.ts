@@ -13,6 +13,7 @@ export const EventKey = {
   TOOL_RESTORED: 'tool.restored',
   TOOL_VERSION_PUBLISHED: 'tool.version.published',
   TOOL_VERSION_YANKED: 'tool.version.yanked',
+  TOOL_VERSION_UNYANKED: 'tool.version.unyanked',
   TOOL_LATEST_CHANGED: 'tool.latest.changed',
   GITHUB_DOCUMENT_PUBLISHED: 'github.document.published',
 } as const;
@@ -66,6 +67,7 @@ export const EventSchemas = {
   [EventKey.TOOL_RESTORED]: z.object(toolAudience),
   [EventKey.TOOL_VERSION_PUBLISHED]: z.object({ ...toolAudience, version: z.string(), sha256: z.string() }),
   [EventKey.TOOL_VERSION_YANKED]: z.object({ ...toolAudience, version: z.string(), reason: z.string() }),
+  [EventKey.TOOL_VERSION_UNYANKED]: z.object({ ...toolAudience, version: z.string() }),
   [EventKey.TOOL_LATEST_CHANGED]: z.object({ ...toolAudience, latest: z.string().nullable(), pinned: z.boolean() }),
   /** A repository's README or docs file as github-sync read it (knowledge keeps one document per repository + path). */
   [EventKey.GITHUB_DOCUMENT_PUBLISHED]: z.object({

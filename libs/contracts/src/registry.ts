@@ -603,6 +603,7 @@ export const RegistryRequests = {
   version: versionRef,
   diff: toolRef.extend({ from: z.string().min(1).max(100), to: z.string().min(1).max(100) }),
   yank: versionRef.extend({ reason: z.string().trim().min(1, 'give a reason').max(2000).superRefine(checkFreeText) }),
+  unyank: versionRef,
   pin: versionRef,
   unpin: toolRef,
 };

@@ -33,7 +33,7 @@ const eventsQuery = z.strictObject({
 
 /**
  * Live events (Server-Sent Events): every change to the tools the caller may see — created,
- * updated (also transferred), deprecated, deleted, restored, a version published or yanked,
+ * updated (also transferred), deprecated, deleted, restored, a version published, yanked or un-yanked,
  * latest pinned or unpinned — as it is committed, from whichever gateway the client reaches.
  */
 @ApiTags('events')

@@ -348,6 +348,17 @@ export class ToolsController {
     return this.rpc.send(P.REGISTRY_VERSION_DIFF, { tool_id: toolId(id), from: q.from, to: q.to }, { actor: toActor(p) });
   }
 
+  @Delete(':tool_id/versions/:version/yank')
+  @RequirePermission('tools.write')
+  @ApiOperation({
+    summary: 'Take a yank back (owner or admin): the version may be latest again, and is if it is the highest and latest is not pinned',
+  })
+  @ApiReply(200, versionSchema)
+  @ApiErrors(400, 404, 409, 504)
+  unyank(@Param('tool_id') id: string, @Param('version') version: string, @CurrentPrincipal() p: Principal) {
+    return this.rpc.send(P.REGISTRY_VERSION_UNYANK, { tool_id: toolId(id), version: versionParam(version) }, { actor: toActor(p) });
+  }
+
   @Post(':tool_id/versions/:version/yank')
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Yank a version: still readable, flagged, never chosen as latest' })

@@ -126,6 +126,14 @@ export class ToolsController {
     return this.tools.pin(req.tool_id, req.version, requireActor(actor));
   }
 
+  @MessagePattern(P.REGISTRY_VERSION_UNYANK)
+  unyank(
+    @Payload(new RpcPayloadPipe(P.REGISTRY_VERSION_UNYANK)) req: RpcData<typeof P.REGISTRY_VERSION_UNYANK>,
+    @RpcActor() actor?: Actor,
+  ) {
+    return this.tools.unyank(req.tool_id, req.version, requireActor(actor));
+  }
+
   @MessagePattern(P.REGISTRY_LATEST_UNPIN)
   unpin(@Payload(new RpcPayloadPipe(P.REGISTRY_LATEST_UNPIN)) req: RpcData<typeof P.REGISTRY_LATEST_UNPIN>, @RpcActor() actor?: Actor) {
     return this.tools.pin(req.tool_id, null, requireActor(actor));

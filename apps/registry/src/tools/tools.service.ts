@@ -539,6 +539,35 @@ export class ToolsService {
   }
 
   /** Pins `latest` to a version (rollback) or, with `version` null, returns to the highest version. */
+  /**
+   * Takes a yank back (a version yanked by mistake, or whose problem turned out not to be one):
+   * the version may be chosen as latest again, and is if it is the highest and latest is not pinned.
+   */
+  async unyank(id: string, version: string, actor: Actor): Promise<VersionView> {
+    return this.write(async (m) => {
+      const tool = await this.writable(m, id, actor, 'take back yanks');
+      const row = await this.findVersion(m, tool, version);
+      if (!row.yanked) throw new DomainError(ErrorCode.CONFLICT, `Version ${row.version} of tool '${tool.name}' is not yanked`);
+      const reason = row.yankReason;
+      row.yanked = false;
+      row.yankReason = null;
+      await m.update(ToolVersion, { id: row.id }, { yanked: false, yankReason: null });
+      const before = tool.latestVersion;
+      const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
+      const latest = this.resolveLatest(tool.pinnedVersion, all);
+      await this.touch(m, tool, { latestVersion: latest });
+      await this.history(m, id, 'version.unyanked', actor, {
+        version: row.version,
+        reason,
+        ...(latest !== before ? { latest: { from: before, to: latest } } : {}),
+      });
+      await this.outbox.add(m, EventKey.TOOL_VERSION_UNYANKED, { ...eventTool(tool), version: row.version });
+      if (latest !== before)
+        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: tool.pinnedVersion !== null });
+      return versionView(row, latest);
+    });
+  }
+
   async pin(id: string, version: string | null, actor: Actor): Promise<ToolView> {
     return this.write(async (m) => {
       const tool = await this.writable(m, id, actor, version ? 'pin its latest version' : 'unpin its latest version');
