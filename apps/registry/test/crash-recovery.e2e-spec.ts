@@ -22,10 +22,15 @@ async function startRegistry(env: Record<string, string>, logs: string[]): Promi
   return child;
 }
 
+/** Sends the signal and waits for the exit; after SIGINT, a process still there 10 s later is killed (a stray one would keep Jest from ending). */
 function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((ok) => {
-    child.once('exit', () => ok());
+    const timer = signal === 'SIGKILL' ? undefined : setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      ok();
+    });
     child.kill(signal);
   });
 }
@@ -78,9 +83,8 @@ describe('registry crash during writes (e2e)', () => {
   }
 
   afterAll(async () => {
-    await amqp?.close().catch(() => undefined);
-    if (registry) await kill(registry, 'SIGINT');
-    await gateway?.stop();
+    // Each step whatever the others did: a process left running would keep Jest from ending.
+    await Promise.allSettled([amqp?.close(), registry && kill(registry, 'SIGINT'), gateway?.stop()]);
     await iso?.cleanup([listenQueue()]);
   }, 60_000);
 
