@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { DataSource, In, LessThan, type EntityManager } from 'typeorm';
+import { DataSource, In, LessThan } from 'typeorm';
 import { ErrorCode, type Actor } from '#contracts';
 import { Counter } from 'prom-client';
 import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, metricsRegistry, type AppConfig } from '#common';
@@ -25,22 +25,19 @@ const idempotentReplaysTotal = new Counter({
   registers: [metricsRegistry],
 });
 
-/** Thrown inside a change's transaction when another request holds its key: the transaction is rolled back. */
-class KeyTaken extends Error {}
-
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Rows deleted per statement when expired records are purged (short statements, short locks). */
 const PURGE_BATCH = 1000;
 
 /**
- * Changes sent with an Idempotency-Key are made once. The key is claimed inside the change's own
- * transaction (an INSERT of its record, which a concurrent request with the same key waits on),
- * and the answer is written there before COMMIT. So a repeat — a client retrying after a timeout,
- * two retries racing each other, or RabbitMQ redelivering the request to a restarted registry
- * after a crash between COMMIT and the answer — finds the first request's answer and gets it
- * again, and a change that failed or was rolled back leaves no record (a retry does it then).
- * Only successful changes are recorded; an error answer is not kept.
+ * Changes sent with an Idempotency-Key are made once. The answer is recorded in the change's own
+ * transaction, under the key's primary key, so a repeat — a client retrying after a timeout, two
+ * retries racing each other, or RabbitMQ redelivering the request to a restarted registry after a
+ * crash between COMMIT and the answer — finds the first request's answer and gets it again, and a
+ * change that failed or was rolled back leaves no record (a retry does it then). Only successful
+ * changes are recorded; an error answer is not kept. A first request costs one primary-key read
+ * and its record's INSERT, sent with the change's other statements (a publish stays grouped).
  */
 @Injectable()
 export class IdempotencyService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -61,42 +58,40 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     };
   }
 
+  /** The record of a change's answer, to be inserted in the change's own transaction (before COMMIT). */
+  record(req: IdempotentRequest, answer: object): IdempotencyRecord {
+    return { id: req.id, fingerprint: req.fingerprint, operation: req.operation, answer, createdAt: new Date() };
+  }
+
   /**
-   * The answer of the request's earlier run, or the answer of running `change` now inside
-   * `transaction` (which commits it, or rolls everything back on an error).
+   * The answer of the request's earlier run, or of `run`, which makes the change and inserts
+   * `record(req, answer)` in the same transaction. A request with the same key that committed
+   * while this one ran makes it fail (its record collides with ours, or its change with this one's,
+   * as a taken name or a version already published): it is rolled back, and that request's answer
+   * is given instead.
    */
-  async once<T>(
-    req: IdempotentRequest,
-    transaction: (fn: (m: EntityManager) => Promise<T>) => Promise<T>,
-    change: (m: EntityManager) => Promise<T>,
-  ): Promise<T> {
-    // A record found expired is deleted and the change runs; if a concurrent request committed
-    // one meanwhile (KeyTaken), that one is read and answered on the next pass.
+  async once<T>(req: IdempotentRequest, run: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const earlier = await this.answerTo(req);
-      if (earlier !== undefined) {
-        idempotentReplaysTotal.inc({ operation: req.operation });
-        return earlier as T;
-      }
+      if (earlier !== undefined) return this.replay(req, earlier as T);
       try {
-        return await transaction(async (m) => {
-          await this.claim(m, req);
-          const answer = await change(m);
-          await m.update(IdempotencyRecord, { id: req.id }, { answer: answer as object });
-          return answer;
-        });
+        return await run();
       } catch (err) {
-        if (!(err instanceof KeyTaken)) throw err;
-        // Only if the record taken by another request vanished again (expired) twice running.
-        if (attempt >= 3)
-          throw new DomainError(ErrorCode.CONFLICT, `Idempotency-Key '${req.key}' is being used by other requests at this moment: retry`, {
-            field: 'Idempotency-Key',
-          });
+        const committed = await this.answerTo(req);
+        if (committed !== undefined) return this.replay(req, committed as T);
+        // Our record collided with an expired one, which answerTo has just deleted: run again.
+        if (duplicateKeyIndex(err) === 'PRIMARY' && attempt < 3) continue;
+        throw err;
       }
     }
   }
 
-  /** The answer recorded for this key, if it is this same request's and not expired. */
+  private replay<T>(req: IdempotentRequest, answer: T): T {
+    idempotentReplaysTotal.inc({ operation: req.operation });
+    return answer;
+  }
+
+  /** The answer recorded for this key, if it is this same request's and not expired (an expired record is deleted). */
   private async answerTo(req: IdempotentRequest): Promise<unknown> {
     const rec = await this.dataSource.getRepository(IdempotencyRecord).findOneBy({ id: req.id });
     if (!rec || rec.answer === null) return undefined;
@@ -111,22 +106,6 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
       throw new DomainError(ErrorCode.UNPROCESSABLE, message, [{ field: 'Idempotency-Key', message: 'already used for another request' }]);
     }
     return rec.answer;
-  }
-
-  /** INSERTs the key's record; waits while a concurrent request holds it, and throws KeyTaken if that one committed. */
-  private async claim(m: EntityManager, req: IdempotentRequest): Promise<void> {
-    try {
-      await m.insert(IdempotencyRecord, {
-        id: req.id,
-        fingerprint: req.fingerprint,
-        operation: req.operation,
-        answer: null,
-        createdAt: new Date(),
-      });
-    } catch (err) {
-      if (duplicateKeyIndex(err) !== undefined) throw new KeyTaken();
-      throw err;
-    }
   }
 
   onApplicationBootstrap(): void {

@@ -1,16 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
 import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
-import { ErrorCode, type Actor, type ExportPage, type ImportReport, type ImportRequest } from '#contracts';
+import { ErrorCode, type Actor, type ExportPage, type ImportFormat, type ImportReport, type ImportRequest } from '#contracts';
 import { canRead, canWrite, DomainError, illFormedStringError } from '#common';
-import { IdempotencyService } from '../idempotency/idempotency.service';
+import { IdempotencyRecord } from '../idempotency/idempotency-record.entity';
+import { IdempotencyService, type IdempotentRequest } from '../idempotency/idempotency.service';
 import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
 import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { diffVersions } from '../versions/version-diff';
 import { ToolVersion } from '../versions/tool-version.entity';
-import { detectFormat, parseMcpServers, parseServerJson, toMcpServerEntry, toServerJson, type ImportEntry } from './formats';
+import {
+  detectFormat,
+  parseMcpServers,
+  parseServerJson,
+  toMcpServerEntry,
+  toServerJson,
+  type ImportEntry,
+  type ParsedImport,
+} from './formats';
 
 /** server.json `_meta` key flagging an exported version as yanked. */
 const YANKED_META = 'io.mcp-platform/yanked';
@@ -68,12 +77,21 @@ export class ImportExportService {
     }
     for (const e of parsed.entries) if (e.manifest) validateManifest(e.manifest);
 
-    const keyed =
-      idempotencyKey !== undefined && !req.dry_run ? this.idempotency.request(actor, idempotencyKey, 'tools.import', req) : undefined;
-    const transaction = (fn: (m: EntityManager) => Promise<ImportReport>) =>
-      keyed ? this.idempotency.once(keyed, (f) => this.tools.write(f), fn) : this.tools.write(fn);
+    if (idempotencyKey === undefined || req.dry_run) return this.apply(req, format, parsed, actor);
+    const keyed = this.idempotency.request(actor, idempotencyKey, 'tools.import', req);
+    return this.idempotency.once(keyed, () => this.apply(req, format, parsed, actor, keyed));
+  }
+
+  /** Applies the entries in one transaction (rolled back for a dry run), recording the report under the key if there is one. */
+  private async apply(
+    req: ImportRequest,
+    format: ImportFormat,
+    parsed: ParsedImport,
+    actor: Actor,
+    keyed?: IdempotentRequest,
+  ): Promise<ImportReport> {
     try {
-      return await transaction(async (m) => {
+      return await this.tools.write(async (m) => {
         const report: ImportReport = { dry_run: req.dry_run, format, created: [], updated: [], skipped: [], notes: parsed.notes };
         const problems: { field: string; message: string }[] = [];
         for (const entry of parsed.entries) await this.applyEntry(m, entry, req, actor, report, problems);
@@ -85,6 +103,7 @@ export class ImportExportService {
           );
         }
         if (req.dry_run) throw new DryRunRollback(report);
+        if (keyed) await m.insert(IdempotencyRecord, this.idempotency.record(keyed, report));
         return report;
       });
     } catch (err) {

@@ -43,7 +43,8 @@ import { contentHash } from '../versions/canonical-json';
 import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { diffVersions } from '../versions/version-diff';
-import { IdempotencyService } from '../idempotency/idempotency.service';
+import { IdempotencyRecord } from '../idempotency/idempotency-record.entity';
+import { IdempotencyService, type IdempotentRequest } from '../idempotency/idempotency.service';
 import { ToolHistory } from './tool-history.entity';
 import { Tool } from './tool.entity';
 
@@ -145,7 +146,11 @@ function escapeLike(s: string): string {
 @Injectable()
 export class ToolsService {
   /** Version publishes, the hot write path: those arriving together share a transaction. */
-  private readonly publisher: GroupedLockedWriter<Tool, { id: string; input: PublishVersionInput; actor: Actor }, VersionView>;
+  private readonly publisher: GroupedLockedWriter<
+    Tool,
+    { id: string; input: PublishVersionInput; actor: Actor; idempotent?: IdempotentRequest },
+    VersionView
+  >;
   /** One bump (and its announcement to the gateways) for the writes finishing together. */
   private readonly bumpGeneration = coalesced(async () => void (await bumpRegistryGeneration(this.redis, this.config.namespace)));
 
@@ -175,9 +180,12 @@ export class ToolsService {
     this.publisher = new GroupedLockedWriter(
       this.dataSource,
       Tool,
-      (tool, { id, input, actor }, batch, m) => {
+      async (tool, { id, input, actor, idempotent }, batch, m) => {
         const writable = this.checkWritable(tool, id, actor, 'publish versions');
-        return this.publishIn(m, writable, input, actor, batch);
+        const view = await this.publishIn(m, writable, input, actor, batch);
+        // A publish with an Idempotency-Key records its answer with its other statements.
+        if (idempotent) batch.insert(IdempotencyRecord, this.idempotency.record(idempotent, view));
+        return view;
       },
       64,
       logger,
@@ -188,10 +196,12 @@ export class ToolsService {
   async create(input: CreateToolInput, actor: Actor, idempotencyKey?: string): Promise<ToolView> {
     if (idempotencyKey === undefined) return toolView(await this.write((m) => this.createIn(m, input, actor)));
     const req = this.idempotency.request(actor, idempotencyKey, 'tool.create', input);
-    return this.idempotency.once(
-      req,
-      (fn) => this.write(fn),
-      async (m) => toolView(await this.createIn(m, input, actor)),
+    return this.idempotency.once(req, () =>
+      this.write(async (m) => {
+        const view = toolView(await this.createIn(m, input, actor));
+        await m.insert(IdempotencyRecord, this.idempotency.record(req, view));
+        return view;
+      }),
     );
   }
 
@@ -396,20 +406,16 @@ export class ToolsService {
       );
     }
     if (input.manifest) validateManifest(input.manifest);
-    if (idempotencyKey !== undefined) {
-      // Alone, in a transaction that also claims the key (see IdempotencyService): not grouped.
-      const req = this.idempotency.request(actor, idempotencyKey, 'version.publish', { tool_id: id, input });
-      return this.idempotency.once(
-        req,
-        (fn) => this.write(fn),
-        async (m) => this.publishIn(m, await this.writable(m, id, actor, 'publish versions'), { ...input, version }, actor),
-      );
-    }
     // Lock + read, then every write and COMMIT: two round trips, shared with the publishes that
     // arrive in the same turn.
-    const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor });
-    await this.afterWrite();
-    return view;
+    const submit = async (idempotent?: IdempotentRequest) => {
+      const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor, idempotent });
+      await this.afterWrite();
+      return view;
+    };
+    if (idempotencyKey === undefined) return submit();
+    const req = this.idempotency.request(actor, idempotencyKey, 'version.publish', { tool_id: id, input });
+    return this.idempotency.once(req, () => submit(req));
   }
 
   /**
