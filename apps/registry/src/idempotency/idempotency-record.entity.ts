@@ -19,9 +19,9 @@ export class IdempotencyRecord {
   @Column({ type: 'varchar', length: 64 })
   operation!: string;
 
-  /** The answer given; null only inside the transaction that is making the change. */
-  @Column({ type: 'json', nullable: true })
-  answer!: object | null;
+  /** The answer given. */
+  @Column({ type: 'json' })
+  answer!: object;
 
   @Column({ name: 'created_at', type: 'datetime', precision: 6 })
   createdAt!: Date;

@@ -94,7 +94,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
   /** The answer recorded for this key, if it is this same request's and not expired (an expired record is deleted). */
   private async answerTo(req: IdempotentRequest): Promise<unknown> {
     const rec = await this.dataSource.getRepository(IdempotencyRecord).findOneBy({ id: req.id });
-    if (!rec || rec.answer === null) return undefined;
+    if (!rec) return undefined;
     if (rec.createdAt.getTime() < Date.now() - this.config.idempotencyKeyTtlS * 1000) {
       await this.dataSource.getRepository(IdempotencyRecord).delete({ id: req.id, createdAt: rec.createdAt });
       return undefined;

@@ -9,7 +9,7 @@ export class IdempotencyKeys1764806400000 implements MigrationInterface {
       \`id\` char(64) NOT NULL,
       \`fingerprint\` char(64) NOT NULL,
       \`operation\` varchar(64) NOT NULL,
-      \`answer\` json NULL,
+      \`answer\` json NOT NULL,
       \`created_at\` datetime(6) NOT NULL,
       INDEX \`idx_idempotency_keys_created\` (\`created_at\`),
       PRIMARY KEY (\`id\`)
