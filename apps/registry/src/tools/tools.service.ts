@@ -544,7 +544,6 @@ export class ToolsService {
     });
   }
 
-  /** Pins `latest` to a version (rollback) or, with `version` null, returns to the highest version. */
   /**
    * Takes a yank back (a version yanked by mistake, or whose problem turned out not to be one):
    * the version may be chosen as latest again, and is if it is the highest and latest is not pinned.
@@ -574,6 +573,7 @@ export class ToolsService {
     });
   }
 
+  /** Pins `latest` to a version (rollback) or, with `version` null, returns to the highest version. */
   async pin(id: string, version: string | null, actor: Actor): Promise<ToolView> {
     return this.write(async (m) => {
       const tool = await this.writable(m, id, actor, version ? 'pin its latest version' : 'unpin its latest version');
