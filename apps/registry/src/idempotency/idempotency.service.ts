@@ -88,6 +88,11 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
 
   private replay<T>(req: IdempotentRequest, answer: T): T {
     idempotentReplaysTotal.inc({ operation: req.operation });
+    // Says why a request answered as a success wrote nothing (the key itself is the client's: not logged).
+    this.logger.log(
+      { msg: 'answered with the answer of an earlier request with the same Idempotency-Key', operation: req.operation },
+      'IdempotencyService',
+    );
     return answer;
   }
 
