@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { DataSource, In, LessThan } from 'typeorm';
+import { DataSource, In, LessThan, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor } from '#contracts';
 import { Counter } from 'prom-client';
 import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, metricsRegistry, type AppConfig } from '#common';
@@ -61,6 +61,11 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
   /** The record of a change's answer, to be inserted in the change's own transaction (before COMMIT). */
   record(req: IdempotentRequest, answer: object): IdempotencyRecord {
     return { id: req.id, fingerprint: req.fingerprint, operation: req.operation, answer, createdAt: new Date() };
+  }
+
+  /** Inserts the record of a change's answer now, in the change's transaction `m`. */
+  async save(m: EntityManager, req: IdempotentRequest, answer: object): Promise<void> {
+    await m.insert(IdempotencyRecord, this.record(req, answer));
   }
 
   /**

@@ -3,7 +3,6 @@ import semver from 'semver';
 import { DataSource, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor, type ExportPage, type ImportFormat, type ImportReport, type ImportRequest } from '#contracts';
 import { canRead, canWrite, DomainError, illFormedStringError } from '#common';
-import { IdempotencyRecord } from '../idempotency/idempotency-record.entity';
 import { IdempotencyService, type IdempotentRequest } from '../idempotency/idempotency.service';
 import { Tool } from '../tools/tool.entity';
 import { onlyVisibleTo, toolView, ToolsService } from '../tools/tools.service';
@@ -103,7 +102,7 @@ export class ImportExportService {
           );
         }
         if (req.dry_run) throw new DryRunRollback(report);
-        if (keyed) await m.insert(IdempotencyRecord, this.idempotency.record(keyed, report));
+        if (keyed) await this.idempotency.save(m, keyed, report);
         return report;
       });
     } catch (err) {

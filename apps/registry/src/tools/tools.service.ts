@@ -199,7 +199,7 @@ export class ToolsService {
     return this.idempotency.once(req, () =>
       this.write(async (m) => {
         const view = toolView(await this.createIn(m, input, actor));
-        await m.insert(IdempotencyRecord, this.idempotency.record(req, view));
+        await this.idempotency.save(m, req, view);
         return view;
       }),
     );
@@ -517,31 +517,7 @@ export class ToolsService {
 
   /** Yanks a version: still readable and flagged, never chosen as latest. */
   async yank(id: string, version: string, reason: string, actor: Actor): Promise<VersionView> {
-    return this.write(async (m) => {
-      const tool = await this.writable(m, id, actor, 'yank versions');
-      const row = await this.findVersion(m, tool, version);
-      if (row.yanked) throw new DomainError(ErrorCode.CONFLICT, `Version ${row.version} is already yanked`);
-      row.yanked = true;
-      row.yankReason = reason;
-      await m.update(ToolVersion, { id: row.id }, { yanked: true, yankReason: reason });
-      // A pin on a yanked version is dropped: latest must never be a yanked version.
-      const before = { pinned: tool.pinnedVersion, latest: tool.latestVersion };
-      const pinned = before.pinned === row.version ? null : before.pinned;
-      const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
-      const latest = this.resolveLatest(pinned, all);
-      await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
-      await this.history(m, id, 'version.yanked', actor, {
-        version: row.version,
-        reason,
-        ...(pinned !== before.pinned ? { unpinned: true } : {}),
-        ...(latest !== before.latest ? { latest: { from: before.latest, to: latest } } : {}),
-      });
-      await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { ...eventTool(tool), version: row.version, reason });
-      // Whoever follows `latest` (a deployer) hears of it however it changed.
-      if (latest !== before.latest)
-        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: pinned !== null });
-      return versionView(row, latest);
-    });
+    return this.setYank(id, version, reason, actor);
   }
 
   /**
@@ -549,26 +525,42 @@ export class ToolsService {
    * the version may be chosen as latest again, and is if it is the highest and latest is not pinned.
    */
   async unyank(id: string, version: string, actor: Actor): Promise<VersionView> {
+    return this.setYank(id, version, null, actor);
+  }
+
+  /** Yanks a version (with its `reason`) or takes its yank back (null), and moves latest accordingly. */
+  private async setYank(id: string, version: string, reason: string | null, actor: Actor): Promise<VersionView> {
+    const yanking = reason !== null;
     return this.write(async (m) => {
-      const tool = await this.writable(m, id, actor, 'take back yanks');
+      const tool = await this.writable(m, id, actor, yanking ? 'yank versions' : 'take back yanks');
       const row = await this.findVersion(m, tool, version);
-      if (!row.yanked) throw new DomainError(ErrorCode.CONFLICT, `Version ${row.version} of tool '${tool.name}' is not yanked`);
-      const reason = row.yankReason;
-      row.yanked = false;
-      row.yankReason = null;
-      await m.update(ToolVersion, { id: row.id }, { yanked: false, yankReason: null });
-      const before = tool.latestVersion;
+      if (row.yanked === yanking)
+        throw new DomainError(
+          ErrorCode.CONFLICT,
+          yanking ? `Version ${row.version} is already yanked` : `Version ${row.version} of tool '${tool.name}' is not yanked`,
+        );
+      const earlierReason = row.yankReason;
+      row.yanked = yanking;
+      row.yankReason = reason;
+      await m.update(ToolVersion, { id: row.id }, { yanked: yanking, yankReason: reason });
+      // A pin on a yanked version is dropped: latest must never be a yanked version.
+      const before = { pinned: tool.pinnedVersion, latest: tool.latestVersion };
+      const pinned = yanking && before.pinned === row.version ? null : before.pinned;
       const all = await m.getRepository(ToolVersion).find({ where: { toolId: id }, select: { version: true, yanked: true } });
-      const latest = this.resolveLatest(tool.pinnedVersion, all);
-      await this.touch(m, tool, { latestVersion: latest });
-      await this.history(m, id, 'version.unyanked', actor, {
+      const latest = this.resolveLatest(pinned, all);
+      await this.touch(m, tool, { pinnedVersion: pinned, latestVersion: latest });
+      await this.history(m, id, yanking ? 'version.yanked' : 'version.unyanked', actor, {
         version: row.version,
-        reason,
-        ...(latest !== before ? { latest: { from: before, to: latest } } : {}),
+        // Taken back: the reason it had been yanked for.
+        reason: reason ?? earlierReason,
+        ...(pinned !== before.pinned ? { unpinned: true } : {}),
+        ...(latest !== before.latest ? { latest: { from: before.latest, to: latest } } : {}),
       });
-      await this.outbox.add(m, EventKey.TOOL_VERSION_UNYANKED, { ...eventTool(tool), version: row.version });
-      if (latest !== before)
-        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: tool.pinnedVersion !== null });
+      if (reason !== null) await this.outbox.add(m, EventKey.TOOL_VERSION_YANKED, { ...eventTool(tool), version: row.version, reason });
+      else await this.outbox.add(m, EventKey.TOOL_VERSION_UNYANKED, { ...eventTool(tool), version: row.version });
+      // Whoever follows `latest` (a deployer) hears of it however it changed.
+      if (latest !== before.latest)
+        await this.outbox.add(m, EventKey.TOOL_LATEST_CHANGED, { ...eventTool(tool), latest, pinned: pinned !== null });
       return versionView(row, latest);
     });
   }
