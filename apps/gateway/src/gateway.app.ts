@@ -111,9 +111,16 @@ export async function createGateway(
   });
   // Without allowed origins CORS stays off: @fastify/cors with `origin: false` adds no header, but
   // its hook would still run (and copy every response header) on each request.
-  // A browser client may read the entity tag (for If-Match / If-None-Match) and the request id (for support).
+  // A browser client may read the entity tag (for If-Match / If-None-Match), the request id (for
+  // support), whether an answer is the replay of an earlier request with the same Idempotency-Key,
+  // and how long to wait after a 429 or 503. Request headers it asks for in a preflight (If-Match,
+  // Idempotency-Key) are allowed as asked.
   if (config.http.corsOrigins.length)
-    app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['ETag', 'X-Request-Id'] });
+    app.enableCors({
+      origin: config.http.corsOrigins,
+      credentials: true,
+      exposedHeaders: ['ETag', 'X-Request-Id', 'Idempotent-Replayed', 'Retry-After'],
+    });
   app.enableShutdownHooks();
 
   // Swagger UI needs @fastify/static, which Jest's ESM loader cannot resolve through Nest's

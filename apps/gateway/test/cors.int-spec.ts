@@ -21,7 +21,11 @@ describe('gateway CORS', () => {
   const preflight = (url: string, origin: string) =>
     fetch(`${url}/api/v1/mcps`, {
       method: 'OPTIONS',
-      headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization,content-type,if-match' },
+      headers: {
+        origin,
+        'access-control-request-method': 'PUT',
+        'access-control-request-headers': 'authorization,content-type,if-match,idempotency-key',
+      },
     });
 
   beforeAll(async () => {
@@ -45,11 +49,12 @@ describe('gateway CORS', () => {
     expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/if-match/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/idempotency-key/);
     const get = await fetch(`${url}/api/v1/mcps`, { headers: { origin: ALLOWED } });
     expect(get.status).toBe(401);
     expect(get.headers.get('access-control-allow-origin')).toBe(ALLOWED);
-    // Conditional requests need the tag; support needs the request id.
-    expect(get.headers.get('access-control-expose-headers')).toBe('ETag, X-Request-Id');
+    // Conditional requests need the tag, support the request id, retries the replay flag and Retry-After.
+    expect(get.headers.get('access-control-expose-headers')).toBe('ETag, X-Request-Id, Idempotent-Replayed, Retry-After');
 
     const foreign = await fetch(`${url}/api/v1/mcps`, { headers: { origin: 'https://evil.example.com' } });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();

@@ -54,6 +54,7 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
   }, 60_000);
 
   const key = (k: string) => ({ 'idempotency-key': k });
+  const replayed = (r: { headers: Headers }) => r.headers.get('idempotent-replayed');
   const count = async (sql: string, params: unknown[]) => Number(((await db.query(sql, params))[0] as { n: number }[])[0].n);
   const history = async (client: ApiClient, id: string) =>
     ((await client.get(`/api/v1/mcps/${id}/history?page_size=100`)).body.items as { action: string }[]).map((h) => h.action);
@@ -61,9 +62,12 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
   it('answers a repeated create with the tool it created, and creates nothing more', async () => {
     const first = await olivia.post('/api/v1/mcps', { name: 'once-tool', description: 'first' }, key('create-once-1'));
     expect(first.status).toBe(201);
+    expect(replayed(first)).toBeNull();
     const again = await olivia.post('/api/v1/mcps', { name: 'once-tool', description: 'first' }, key('create-once-1'));
     expect(again.status).toBe(201);
-    expect(again.body).toEqual(first.body);
+    // The first answer, said to be a replay in a header and not in the body (here, on MariaDB, byte for byte).
+    expect(again.text).toBe(first.text);
+    expect(replayed(again)).toBe('true');
     expect(await count('SELECT COUNT(*) AS n FROM tools WHERE name = ?', ['once-tool'])).toBe(1);
     expect(await history(olivia, first.body.id)).toEqual(['tool.created']);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -100,7 +104,9 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
     const body = { name: 'raced-tool', description: 'at once' };
     const answers = await Promise.all(Array.from({ length: 8 }, () => olivia.post('/api/v1/mcps', body, key('create-race'))));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(201));
-    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    // One of them made the change; the others were given its answer.
+    expect(answers.filter((a) => replayed(a) === null)).toHaveLength(1);
     expect(await count('SELECT COUNT(*) AS n FROM tools WHERE name = ?', ['raced-tool'])).toBe(1);
 
     const id = answers[0].body.id as string;
@@ -109,6 +115,7 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
     );
     expect(published.map((a) => a.status)).toEqual(Array(8).fill(201));
     expect(new Set(published.map((a) => a.text)).size).toBe(1);
+    expect(published.filter((a) => replayed(a) === null)).toHaveLength(1);
     expect(await history(olivia, id)).toEqual(['tool.created', 'version.published']);
   });
 
@@ -116,9 +123,11 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
     const tool = await olivia.post('/api/v1/mcps', { name: 'publish-once' });
     const first = await olivia.post(`/api/v1/mcps/${tool.body.id}/versions`, stdio('2.0.0'), key('publish-once-1'));
     expect(first.status).toBe(201);
+    expect(replayed(first)).toBeNull();
     const again = await olivia.post(`/api/v1/mcps/${tool.body.id}/versions`, stdio('2.0.0'), key('publish-once-1'));
     expect(again.status).toBe(201);
-    expect(again.body).toEqual(first.body);
+    expect(again.text).toBe(first.text);
+    expect(replayed(again)).toBe('true');
     const plain = await olivia.post(`/api/v1/mcps/${tool.body.id}/versions`, stdio('2.0.0'));
     expect(plain.status).toBe(409);
     expect(plain.body.error.details).toMatchObject({ same_content: true });
@@ -138,12 +147,28 @@ describe('Idempotency-Key on creates, publishes and imports (e2e)', () => {
     expect(first.body.created).toEqual([expect.objectContaining({ name: 'imported-once', tool_id: expect.any(String) })]);
     // Repeated: the same report (created, not "skipped: unchanged"), and nothing more written.
     const again = await olivia.post('/api/v1/mcps/import', { document }, key('import-once'));
-    expect(again.body).toEqual(first.body);
+    expect(again.text).toBe(first.text);
+    expect([replayed(dry), replayed(first), replayed(again)]).toEqual([null, null, 'true']);
     expect(await count('SELECT COUNT(*) AS n FROM tool_versions WHERE tool_id = ?', [first.body.created[0].tool_id])).toBe(1);
     // Without the key a repeat is a new import, which finds nothing to do.
     const plain = await olivia.post('/api/v1/mcps/import', { document });
     expect(plain.body).toMatchObject({ created: [], skipped: [expect.objectContaining({ name: 'imported-once' })] });
     expect((await olivia.post('/api/v1/mcps/import', { document, visibility: 'public' }, key('import-once'))).status).toBe(422);
+  });
+
+  it('documents the request header and the replay header in the OpenAPI document', async () => {
+    const doc = (await api.get('/api/docs-json')).body as {
+      paths: Record<string, { post: { parameters: { name: string; in: string }[]; responses: Record<string, { headers?: object }> } }>;
+    };
+    for (const [path, status] of [
+      ['/api/v1/mcps', '201'],
+      ['/api/v1/mcps/{tool_id}/versions', '201'],
+      ['/api/v1/mcps/import', '200'],
+    ]) {
+      const post = doc.paths[path].post;
+      expect(post.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header' }));
+      expect(Object.keys(post.responses[status].headers ?? {})).toEqual(['Idempotent-Replayed']);
+    }
   });
 
   it('keeps no error answer: a request refused once is done when repeated after the cause is gone', async () => {

@@ -17,6 +17,16 @@ import {
 import { documentPageSchema, documentSchema, KnowledgeRequests, searchResponseSchema } from './knowledge';
 import type { ServiceName } from './services';
 
+/**
+ * The answer of a change that honours an Idempotency-Key. `idempotent_replay` is set when the
+ * answer is the recorded one of an earlier request with the same key (nothing was changed now):
+ * the gateway turns it into the `Idempotent-Replayed: true` response header and leaves it out of
+ * the body, so a replayed body holds what the first one held.
+ */
+export function replayable<S extends z.ZodObject>(answer: S) {
+  return answer.extend({ idempotent_replay: z.literal(true).optional() });
+}
+
 /** Who made the request, as the gateway authenticated them. Services trust it (RPC is internal). */
 export const actorSchema = z.object({
   user_id: z.string(),
@@ -105,7 +115,7 @@ export const RpcContracts = {
   [RpcPattern.GITHUB_HEALTH_CHECK]: { service: 'github-sync', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
   [RpcPattern.DEPLOYER_HEALTH_CHECK]: { service: 'deployer', request: healthCheckRequestSchema, response: healthCheckResponseSchema },
 
-  [RpcPattern.REGISTRY_TOOL_CREATE]: { service: 'registry', request: RegistryRequests.create, response: toolSchema },
+  [RpcPattern.REGISTRY_TOOL_CREATE]: { service: 'registry', request: RegistryRequests.create, response: replayable(toolSchema) },
   [RpcPattern.REGISTRY_TOOL_LIST]: { service: 'registry', request: RegistryRequests.list, response: toolPageSchema },
   [RpcPattern.REGISTRY_TOOL_GET]: { service: 'registry', request: RegistryRequests.get, response: toolSchema },
   [RpcPattern.REGISTRY_TOOL_UPDATE]: { service: 'registry', request: RegistryRequests.update, response: toolSchema },
@@ -122,7 +132,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_VERSION_PUBLISH]: {
     service: 'registry',
     request: RegistryRequests.publish,
-    response: versionSchema,
+    response: replayable(versionSchema),
     coalesce: true,
   },
   [RpcPattern.REGISTRY_VERSION_LIST]: {
@@ -136,7 +146,7 @@ export const RpcContracts = {
   [RpcPattern.REGISTRY_VERSION_UNYANK]: { service: 'registry', request: RegistryRequests.unyank, response: versionSchema },
   [RpcPattern.REGISTRY_LATEST_PIN]: { service: 'registry', request: RegistryRequests.pin, response: toolSchema },
   [RpcPattern.REGISTRY_LATEST_UNPIN]: { service: 'registry', request: RegistryRequests.unpin, response: toolSchema },
-  [RpcPattern.REGISTRY_TOOLS_IMPORT]: { service: 'registry', request: importRpcRequestSchema, response: importReportSchema },
+  [RpcPattern.REGISTRY_TOOLS_IMPORT]: { service: 'registry', request: importRpcRequestSchema, response: replayable(importReportSchema) },
   [RpcPattern.REGISTRY_CONFIG_RELOAD]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_CONFIG_STATUS]: { service: 'registry', request: z.strictObject({}), response: configStatusSchema },
   [RpcPattern.REGISTRY_TOOLS_EXPORT]: { service: 'registry', request: exportRequestSchema, response: z.record(z.string(), z.unknown()) },

@@ -28,10 +28,17 @@ const ERROR_TEXT: Record<number, string> = {
 };
 
 /** Documents a success response from the zod schema of what the route returns. */
-export function ApiReply(status: number, schema?: z.ZodType, description = 'Success') {
+export function ApiReply(status: number, schema?: z.ZodType, description = 'Success', headers?: Record<string, { description: string }>) {
   return applyDecorators(
     HttpCode(status),
-    ApiResponse({ status, description, ...(schema ? { schema: openApiSchema(schema, 'output') } : {}) }),
+    ApiResponse({
+      status,
+      description,
+      ...(schema ? { schema: openApiSchema(schema, 'output') } : {}),
+      ...(headers
+        ? { headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, { ...v, schema: { type: 'string' } }])) }
+        : {}),
+    }),
   );
 }
 

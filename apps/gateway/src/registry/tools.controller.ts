@@ -77,6 +77,28 @@ function idempotencyKey(request: FastifyRequest): { idempotency_key?: string } {
   return key === undefined ? {} : { idempotency_key: parseOrThrow(idempotencyKeySchema, key, 'header Idempotency-Key') };
 }
 
+/**
+ * The answer of a change that honours an Idempotency-Key. When it is the recorded answer of an
+ * earlier request with the same key, it says so in `Idempotent-Replayed: true` (as Stripe's API
+ * does): a client then knows this request changed nothing, and the body is the first answer's.
+ */
+async function idempotentAnswer<T extends { idempotent_replay?: true }>(
+  reply: FastifyReply,
+  answer: Promise<T>,
+): Promise<Omit<T, 'idempotent_replay'>> {
+  const { idempotent_replay: replayed, ...body } = await answer;
+  if (replayed) void reply.header('idempotent-replayed', 'true');
+  return body;
+}
+
+/** The response header of a replayed answer, in the OpenAPI document. */
+const REPLAYED_HEADER = {
+  'Idempotent-Replayed': {
+    description:
+      "'true' when this is the recorded answer of an earlier request with the same Idempotency-Key (nothing was changed by this one); absent otherwise",
+  },
+};
+
 const IDEMPOTENCY_KEY_HEADER = {
   name: 'Idempotency-Key',
   required: false,
@@ -104,14 +126,18 @@ export class ToolsController {
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Register a tool (you become its owner)' })
   @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(201, toolSchema)
+  @ApiReply(201, toolSchema, 'Success', REPLAYED_HEADER)
   @ApiErrors(400, 409, 422, 504)
   create(
     @ValidBody(createToolSchema) body: z.output<typeof createToolSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return this.rpc.send(P.REGISTRY_TOOL_CREATE, { tool: body, ...idempotencyKey(request) }, { actor: toActor(p) });
+    return idempotentAnswer(
+      reply,
+      this.rpc.send(P.REGISTRY_TOOL_CREATE, { tool: body, ...idempotencyKey(request) }, { actor: toActor(p) }),
+    );
   }
 
   @Get()
@@ -129,14 +155,18 @@ export class ToolsController {
     summary: 'Import an mcpServers JSON (Claude Desktop, .mcp.json) or a server.json; all-or-nothing, dry_run reports without writing',
   })
   @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(200, importReportSchema)
+  @ApiReply(200, importReportSchema, 'Success', REPLAYED_HEADER)
   @ApiErrors(400, 409, 422, 504)
   import(
     @ValidBody(importRequestSchema) body: z.output<typeof importRequestSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return this.rpc.send(P.REGISTRY_TOOLS_IMPORT, { ...body, ...idempotencyKey(request) }, { actor: toActor(p), timeoutMs: 30_000 });
+    return idempotentAnswer(
+      reply,
+      this.rpc.send(P.REGISTRY_TOOLS_IMPORT, { ...body, ...idempotencyKey(request) }, { actor: toActor(p), timeoutMs: 30_000 }),
+    );
   }
 
   @Get('export')
@@ -302,18 +332,18 @@ export class ToolsController {
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Publish an immutable version (semver, higher than every earlier one)' })
   @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(201, versionSchema)
+  @ApiReply(201, versionSchema, 'Success', REPLAYED_HEADER)
   @ApiErrors(400, 404, 409, 422, 504)
   publish(
     @Param('tool_id') id: string,
     @ValidBody(publishVersionSchema) body: z.output<typeof publishVersionSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return this.rpc.send(
-      P.REGISTRY_VERSION_PUBLISH,
-      { tool_id: toolId(id), input: body, ...idempotencyKey(request) },
-      { actor: toActor(p) },
+    return idempotentAnswer(
+      reply,
+      this.rpc.send(P.REGISTRY_VERSION_PUBLISH, { tool_id: toolId(id), input: body, ...idempotencyKey(request) }, { actor: toActor(p) }),
     );
   }
 

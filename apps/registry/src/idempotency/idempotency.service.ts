@@ -75,7 +75,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
    * as a taken name or a version already published): it is rolled back, and that request's answer
    * is given instead.
    */
-  async once<T>(req: IdempotentRequest, run: () => Promise<T>): Promise<T> {
+  async once<T extends object>(req: IdempotentRequest, run: () => Promise<T>): Promise<T & { idempotent_replay?: true }> {
     for (let attempt = 1; ; attempt++) {
       const earlier = await this.answerTo(req);
       if (earlier !== undefined) return this.replay(req, earlier as T);
@@ -91,14 +91,15 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     }
   }
 
-  private replay<T>(req: IdempotentRequest, answer: T): T {
+  /** The recorded answer, marked as a replay (the gateway answers it with `Idempotent-Replayed: true`). */
+  private replay<T extends object>(req: IdempotentRequest, answer: T): T & { idempotent_replay: true } {
     idempotentReplaysTotal.inc({ operation: req.operation });
     // Says why a request answered as a success wrote nothing (the key itself is the client's: not logged).
     this.logger.log(
       { msg: 'answered with the answer of an earlier request with the same Idempotency-Key', operation: req.operation },
       'IdempotencyService',
     );
-    return answer;
+    return { ...answer, idempotent_replay: true };
   }
 
   /** The answer recorded for this key, if it is this same request's and not expired (an expired record is deleted). */
