@@ -123,8 +123,10 @@ function prettify(service, line, idx) {
   }
 }
 
+// The same Node.js flags as in the Docker images (deploy/node-flags.json says why).
+const nodeFlags = JSON.parse(readFileSync(join(root, 'deploy', 'node-flags.json'), 'utf8')).flags;
 selected.forEach((service, idx) => {
-  const child = spawn(process.execPath, ['--enable-source-maps', join('dist', 'apps', service, 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeFlags, join('dist', 'apps', service, 'src', 'main.js')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: process.env,
   });

@@ -84,6 +84,13 @@ describe('deploy/Dockerfile', () => {
     expect(dockerfile).toMatch(/dist\/apps\/\$\{APP\}\/src\/main\.js/);
   });
 
+  it('runs each app with the Node.js flags of deploy/node-flags.json, as deploy/local/start.mjs does', () => {
+    const { flags } = JSON.parse(read('deploy/node-flags.json')) as { flags: string[] };
+    expect(flags).toContain('--no-allocation-site-pretenuring');
+    expect(dockerfile).toContain(`exec node ${flags.join(' ')} dist/apps/\${APP}/src/main.js`);
+    expect(read('deploy/local/start.mjs')).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlags, /);
+  });
+
   it('copies only files that exist', () => {
     for (const m of dockerfile.matchAll(/^COPY (?!--from)([^\n]+?) \S+$/gm)) {
       for (const src of m[1].split(' ')) expect({ src, exists: existsSync(join(root, src)) }).toEqual({ src, exists: true });
