@@ -1,6 +1,23 @@
-import { Controller, Delete, Get, Inject, Param, Post, Put, Req, Res } from '@nestjs/common';
+import {
+  applyDecorators,
+  Controller,
+  Delete,
+  Get,
+  Inject,
+  Injectable,
+  Param,
+  Post,
+  Put,
+  Req,
+  Res,
+  UseInterceptors,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { Readable } from 'node:stream';
+import { map, type Observable } from 'rxjs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -82,13 +99,17 @@ function idempotencyKey(request: FastifyRequest): { idempotency_key?: string } {
  * earlier request with the same key, it says so in `Idempotent-Replayed: true` (as Stripe's API
  * does): a client then knows this request changed nothing, and the body is the first answer's.
  */
-async function idempotentAnswer<T extends { idempotent_replay?: true }>(
-  reply: FastifyReply,
-  answer: Promise<T>,
-): Promise<Omit<T, 'idempotent_replay'>> {
-  const { idempotent_replay: replayed, ...body } = await answer;
-  if (replayed) void reply.header('idempotent-replayed', 'true');
-  return body;
+@Injectable()
+class ReplayedHeader implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler<{ idempotent_replay?: true }>): Observable<object> {
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    return next.handle().pipe(
+      map(({ idempotent_replay: replayed, ...body }) => {
+        if (replayed) void reply.header('idempotent-replayed', 'true');
+        return body;
+      }),
+    );
+  }
 }
 
 /** The response header of a replayed answer, in the OpenAPI document. */
@@ -105,6 +126,15 @@ const IDEMPOTENCY_KEY_HEADER = {
   description:
     'Any unique text (a UUID, say; up to 255 visible ASCII characters) identifying this request: a repeat with the same key and body (a retry after a timeout or a lost answer) gets the first answer and changes nothing; with another body it is a 422. Kept IDEMPOTENCY_KEY_TTL_S (default 24 h), per user; only successful answers are kept.',
 };
+
+/** A change that honours an Idempotency-Key: both headers in the OpenAPI document, and the replay header on replays. */
+function Idempotent(status: number, schema: z.ZodType) {
+  return applyDecorators(
+    ApiHeader(IDEMPOTENCY_KEY_HEADER),
+    ApiReply(status, schema, 'Success', REPLAYED_HEADER),
+    UseInterceptors(ReplayedHeader),
+  );
+}
 
 /**
  * MCP tools in the registry. Route-level permissions here (viewers read, maintainers write, admins
@@ -125,19 +155,14 @@ export class ToolsController {
   @Post()
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Register a tool (you become its owner)' })
-  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(201, toolSchema, 'Success', REPLAYED_HEADER)
+  @Idempotent(201, toolSchema)
   @ApiErrors(400, 409, 422, 504)
   create(
     @ValidBody(createToolSchema) body: z.output<typeof createToolSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return idempotentAnswer(
-      reply,
-      this.rpc.send(P.REGISTRY_TOOL_CREATE, { tool: body, ...idempotencyKey(request) }, { actor: toActor(p) }),
-    );
+    return this.rpc.send(P.REGISTRY_TOOL_CREATE, { tool: body, ...idempotencyKey(request) }, { actor: toActor(p) });
   }
 
   @Get()
@@ -154,19 +179,14 @@ export class ToolsController {
   @ApiOperation({
     summary: 'Import an mcpServers JSON (Claude Desktop, .mcp.json) or a server.json; all-or-nothing, dry_run reports without writing',
   })
-  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(200, importReportSchema, 'Success', REPLAYED_HEADER)
+  @Idempotent(200, importReportSchema)
   @ApiErrors(400, 409, 422, 504)
   import(
     @ValidBody(importRequestSchema) body: z.output<typeof importRequestSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return idempotentAnswer(
-      reply,
-      this.rpc.send(P.REGISTRY_TOOLS_IMPORT, { ...body, ...idempotencyKey(request) }, { actor: toActor(p), timeoutMs: 30_000 }),
-    );
+    return this.rpc.send(P.REGISTRY_TOOLS_IMPORT, { ...body, ...idempotencyKey(request) }, { actor: toActor(p), timeoutMs: 30_000 });
   }
 
   @Get('export')
@@ -331,19 +351,18 @@ export class ToolsController {
   @Post(':tool_id/versions')
   @RequirePermission('tools.write')
   @ApiOperation({ summary: 'Publish an immutable version (semver, higher than every earlier one)' })
-  @ApiHeader(IDEMPOTENCY_KEY_HEADER)
-  @ApiReply(201, versionSchema, 'Success', REPLAYED_HEADER)
+  @Idempotent(201, versionSchema)
   @ApiErrors(400, 404, 409, 422, 504)
   publish(
     @Param('tool_id') id: string,
     @ValidBody(publishVersionSchema) body: z.output<typeof publishVersionSchema>,
     @CurrentPrincipal() p: Principal,
     @Req() request: FastifyRequest,
-    @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    return idempotentAnswer(
-      reply,
-      this.rpc.send(P.REGISTRY_VERSION_PUBLISH, { tool_id: toolId(id), input: body, ...idempotencyKey(request) }, { actor: toActor(p) }),
+    return this.rpc.send(
+      P.REGISTRY_VERSION_PUBLISH,
+      { tool_id: toolId(id), input: body, ...idempotencyKey(request) },
+      { actor: toActor(p) },
     );
   }
 
