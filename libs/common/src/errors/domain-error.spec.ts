@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorCode } from '#contracts';
 import { DomainError, httpStatusFor, isRpcErrorPayload } from './domain-error';
-import { parseOrThrow, validationError } from './zod-error';
+import { illFormedStringPath, parseOrThrow, validationError } from './zod-error';
 
 describe('domain errors', () => {
   it('map every code to a 4xx/5xx status', () => {
@@ -59,6 +59,22 @@ describe('validation errors', () => {
     );
     expect(() => parseOrThrow(any, { ['\udc00key']: 1 })).toThrow(/^Invalid body\.\udc00key: contains an unpaired/);
     expect(parseOrThrow(any, { emoji: '🚀 \ud83d\ude80' })).toEqual({ emoji: '🚀 🚀' });
+  });
+
+  it('find an ill-formed string at any depth, in a key or a value, with its whole path, and walk deep nesting without recursion', () => {
+    expect(illFormedStringPath('fine')).toBeUndefined();
+    expect(illFormedStringPath('\udc00')).toEqual([]);
+    expect(illFormedStringPath(42)).toBeUndefined();
+    expect(illFormedStringPath({ a: [1, null, true, { b: ['x', 'y \ud800 z'] }] })).toEqual(['a', 3, 'b', 1]);
+    expect(illFormedStringPath({ a: { ['k\udfff']: 'v' } })).toEqual(['a', 'k\udfff']);
+    expect(illFormedStringPath([[], {}, [[['ok', '🚀']]]])).toBeUndefined();
+    // 100,000 levels, as a hostile body could nest them: a recursive walk would overflow the stack.
+    let deep: unknown = ['\ud83d'];
+    for (let i = 0; i < 100_000; i++) deep = { n: deep };
+    const path = illFormedStringPath(deep);
+    expect(path).toHaveLength(100_001);
+    expect(path?.slice(0, 2)).toEqual(['n', 'n']);
+    expect(path?.at(-1)).toBe(0);
   });
 
   it('say what each form of a union wanted when none matched, instead of a bare "Invalid input"', () => {

@@ -41,17 +41,37 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * columns refuse it), so without this it failed at the database, as a 500, after validation.
  */
 export function illFormedStringPath(value: unknown): (string | number)[] | undefined {
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
-  while (stack.length) {
-    const { value: v, path } = stack.pop()!;
-    if (typeof v === 'string') {
-      if (LONE_SURROGATE.test(v)) return path;
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ value: item, path: [...path, i] }));
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, item] of Object.entries(v)) {
-        if (LONE_SURROGATE.test(k)) return [...path, k];
-        stack.push({ value: item, path: [...path, k] });
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? [] : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  // Every request body passes through here: no object or path array per node. The containers met
+  // so far sit in parallel arrays (each with its parent's index and its key there), only
+  // containers are queued (strings are tested where they are met), and a path is built only for
+  // the string found. Iterative, not recursive, so a deeply nested body cannot overflow the stack.
+  const containers: object[] = [value];
+  const parents: number[] = [-1];
+  const keys: (string | number)[] = [0];
+  const pathTo = (at: number, last: string | number): (string | number)[] => {
+    const path = [last];
+    for (let i = at; i > 0; i = parents[i]) path.push(keys[i]);
+    return path.reverse();
+  };
+  const visit = (item: unknown, parent: number, key: string | number): boolean => {
+    if (typeof item === 'string') return LONE_SURROGATE.test(item);
+    if (item !== null && typeof item === 'object') {
+      containers.push(item);
+      parents.push(parent);
+      keys.push(key);
+    }
+    return false;
+  };
+  for (let at = 0; at < containers.length; at++) {
+    const v = containers[at];
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (visit(v[i], at, i)) return pathTo(at, i);
+    } else {
+      const record = v as Record<string, unknown>;
+      for (const k of Object.keys(record)) {
+        if (LONE_SURROGATE.test(k) || visit(record[k], at, k)) return pathTo(at, k);
       }
     }
   }
