@@ -1,19 +1,53 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
 /** The repository root (tests run from it; the compiled platform is in dist/). */
 export const REPO_ROOT = resolve(process.cwd());
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
+/** The kernel's ephemeral port range: the ports it hands to sockets bound to port 0 and to outgoing connections. */
+function ephemeralPorts(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return { low, high };
+  } catch {
+    // not Linux: the IANA range, which most other systems use
+  }
+  return { low: 49152, high: 65535 };
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((ok) => {
     const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
+    srv.once('error', () => ok(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
   });
+}
+
+/** Ports this process handed out, never handed out twice. */
+const handedOut = new Set<number>();
+const LOWEST = 10_000;
+
+/**
+ * A free port for a server that another process will start (the gateway, a service's metrics, a
+ * baseline). Taken below the kernel's ephemeral range: a port found there is free only until the
+ * kernel hands it to the next socket bound to port 0 or to an outgoing connection, and before the
+ * server meant to have it listened, start.mjs's MongoDB-compatible dev server (bound to port 0)
+ * was given the gateway's port, which then failed with EADDRINUSE. Below that range only
+ * something asking for the port by number can take it.
+ */
+export async function freePort(): Promise<number> {
+  const { low, high } = ephemeralPorts();
+  // The widest stretch outside the ephemeral range and above the well-known services' ports.
+  const [from, to] = low - LOWEST >= 65535 - high ? [LOWEST, low - 1] : [high + 1, 65535];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`freePort: no free port found in ${from}-${to} after 100 tries`);
 }
 
 export interface RunningPlatform {
