@@ -123,7 +123,7 @@ async function once(
 async function atRateAll(
   targets: { target: Target; name: string }[],
   rate: number,
-): Promise<(Measured & { maxLagMs: number; cpuMsPerRequest: number })[]> {
+): Promise<(Measured & { maxLagMs: number; cpuMsPerRequest: number; perRun: { p99: number; maxLagMs: number }[] })[]> {
   const options = (t: Target, durationS: number): PacedOptions => ({
     url: t.url,
     rate,
@@ -161,6 +161,8 @@ async function atRateAll(
       errors: runs[i].reduce((n, run) => n + run.errors, 0),
       non2xx: runs[i].reduce((n, run) => n + run.non2xx, 0),
       maxLagMs: Math.max(...runs[i].map((run) => run.maxLagMs)),
+      // A pooled p99 hides whether one run met a stall of the host or every run was slow.
+      perRun: runs[i].map((run) => ({ p99: run.p99, maxLagMs: run.maxLagMs })),
       // /proc/stat counts in USER_HZ (100 per second on Linux); the ramp's requests are sent too.
       cpuMsPerRequest: (busyJiffies[i] * 10) / (ROUNDS * rate * (DURATION_S + RAMP_S)),
       failures: mergeCounts(runs[i].map((run) => run.failures)),
@@ -212,6 +214,11 @@ async function startReference(name: 'raw-fastify' | 'bare-nest'): Promise<{ url:
 }
 
 const NAME_WIDTH = 70;
+
+/** Each run's p99 of a paced scenario, with how far the load generator fell behind in it. */
+function perRunLine(label: string, m: { perRun: { p99: number; maxLagMs: number }[] }): string {
+  return `${label}: p99 per run ${m.perRun.map((r) => `${r.p99} ms (generator behind ≤ ${r.maxLagMs} ms)`).join(', ')}`;
+}
 
 /** Set once any scenario reported a failed request: the platform's log is then worth reading. */
 let errorsSeen = false;
@@ -298,6 +305,7 @@ async function main(): Promise<void> {
     const reclaimMsPerSecondAtHalf = reclaimAtHalf();
     process.stdout.write(row(baselineAtHalf, baseline) + '\n');
     process.stdout.write(row(cachedAtHalf, baseline) + '\n');
+    const halfRuns = [perRunLine('raw Fastify at ½ max', baselineAtHalf), perRunLine('cached GET at ½ max', cachedAtHalf)];
     // Knowledge: ingest a corpus of ≥ 1,000 documents through the gateway, then search it.
     const readmes = [...mcpReadmes().entries()];
     let docNo = 0;
@@ -376,6 +384,12 @@ async function main(): Promise<void> {
         `at 500/s p50 ${writesAt500.p50} vs ${rawWritesAt500.p50} ms, p99 ${writesAt500.p99} vs ${rawWritesAt500.p99} ms (${(writesAt500.p99 / rawWritesAt500.p99).toFixed(2)}), ` +
         `machine CPU per write ${writesAt500.cpuMsPerRequest.toFixed(2)} vs ${rawWritesAt500.cpuMsPerRequest.toFixed(2)} ms\n`,
     );
+    for (const line of [
+      ...halfRuns,
+      perRunLine('POST version at 500/s', writesAt500),
+      perRunLine('hand-built pipeline at 500/s', rawWritesAt500),
+    ])
+      process.stdout.write(line + '\n');
     // Most latency stalls traced here fell on a pass of the host's memory reclaim (see host.ts): read the p99s against it.
     const reclaim = describeReclaim(reclaimMonitors());
     process.stdout.write(
