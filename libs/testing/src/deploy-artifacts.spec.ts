@@ -86,7 +86,7 @@ describe('deploy/Dockerfile', () => {
 
   it('runs each app with the Node.js flags of deploy/node-flags.json, as deploy/local/start.mjs does', () => {
     const { flags } = JSON.parse(read('deploy/node-flags.json')) as { flags: string[] };
-    expect(flags).toContain('--no-allocation-site-pretenuring');
+    expect(flags).toEqual(expect.arrayContaining(['--no-allocation-site-pretenuring', '--heap-growing-percent=100']));
     expect(dockerfile).toContain(`exec node ${flags.join(' ')} dist/apps/\${APP}/src/main.js`);
     expect(read('deploy/local/start.mjs')).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlags, /);
   });
