@@ -1,13 +1,20 @@
 import amqplib from 'amqplib';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { ApiClient, isolate, listenToEvents, startPlatform, until, type RunningPlatform, type TestIsolation } from '#testing';
+import {
+  ApiClient,
+  isolate,
+  listenToEvents,
+  serviceNodeFlags,
+  startPlatform,
+  until,
+  type RunningPlatform,
+  type TestIsolation,
+} from '#testing';
 
 /** The registry as its own process (not under the platform runner), so that it can be killed like a crash would. */
 async function startRegistry(env: Record<string, string>, logs: string[]): Promise<ChildProcess> {
-  const { flags } = JSON.parse(readFileSync('deploy/node-flags.json', 'utf8')) as { flags: string[] };
-  const child = spawn(process.execPath, [...flags, 'dist/apps/registry/src/main.js'], {
+  const child = spawn(process.execPath, [...serviceNodeFlags(), 'dist/apps/registry/src/main.js'], {
     env: { ...process.env, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

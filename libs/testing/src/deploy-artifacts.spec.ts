@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { SERVICE_NAMES } from '#contracts';
 import { envSchema } from '#common';
+import { serviceNodeFlags } from './platform';
 
 /**
  * No Docker engine or cluster exists on the CI machines, so the deployment files are checked for
@@ -85,7 +86,7 @@ describe('deploy/Dockerfile', () => {
   });
 
   it('runs each app with the Node.js flags of deploy/node-flags.json, as deploy/local/start.mjs does', () => {
-    const { flags } = JSON.parse(read('deploy/node-flags.json')) as { flags: string[] };
+    const flags = serviceNodeFlags();
     expect(flags).toEqual(expect.arrayContaining(['--no-allocation-site-pretenuring', '--heap-growing-percent=100']));
     expect(dockerfile).toContain(`exec node ${flags.join(' ')} dist/apps/\${APP}/src/main.js`);
     expect(read('deploy/local/start.mjs')).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlags, /);

@@ -6,8 +6,11 @@ import { resolve } from 'node:path';
 /** The repository root (tests run from it; the compiled platform is in dist/). */
 export const REPO_ROOT = resolve(process.cwd());
 
-/** The kernel's ephemeral port range: the ports it hands to sockets bound to port 0 and to outgoing connections. */
-function ephemeralPorts(): { low: number; high: number } {
+/**
+ * The kernel's ephemeral port range: the ports it hands to sockets bound to port 0 and to
+ * outgoing connections. Read once per process (a sysctl, not something a test changes).
+ */
+const ephemeralPorts = ((): { low: number; high: number } => {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     if (low > 0 && high >= low) return { low, high };
@@ -15,6 +18,11 @@ function ephemeralPorts(): { low: number; high: number } {
     // not Linux: the IANA range, which most other systems use
   }
   return { low: 49152, high: 65535 };
+})();
+
+/** The Node.js flags every service runs with (deploy/node-flags.json, which says why), for tests that start a service themselves. */
+export function serviceNodeFlags(): string[] {
+  return (JSON.parse(readFileSync(resolve(REPO_ROOT, 'deploy/node-flags.json'), 'utf8')) as { flags: string[] }).flags;
 }
 
 function canListen(port: number): Promise<boolean> {
@@ -38,7 +46,7 @@ const LOWEST = 10_000;
  * something asking for the port by number can take it.
  */
 export async function freePort(): Promise<number> {
-  const { low, high } = ephemeralPorts();
+  const { low, high } = ephemeralPorts;
   // The widest stretch outside the ephemeral range and above the well-known services' ports.
   const [from, to] = low - LOWEST >= 65535 - high ? [LOWEST, low - 1] : [high + 1, 65535];
   for (let attempt = 0; attempt < 100; attempt++) {
