@@ -87,7 +87,9 @@ describe('deploy/Dockerfile', () => {
 
   it('runs each app with the Node.js flags of deploy/node-flags.json, as deploy/local/start.mjs does', () => {
     const flags = serviceNodeFlags();
-    expect(flags).toEqual(expect.arrayContaining(['--no-allocation-site-pretenuring', '--heap-growing-percent=100']));
+    expect(flags).toEqual(
+      expect.arrayContaining(['--no-allocation-site-pretenuring', '--heap-growing-percent=100', '--no-memory-reducer']),
+    );
     expect(dockerfile).toContain(`exec node ${flags.join(' ')} dist/apps/\${APP}/src/main.js`);
     expect(read('deploy/local/start.mjs')).toMatch(/spawn\(process\.execPath, \[\.\.\.nodeFlags, /);
   });
