@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { paced } from './paced';
+import { readFileSync } from 'node:fs';
+import { GENERATOR_NODE_FLAGS, missingGeneratorFlags, paced } from './paced';
 
 describe('paced', () => {
   let server: Server;
@@ -55,5 +56,19 @@ describe('paced', () => {
     // Two connection warm-ups and five ramp requests, reported apart from the ten counted ones.
     expect(r.failures['warm-up status 503']).toBe(7);
     expect(r.non2xx).toBe(10);
+  });
+});
+
+describe('the load generator', () => {
+  it("runs with its V8 flags from package.json's bench scripts, and names any it lacks", () => {
+    const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
+    for (const name of ['bench', 'bench:ab']) {
+      expect({ name, script: scripts[name] }).toEqual({
+        name,
+        script: expect.stringContaining(`node ${GENERATOR_NODE_FLAGS.join(' ')} dist/`),
+      });
+    }
+    expect(missingGeneratorFlags(['--no-memory-reducer', '--enable-source-maps'])).toEqual([]);
+    expect(missingGeneratorFlags(['--enable-source-maps'])).toEqual(['--no-memory-reducer']);
   });
 });
