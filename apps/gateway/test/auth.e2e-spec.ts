@@ -1,4 +1,5 @@
 import jwt from 'jsonwebtoken';
+import { connect, type Socket } from 'node:net';
 import { ApiClient, isolate, startPlatform, TEST_JWT_SECRET, type RunningPlatform, type TestIsolation } from '#testing';
 
 /**
@@ -116,6 +117,52 @@ describe('gateway auth (e2e)', () => {
     expect(revoked.status).toBe(401);
     expect(revoked.body.error).toMatchObject({ code: 'INVALID_TOKEN', request_id: 'me-after-logout' });
     expect(revoked.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('on one keep-alive connection each request is authenticated by what it presents: switching tokens, an API key, expiry, logout', async () => {
+    const passwords = { kate: 'spring-keepalive-pass-1', liam: 'autumn-keepalive-pass-2' };
+    for (const [name, password] of Object.entries(passwords)) {
+      expect((await api.post('/api/v1/auth/register', { username: name, email: `${name}@example.com`, password })).status).toBe(201);
+    }
+    const kate = await login('kate', passwords.kate);
+    const liam = await login('liam', passwords.liam);
+    const liamKey = (await api.withToken(liam.access_token).post('/api/v1/auth/api-keys', { name: 'k', scopes: ['read'] })).body
+      .key as string;
+    const conn = new OneConnection(platform.baseUrl);
+    try {
+      const me = async (headers: Record<string, string>) => {
+        const r = await conn.get('/api/v1/auth/me', headers);
+        return r.status === 200
+          ? (r.body as { username: string }).username
+          : `${r.status} ${(r.body as { error: { code: string } }).error.code}`;
+      };
+      const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+      // Three times each: the first use verifies the signature, the next ones are answered from
+      // what this connection presented before — each must still be the caller's own.
+      for (let i = 0; i < 3; i++) expect(await me(bearer(kate.access_token))).toBe('kate');
+      for (let i = 0; i < 3; i++) expect(await me(bearer(liam.access_token))).toBe('liam');
+      expect(await me(bearer(kate.access_token))).toBe('kate');
+      expect(await me({ ...bearer(kate.access_token), 'x-api-key': liamKey })).toBe('liam');
+      expect(await me(bearer(kate.access_token))).toBe('kate');
+      expect(await me(bearer('not-a-token'))).toBe('401 INVALID_TOKEN');
+
+      // A token that expires while the connection keeps presenting it.
+      const claims = jwt.decode(kate.access_token) as Record<string, unknown>;
+      const expiresAt = Math.floor(Date.now() / 1000) + 2;
+      const shortLived = jwt.sign({ ...claims, exp: expiresAt }, TEST_JWT_SECRET, { algorithm: 'HS256' });
+      for (let i = 0; i < 3; i++) expect(await me(bearer(shortLived))).toBe('kate');
+      await new Promise((r) => setTimeout(r, expiresAt * 1000 + 200 - Date.now()));
+      expect(await me(bearer(shortLived))).toBe('401 TOKEN_EXPIRED');
+
+      // Logged out elsewhere: the same header on the same connection is refused at once.
+      expect(await me(bearer(kate.access_token))).toBe('kate');
+      expect((await api.withToken(kate.access_token).post('/api/v1/auth/logout', { refresh_token: kate.refresh_token })).status).toBe(204);
+      expect(await me(bearer(kate.access_token))).toBe('401 INVALID_TOKEN');
+      expect(await me(bearer(liam.access_token))).toBe('liam');
+      expect(conn.connects).toBe(1);
+    } finally {
+      conn.close();
+    }
   });
 
   it('API keys: create (shown once) → use (Bearer and X-API-Key) → scopes → list → revoke', async () => {
@@ -373,3 +420,46 @@ describe('gateway auth (e2e)', () => {
     expect((await api.get('/health/live', { 'x-request-id': 'client-req-42' })).headers.get('x-request-id')).toBe('client-req-42');
   });
 });
+
+/** HTTP/1.1 requests one after another on a single keep-alive connection (fetch may spread them over several). */
+class OneConnection {
+  private readonly socket: Socket;
+  private buffer = Buffer.alloc(0);
+  private pending?: { resolve: (r: { status: number; body: unknown }) => void; reject: (err: Error) => void };
+  connects = 0;
+
+  constructor(private readonly baseUrl: string) {
+    const url = new URL(baseUrl);
+    this.socket = connect({ host: url.hostname, port: Number(url.port) }, () => this.connects++);
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('close', () => this.pending?.reject(new Error('the server closed the connection')));
+    this.socket.on('error', (err) => this.pending?.reject(err));
+  }
+
+  get(path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+    const host = new URL(this.baseUrl).host;
+    const lines = Object.entries({ host, ...headers }).map(([k, v]) => `${k}: ${v}\r\n`);
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.socket.write(`GET ${path} HTTP/1.1\r\n${lines.join('')}\r\n`);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = this.buffer.subarray(0, end).toString('latin1');
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    if (this.buffer.length < end + 4 + length) return;
+    const body = this.buffer.subarray(end + 4, end + 4 + length).toString('utf8');
+    this.buffer = this.buffer.subarray(end + 4 + length);
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.resolve({ status: Number(head.slice(9, 12)), body: body ? (JSON.parse(body) as unknown) : undefined });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

@@ -7,7 +7,7 @@ import { ApiKeyService } from '../api-keys/api-key.service';
 import { RateLimiterService, type Limit } from '../http/rate-limiter.service';
 import type { TurnSnapshot } from '../http/turn-state.service';
 import { AuthStateService } from './auth-state.service';
-import { describeJwtFailure, JwtStrategy } from './jwt.strategy';
+import { describeJwtFailure, JwtStrategy, unexpired, type VerifiedClaims } from './jwt.strategy';
 import { IS_PUBLIC, JWT_ONLY, REQUIRED_PERMISSION, type AuthedRequest, type Principal } from './principal';
 import { hasPermission, type Permission } from './rbac';
 import { looksLikeApiKey } from './secrets';
@@ -92,8 +92,19 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
   preAuthenticate(request: AuthedRequest, snapshot: TurnSnapshot): Principal | undefined | Promise<Principal | undefined> {
     this.authState.observe(snapshot.authEpoch);
     request.authSynced = true;
-    const { apiKey, bearer } = credentials(request);
-    const known = apiKey === undefined && bearer ? this.jwt.verifiedClaims(bearer) : undefined;
+    let known = this.sameTokenAsBefore(request);
+    let apiKey: string | undefined;
+    if (!known) {
+      const presented = credentials(request);
+      apiKey = presented.apiKey;
+      known = apiKey === undefined && presented.bearer ? this.jwt.verifiedClaims(presented.bearer) : undefined;
+      if (known)
+        this.lastVerified.set(request.socket, {
+          auth: request.headers.authorization!,
+          claims: known,
+          until: Date.now() + JwtStrategy.VERIFIED_TTL_MS,
+        });
+    }
     if (!known && apiKey === undefined) return undefined;
     // A known token of a user and session this instance has seen, within its rate-limit blocks —
     // nearly every request of a busy client — is decided without a promise.
@@ -125,6 +136,24 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
     const claims = bearer ? this.jwt.verifiedClaims(bearer) : undefined;
     if (!claims) throw new DomainError(ErrorCode.INVALID_TOKEN, 'The access token could not be read again; log in again');
     return { expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined, recheck: () => this.jwt.recheck(claims) };
+  }
+
+  /**
+   * Per connection, the last Authorization header whose token was found verified, with its claims
+   * and until when they may be reused (as long as the verified-token cache would keep them). A
+   * keep-alive client sends the same header with every request, and comparing it with the last one
+   * costs less than parsing it and looking its token up, which hashes the whole token (2.5 % of a
+   * cached read's CPU at saturation in a profile; 1–2 % more reads per second in an interleaved
+   * A/B). Only the signature check is spared, as with that cache: the token's expiry and the
+   * login's checks run for every request.
+   */
+  private readonly lastVerified = new WeakMap<object, { auth: string; claims: VerifiedClaims; until: number }>();
+
+  /** The claims of the token this connection presented last, if the request presents the same header and nothing else. */
+  private sameTokenAsBefore(request: AuthedRequest): VerifiedClaims | undefined {
+    const last = this.lastVerified.get(request.socket);
+    if (last === undefined || last.auth !== request.headers.authorization || request.headers['x-api-key'] !== undefined) return undefined;
+    return last.until > Date.now() && unexpired(last.claims) ? last.claims : undefined;
   }
 
   /** Whether the request presents any credentials at all (else a fast path has nothing to read state for). */

@@ -16,6 +16,9 @@ import { ACCESS_TOKEN_TYPE, type AccessClaims } from './token.service';
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  /** How long a verified token's claims are reused at most (each use checks its expiry too). */
+  static readonly VERIFIED_TTL_MS = 60_000;
+
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(AuthStateService) private readonly authState: AuthStateService,
@@ -38,20 +41,20 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
    * string, until it expires, at most a minute). Revocation is unaffected: `validate` — session,
    * user and version checks — runs for every request.
    */
-  private readonly verified = new LocalCache<Partial<AccessClaims> & { exp?: number }>(60_000, 50_000);
+  private readonly verified = new LocalCache<VerifiedClaims>(JwtStrategy.VERIFIED_TTL_MS, 50_000);
 
   /** Claims of a token verified before and not yet expired, if any. */
-  verifiedClaims(token: string): (Partial<AccessClaims> & { exp?: number }) | undefined {
+  verifiedClaims(token: string): VerifiedClaims | undefined {
     const claims = this.verified.get(token);
-    if (claims && typeof claims.exp === 'number' && claims.exp * 1000 > Date.now()) return claims;
-    return undefined;
+    return claims && unexpired(claims) ? claims : undefined;
   }
 
   /** passport's callback, after it verified the signature: checks the login and remembers the token's claims. */
   async validate(request: AuthedRequest, claims: Partial<AccessClaims> & { exp?: number }): Promise<Principal> {
     const principal = await this.check(request, claims);
     const token = request.headers.authorization?.slice(7).trim();
-    if (token && typeof claims.exp === 'number') this.verified.set(token, claims, Math.min(60_000, claims.exp * 1000 - Date.now()));
+    if (token && typeof claims.exp === 'number')
+      this.verified.set(token, claims, Math.min(JwtStrategy.VERIFIED_TTL_MS, claims.exp * 1000 - Date.now()));
     return principal;
   }
 
@@ -95,6 +98,14 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
 }
 
 type AccessClaimsShape = Partial<AccessClaims> & { sub: string; sid: string };
+
+/** The claims of a token whose signature was verified. */
+export type VerifiedClaims = Partial<AccessClaims> & { exp?: number };
+
+/** Whether verified claims are still within their token's lifetime. */
+export function unexpired(claims: VerifiedClaims): boolean {
+  return typeof claims.exp === 'number' && claims.exp * 1000 > Date.now();
+}
 
 function accessClaims(claims: Partial<AccessClaims>): AccessClaimsShape {
   if (claims.typ !== ACCESS_TOKEN_TYPE || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
