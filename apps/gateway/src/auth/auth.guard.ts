@@ -139,13 +139,13 @@ export class GatewayAuthGuard extends AuthGuard('jwt') {
   }
 
   /**
-   * Per connection, the last Authorization header whose token was found verified, with its claims
-   * and until when they may be reused (as long as the verified-token cache would keep them). A
-   * keep-alive client sends the same header with every request, and comparing it with the last one
-   * costs less than parsing it and looking its token up, which hashes the whole token (2.5 % of a
-   * cached read's CPU at saturation in a profile; 1–2 % more reads per second in an interleaved
-   * A/B). Only the signature check is spared, as with that cache: the token's expiry and the
-   * login's checks run for every request.
+   * Per connection, the last Authorization header whose token was found verified, with its claims,
+   * reused for at most a minute from then (the verified-token cache's own bound) and only while the
+   * token has not expired. A keep-alive client sends the same header with every request, and
+   * comparing it with the last one costs less than parsing it and looking its token up, which
+   * hashes the whole token (2.5 % of a cached read's CPU at saturation in a profile; 1–2 % more
+   * reads per second in an interleaved A/B). Only the signature check is spared, as with that
+   * cache: the token's expiry and the login's checks run for every request.
    */
   private readonly lastVerified = new WeakMap<object, { auth: string; claims: VerifiedClaims; until: number }>();
 

@@ -50,7 +50,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   /** passport's callback, after it verified the signature: checks the login and remembers the token's claims. */
-  async validate(request: AuthedRequest, claims: Partial<AccessClaims> & { exp?: number }): Promise<Principal> {
+  async validate(request: AuthedRequest, claims: VerifiedClaims): Promise<Principal> {
     const principal = await this.check(request, claims);
     const token = request.headers.authorization?.slice(7).trim();
     if (token && typeof claims.exp === 'number')
