@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { type TestIsolation } from '../isolation';
 import { startPlatform, type RunningPlatform } from '../platform';
 import { benchIsolation, benchTools } from './fixtures';
-import { missingGeneratorFlags, paced, percentile } from './paced';
+import { paced, percentile, warnWithoutGeneratorFlags } from './paced';
 
 interface Target {
   url: string;
@@ -161,11 +161,7 @@ function report(scenario: string, side: Side, runs: Run[]): string {
 }
 
 async function main(): Promise<void> {
-  const missing = missingGeneratorFlags();
-  if (missing.length)
-    process.stderr.write(
-      `warning: the load generator runs without ${missing.join(' ')} (see GENERATOR_NODE_FLAGS in paced.ts): its own GCs may land in the latencies; run it through npm run bench:ab\n`,
-    );
+  warnWithoutGeneratorFlags('bench:ab');
   const { values } = parseArgs({
     options: {
       a: { type: 'string' },

@@ -39,6 +39,15 @@ export function missingGeneratorFlags(execArgv: readonly string[] = process.exec
   return GENERATOR_NODE_FLAGS.filter((flag) => !execArgv.includes(flag));
 }
 
+/** For the bench's entry points: a warning on stderr when this process lacks a generator flag (`script`: the npm script that passes them). */
+export function warnWithoutGeneratorFlags(script: string): void {
+  const missing = missingGeneratorFlags();
+  if (missing.length)
+    process.stderr.write(
+      `warning: the load generator runs without ${missing.join(' ')} (see GENERATOR_NODE_FLAGS in paced.ts): its own GCs may land in the latencies; run it through npm run ${script}\n`,
+    );
+}
+
 export interface PacedOptions {
   url: string;
   rate: number;

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, REPO_ROOT, startPlatform } from '../platform';
 import { mcpReadmes } from '../corpus';
-import { missingGeneratorFlags, paced, percentile, type PacedOptions, type PacedResult } from './paced';
+import { paced, percentile, warnWithoutGeneratorFlags, type PacedOptions, type PacedResult } from './paced';
 import { benchIsolation, benchTools } from './fixtures';
 import { cpuTimes, settle, type SettleOptions, type SettleResult } from './settle';
 import { startRawWrite, type RawWrite } from './raw-write-setup';
@@ -241,11 +241,7 @@ interface Check {
 }
 
 async function main(): Promise<void> {
-  const missing = missingGeneratorFlags();
-  if (missing.length)
-    process.stderr.write(
-      `warning: the load generator runs without ${missing.join(' ')} (see GENERATOR_NODE_FLAGS in paced.ts): its own GCs may land in the latencies; run it through npm run bench\n`,
-    );
+  warnWithoutGeneratorFlags('bench');
   const iso = benchIsolation();
   const raw = await startReference('raw-fastify');
   const nest = await startReference('bare-nest');
