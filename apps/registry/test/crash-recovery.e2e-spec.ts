@@ -8,6 +8,7 @@ import {
   serviceNodeFlags,
   startPlatform,
   until,
+  type ApiResponse,
   type RunningPlatform,
   type TestIsolation,
 } from '#testing';
@@ -231,6 +232,94 @@ describe('registry crash during writes (e2e)', () => {
       registry = await startRegistry(iso.env, registryLogs);
     });
   }, 180_000);
+
+  /**
+   * The instant a kill from outside can only hit by chance: the registry dies right after a
+   * change's COMMIT, before its cache bump and its answer (crash points `registry.change.committed`
+   * and `registry.version.committed`). RabbitMQ gives the unacknowledged request to the restarted
+   * registry, and the gateway, still waiting, passes on what it answers: the change as done, as the
+   * first delivery would have answered (no `Idempotent-Replayed`: this request made it). It is found
+   * by the request id, in the Idempotency-Key's record or, without a key, in the change's history.
+   */
+  it('answers a change committed just before a crash once restarted, as done, and makes it once', async () => {
+    /** Restarts the registry with the crash point armed, sends the request, and restarts it unarmed once it died there. */
+    const acrossCrash = async (point: string, send: () => Promise<ApiResponse>) => {
+      await kill(registry!, 'SIGINT');
+      registry = await startRegistry({ ...iso.env, FAULT_CRASH_AT: point }, registryLogs);
+      const died = new Promise<string | null>((ok) => registry!.once('exit', (_code, signal) => ok(signal)));
+      const answer = send();
+      expect(await died).toBe('SIGKILL');
+      registry = await startRegistry(iso.env, registryLogs);
+      return answer;
+    };
+
+    // A create without a key: 201 with the tool it created, not a 409 for its own name.
+    const created = await acrossCrash('registry.change.committed', () =>
+      admin.post('/api/v1/mcps', { name: 'commit-crash-tool', visibility: 'public' }),
+    );
+    expect(created.status).toBe(201);
+    expect(created.headers.get('idempotent-replayed')).toBeNull();
+    expect(created.body).toMatchObject({ name: 'commit-crash-tool', latest_version: null });
+    const id: string = created.body.id;
+    // Read once, so the gateway holds the tool without a version in its cache.
+    expect((await admin.get(`/api/v1/mcps/${id}`)).body.latest_version).toBeNull();
+    // A client's own repeat is still a 409: only a redelivery of the same request is answered as done.
+    expect((await admin.post('/api/v1/mcps', { name: 'commit-crash-tool', visibility: 'public' })).status).toBe(409);
+
+    // A publish with an Idempotency-Key: the 201 from the record committed with the version; the
+    // client's own retry with the key is a replay.
+    const keyed = await acrossCrash('registry.version.committed', () =>
+      admin.post(`/api/v1/mcps/${id}/versions`, body(0, 0), { 'idempotency-key': 'commit-crash-0' }),
+    );
+    expect(keyed.status).toBe(201);
+    expect(keyed.headers.get('idempotent-replayed')).toBeNull();
+    expect(keyed.body).toMatchObject({ version: '1.0.0' });
+    const retried = await admin.post(`/api/v1/mcps/${id}/versions`, body(0, 0), { 'idempotency-key': 'commit-crash-0' });
+    expect([retried.status, retried.body.id, retried.headers.get('idempotent-replayed')]).toEqual([201, keyed.body.id, 'true']);
+
+    // A publish without a key: 201 as well, found by its request id in the history.
+    const unkeyed = await acrossCrash('registry.version.committed', () => admin.post(`/api/v1/mcps/${id}/versions`, body(0, 1)));
+    expect(unkeyed.status).toBe(201);
+    expect(unkeyed.headers.get('idempotent-replayed')).toBeNull();
+    expect(unkeyed.body).toMatchObject({ version: '1.0.1', is_latest: true });
+    // The same publish sent again by the client is a repeat: the 409 that says it holds this content.
+    const again = await admin.post(`/api/v1/mcps/${id}/versions`, body(0, 1));
+    expect(again.status).toBe(409);
+    expect(again.body.error.details).toMatchObject({ same_content: true, published_sha256: unkeyed.body.sha256 });
+
+    const versions = await admin.get(`/api/v1/mcps/${id}/versions`);
+    expect((versions.body.items as { id: string; version: string }[]).map((v) => [v.version, v.id])).toEqual([
+      ['1.0.1', unkeyed.body.id],
+      ['1.0.0', keyed.body.id],
+    ]);
+    // One entry per change, each naming the request that made it (the X-Request-Id of its answer).
+    const history = await admin.get(`/api/v1/mcps/${id}/history?page_size=100`);
+    expect((history.body.items as { action: string; request_id: string }[]).map((h) => [h.action, h.request_id])).toEqual([
+      ['tool.created', created.headers.get('x-request-id')],
+      ['version.published', keyed.headers.get('x-request-id')],
+      ['version.published', unkeyed.headers.get('x-request-id')],
+    ]);
+    // The crash skipped the publish's own cache bump; the outbox relay's bump, before it sends the
+    // event, still invalidated the cached tool.
+    expect((await admin.get(`/api/v1/mcps/${id}`)).body.latest_version).toBe('1.0.1');
+    // Each change's event went out (from the outbox, after the restart), under one event id.
+    const ours = (key: string) => events.filter((e) => e.key === key && e.payload.tool_id === id);
+    await until(
+      async () => ours('tool.created').length > 0 && new Set(ours('tool.version.published').map((e) => e.payload.version)).size === 2,
+      'the tool.created and both tool.version.published events',
+      30_000,
+      100,
+    );
+    const idsOf = (version?: string) =>
+      new Set(
+        ours(version ? 'tool.version.published' : 'tool.created')
+          .filter((e) => e.payload.version === version)
+          .map((e) => e.id),
+      ).size;
+    expect([idsOf(), idsOf('1.0.0'), idsOf('1.0.1')]).toEqual([1, 1, 1]);
+    expect(registryLogs.filter((l) => l.includes('crash point armed'))).toHaveLength(3);
+    expect(registryLogs.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(3);
+  }, 120_000);
 
   it('loses no accepted publish and does none twice when the broker drops every connection mid-load', async () => {
     // Gateway, registry and the outbox relay all lose their channels at once, with requests,

@@ -29,3 +29,4 @@ export * from './http/etag';
 export * from './registry/registry-cache';
 export * from './search/text-analysis';
 export * from './util/with-timeout';
+export * from './util/crash-point';

@@ -106,8 +106,24 @@ describe('StatementBatch statement plans', () => {
       version({ yanked: true, yankReason: 'broken', changelog: '' }),
     ]);
     expectSameInserts(ToolHistory, [
-      { id: randomUUID(), toolId: randomUUID(), action: 'version.published', actorId: randomUUID(), at: new Date(), diff: { v: tricky } },
-      { id: randomUUID(), toolId: randomUUID(), action: 'tool.deleted', actorId: randomUUID(), at: new Date(), diff: null },
+      {
+        id: randomUUID(),
+        toolId: randomUUID(),
+        action: 'version.published',
+        actorId: randomUUID(),
+        at: new Date(),
+        diff: { v: tricky },
+        requestId: `req-${tricky.length}:x`,
+      },
+      {
+        id: randomUUID(),
+        toolId: randomUUID(),
+        action: 'tool.deleted',
+        actorId: randomUUID(),
+        at: new Date(),
+        diff: null,
+        requestId: null,
+      },
     ]);
     const outbox = (over: Partial<OutboxMessage>): OutboxMessage => ({
       id: randomUUID(),

@@ -534,6 +534,10 @@ export const historyEntrySchema = z.object({
   actor_id: z.string().nullable(),
   at: z.string(),
   diff: z.unknown(),
+  request_id: z
+    .string()
+    .nullable()
+    .describe('the request that made the change, as in the X-Request-Id of its answer (null for older entries)'),
 });
 
 export const manifestToolChangeSchema = z.object({

@@ -25,4 +25,8 @@ export class IdempotencyRecord {
 
   @Column({ name: 'created_at', type: 'datetime', precision: 6 })
   createdAt!: Date;
+
+  /** The request that made the change (the gateway's request id): its redelivery is answered as its own, not as a replay. */
+  @Column({ name: 'request_id', type: 'varchar', length: 128, nullable: true })
+  requestId!: string | null;
 }

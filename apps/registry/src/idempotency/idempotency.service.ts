@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { DataSource, In, LessThan, type EntityManager } from 'typeorm';
 import { ErrorCode, type Actor } from '#contracts';
 import { Counter } from 'prom-client';
-import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, metricsRegistry, type AppConfig } from '#common';
+import { APP_CONFIG, DomainError, duplicateKeyIndex, JsonLogger, metricsRegistry, requestContext, type AppConfig } from '#common';
 import { canonicalJson } from '../versions/canonical-json';
 import { IdempotencyRecord } from './idempotency-record.entity';
 
@@ -11,6 +11,8 @@ import { IdempotencyRecord } from './idempotency-record.entity';
 export interface IdempotentRequest {
   /** The caller's key, as sent (only for messages). */
   key: string;
+  /** The request (the gateway's request id), recorded with the answer. */
+  requestId: string | null;
   /** Names the record: the caller and the key. */
   id: string;
   operation: string;
@@ -20,7 +22,20 @@ export interface IdempotentRequest {
 
 const idempotentReplaysTotal = new Counter({
   name: 'registry_idempotent_replays_total',
-  help: 'Requests with an Idempotency-Key answered with the answer of an earlier request with that key (a retry, a race or a redelivery), by operation',
+  help: 'Requests with an Idempotency-Key answered with the answer of an earlier request with that key (a retry or a race), by operation',
+  labelNames: ['operation'] as const,
+  registers: [metricsRegistry],
+});
+
+/**
+ * Requests RabbitMQ delivered again whose change had already committed — the registry died, or
+ * lost its channel, between the COMMIT and the answer — answered as their first delivery would have
+ * been, by operation. Found by the request id in the Idempotency-Key's record or, without a key,
+ * in the change's history (ToolsService).
+ */
+export const redeliveredChangesTotal = new Counter({
+  name: 'registry_redelivered_changes_total',
+  help: 'Requests delivered again by RabbitMQ after their change had committed (the registry died or lost its channel before answering), answered as done, by operation',
   labelNames: ['operation'] as const,
   registers: [metricsRegistry],
 });
@@ -52,6 +67,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
   request(actor: Actor, key: string, operation: string, request: unknown): IdempotentRequest {
     return {
       key,
+      requestId: requestContext.requestId() ?? null,
       id: sha256(`${actor.user_id}\n${key}`),
       operation,
       fingerprint: sha256(`${operation}\n${canonicalJson(request)}`),
@@ -60,7 +76,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
 
   /** The record of a change's answer, to be inserted in the change's own transaction (before COMMIT). */
   record(req: IdempotentRequest, answer: object): IdempotencyRecord {
-    return { id: req.id, fingerprint: req.fingerprint, operation: req.operation, answer, createdAt: new Date() };
+    return { id: req.id, fingerprint: req.fingerprint, operation: req.operation, answer, createdAt: new Date(), requestId: req.requestId };
   }
 
   /** Inserts the record of a change's answer now, in the change's transaction `m`. */
@@ -78,12 +94,12 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
   async once<T extends object>(req: IdempotentRequest, run: () => Promise<T>): Promise<T & { idempotent_replay?: true }> {
     for (let attempt = 1; ; attempt++) {
       const earlier = await this.answerTo(req);
-      if (earlier !== undefined) return this.replay(req, earlier as T);
+      if (earlier !== undefined) return this.replay<T>(req, earlier);
       try {
         return await run();
       } catch (err) {
         const committed = await this.answerTo(req);
-        if (committed !== undefined) return this.replay(req, committed as T);
+        if (committed !== undefined) return this.replay<T>(req, committed);
         // Our record collided with an expired one, which answerTo has just deleted: run again.
         if (duplicateKeyIndex(err) === 'PRIMARY' && attempt < 3) continue;
         throw err;
@@ -91,8 +107,24 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     }
   }
 
-  /** The recorded answer, marked as a replay (the gateway answers it with `Idempotent-Replayed: true`). */
-  private replay<T extends object>(req: IdempotentRequest, answer: T): T & { idempotent_replay: true } {
+  /**
+   * The recorded answer, marked as a replay (the gateway answers it with `Idempotent-Replayed:
+   * true`) — unless this is the request that made it, delivered again by RabbitMQ after the
+   * registry died between its COMMIT and its answer: that gets the answer as it was.
+   */
+  private replay<T extends object>(
+    req: IdempotentRequest,
+    recorded: { answer: object; requestId: string | null },
+  ): T & { idempotent_replay?: true } {
+    if (requestContext.redelivered() && recorded.requestId !== null && recorded.requestId === req.requestId) {
+      redeliveredChangesTotal.inc({ operation: req.operation });
+      this.logger.log(
+        { msg: 'redelivered request: its change had committed, answered as made', operation: req.operation },
+        'IdempotencyService',
+      );
+      return recorded.answer as T;
+    }
+    const answer = recorded.answer as T;
     idempotentReplaysTotal.inc({ operation: req.operation });
     // Says why a request answered as a success wrote nothing (the key itself is the client's: not logged).
     this.logger.log(
@@ -103,7 +135,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
   }
 
   /** The answer recorded for this key, if it is this same request's and not expired (an expired record is deleted). */
-  private async answerTo(req: IdempotentRequest): Promise<unknown> {
+  private async answerTo(req: IdempotentRequest): Promise<{ answer: object; requestId: string | null } | undefined> {
     const rec = await this.dataSource.getRepository(IdempotencyRecord).findOneBy({ id: req.id });
     if (!rec) return undefined;
     if (rec.createdAt.getTime() < Date.now() - this.config.idempotencyKeyTtlS * 1000) {
@@ -116,7 +148,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
       }: send a new key with each new request`;
       throw new DomainError(ErrorCode.UNPROCESSABLE, message, [{ field: 'Idempotency-Key', message: 'already used for another request' }]);
     }
-    return rec.answer;
+    return { answer: rec.answer, requestId: rec.requestId };
   }
 
   onApplicationBootstrap(): void {

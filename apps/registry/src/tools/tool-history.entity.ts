@@ -21,4 +21,8 @@ export class ToolHistory {
 
   @Column({ type: 'json', nullable: true })
   diff!: object | null;
+
+  /** The request that made the change (the gateway's request id); null for entries from before it was recorded. */
+  @Column({ name: 'request_id', type: 'varchar', length: 128, nullable: true })
+  requestId!: string | null;
 }

@@ -24,6 +24,8 @@ import {
   etagOf,
   preconditionHolds,
   coalesced,
+  crashPoint,
+  requestContext,
   DomainError,
   forbidden,
   GroupedLockedWriter,
@@ -44,7 +46,7 @@ import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { diffVersions } from '../versions/version-diff';
 import { IdempotencyRecord } from '../idempotency/idempotency-record.entity';
-import { IdempotencyService, type IdempotentRequest } from '../idempotency/idempotency.service';
+import { IdempotencyService, redeliveredChangesTotal, type IdempotentRequest } from '../idempotency/idempotency.service';
 import { ToolHistory } from './tool-history.entity';
 import { Tool } from './tool.entity';
 
@@ -127,6 +129,13 @@ const unprocessableOwner = (why: string) =>
 /** Events of a change to a tool (`tool.created`, `tool.version.published`, …): the changes the read cache must not outlive. */
 const isToolEvent = (key: EventKey) => key.startsWith('tool.');
 
+/** The request a change is made for: its id (recorded in the change's history) and whether RabbitMQ delivered it before. */
+interface ChangeOrigin {
+  requestId?: string;
+  redelivered: boolean;
+}
+const currentOrigin = (): ChangeOrigin => ({ requestId: requestContext.requestId(), redelivered: requestContext.redelivered() });
+
 /** What every tool event starts with: the tool, and who may see it as of the change (see the event contracts). */
 function eventTool(tool: Pick<Tool, 'id' | 'name' | 'ownerId' | 'visibility'>) {
   return { tool_id: tool.id, name: tool.name, owner_id: tool.ownerId, visibility: tool.visibility };
@@ -148,7 +157,7 @@ export class ToolsService {
   /** Version publishes, the hot write path: those arriving together share a transaction. */
   private readonly publisher: GroupedLockedWriter<
     Tool,
-    { id: string; input: PublishVersionInput; actor: Actor; idempotent?: IdempotentRequest },
+    { id: string; input: PublishVersionInput; actor: Actor; idempotent?: IdempotentRequest; origin: ChangeOrigin },
     VersionView
   >;
   /** One bump (and its announcement to the gateways) for the writes finishing together. */
@@ -160,7 +169,7 @@ export class ToolsService {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(IdempotencyService) private readonly idempotency: IdempotencyService,
-    @Inject(JsonLogger) logger: JsonLogger,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
   ) {
     defineRegistryBump(redis);
     // The second, durable invalidation of every change: before its tool.* event goes out, the
@@ -180,21 +189,42 @@ export class ToolsService {
     this.publisher = new GroupedLockedWriter(
       this.dataSource,
       Tool,
-      async (tool, { id, input, actor, idempotent }, batch, m) => {
+      async (tool, { id, input, actor, idempotent, origin }, batch, m) => {
         const writable = this.checkWritable(tool, id, actor, 'publish versions');
-        const view = await this.publishIn(m, writable, input, actor, batch);
+        const view = await this.publishIn(m, writable, input, actor, batch, origin);
+        // A redelivered publish that had committed: nothing to write, and its answer as it was.
+        if ('redelivered' in view) {
+          const { redelivered: _, ...made } = view;
+          return made;
+        }
         // A publish with an Idempotency-Key records its answer with its other statements.
         if (idempotent) batch.insert(IdempotencyRecord, this.idempotency.record(idempotent, view));
         return view;
       },
       64,
-      logger,
+      this.logger,
     );
   }
 
   /** With an Idempotency-Key, a repeat of a create that succeeded is answered with the tool it created. */
   async create(input: CreateToolInput, actor: Actor, idempotencyKey?: string): Promise<ToolView> {
-    if (idempotencyKey === undefined) return toolView(await this.write((m) => this.createIn(m, input, actor)));
+    if (idempotencyKey === undefined) {
+      try {
+        return toolView(await this.write((m) => this.createIn(m, input, actor)));
+      } catch (err) {
+        // Delivered again after the registry died between this create's COMMIT and its answer:
+        // the name is taken by the tool this same request created.
+        const origin = currentOrigin();
+        if (origin.redelivered && err instanceof DomainError && err.code === ErrorCode.CONFLICT) {
+          const taken = await this.dataSource.getRepository(Tool).findOne({ where: { name: input.name }, withDeleted: true });
+          if (taken && (await this.madeBy(this.dataSource.manager, origin, taken.id, 'tool.created', actor))) {
+            redeliveredChangesTotal.inc({ operation: 'tool.create' });
+            return toolView(taken);
+          }
+        }
+        throw err;
+      }
+    }
     const req = this.idempotency.request(actor, idempotencyKey, 'tool.create', input);
     return this.idempotency.once(req, () =>
       this.write(async (m) => {
@@ -388,7 +418,14 @@ export class ToolsService {
       take: page_size,
     });
     return {
-      items: rows.map((h) => ({ id: h.id, action: h.action, actor_id: h.actorId, at: h.at.toISOString(), diff: h.diff })),
+      items: rows.map((h) => ({
+        id: h.id,
+        action: h.action,
+        actor_id: h.actorId,
+        at: h.at.toISOString(),
+        diff: h.diff,
+        request_id: h.requestId,
+      })),
       total,
       page,
       page_size,
@@ -409,7 +446,8 @@ export class ToolsService {
     // Lock + read, then every write and COMMIT: two round trips, shared with the publishes that
     // arrive in the same turn.
     const submit = async (idempotent?: IdempotentRequest) => {
-      const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor, idempotent });
+      const view = await this.publisher.submit(id, { id, input: { ...input, version }, actor, idempotent, origin: currentOrigin() });
+      crashPoint('registry.version.committed');
       await this.afterWrite();
       return view;
     };
@@ -422,15 +460,26 @@ export class ToolsService {
    * Publishes a version of a tool already locked in the caller's transaction. With `into`, the
    * writes are queued in the caller's batch (sent with its COMMIT); otherwise they are sent now.
    */
-  async publishIn(m: EntityManager, tool: Tool, input: PublishVersionInput, actor: Actor, into?: StatementBatch): Promise<VersionView> {
+  async publishIn(
+    m: EntityManager,
+    tool: Tool,
+    input: PublishVersionInput,
+    actor: Actor,
+    into?: StatementBatch,
+    origin = currentOrigin(),
+  ): Promise<VersionView | (VersionView & { redelivered: true })> {
     const id = tool.id;
     const version = input.version;
     const highest = tool.highestVersion;
     if (highest && !semver.gt(version, highest)) {
       // A client retrying a publish whose answer it lost (a timeout) learns whether it landed.
-      const existing = await m.getRepository(ToolVersion).findOne({ where: { toolId: id, version }, select: { sha256: true } });
+      const existing = await m.getRepository(ToolVersion).findOne({ where: { toolId: id, version } });
       if (existing) {
         const same = existing.sha256 === contentHash(input.config, input.manifest);
+        if (same && (await this.madeBy(m, origin, id, 'version.published', actor, version))) {
+          redeliveredChangesTotal.inc({ operation: 'version.publish' });
+          return { ...versionView(existing, tool.latestVersion), redelivered: true };
+        }
         throw new DomainError(
           ErrorCode.CONFLICT,
           same
@@ -462,7 +511,7 @@ export class ToolsService {
     // The new version is the highest and not yanked: it is latest unless latest is pinned.
     const latest = tool.pinnedVersion ?? version;
     this.touchIn(batch, tool, { latestVersion: latest, highestVersion: version });
-    this.historyIn(batch, id, 'version.published', actor, { version, sha256: row.sha256 });
+    this.historyIn(batch, id, 'version.published', actor, { version, sha256: row.sha256 }, origin);
     this.outbox.addTo(batch, EventKey.TOOL_VERSION_PUBLISHED, { ...eventTool(tool), version, sha256: row.sha256 });
     if (!into) await batch.flush();
     return versionView(row, latest);
@@ -648,8 +697,44 @@ export class ToolsService {
     await this.historyIn(new StatementBatch(m), toolId, action, actor, diff).flush();
   }
 
-  private historyIn(batch: StatementBatch, toolId: string, action: string, actor: Actor, diff: object | null) {
-    return batch.insert(ToolHistory, { id: randomUUID(), toolId, action, actorId: actor.user_id, at: new Date(), diff });
+  /** `origin`: the request making the change; by default the one this code runs for (not so in a grouped write, which runs for several). */
+  private historyIn(batch: StatementBatch, toolId: string, action: string, actor: Actor, diff: object | null, origin = currentOrigin()) {
+    return batch.insert(ToolHistory, {
+      id: randomUUID(),
+      toolId,
+      action,
+      actorId: actor.user_id,
+      at: new Date(),
+      diff,
+      requestId: origin.requestId ?? null,
+    });
+  }
+
+  /**
+   * Whether the request `origin`, delivered again by RabbitMQ, already made the change `action`
+   * (on `version`, for a publish) before its first delivery went unanswered — the registry died
+   * between the COMMIT and the answer, or lost its channel. Only then is a duplicate its own
+   * change, to be answered as done; a request delivered once is a client's repeat, and gets the 409.
+   */
+  private async madeBy(
+    m: EntityManager,
+    origin: ChangeOrigin,
+    toolId: string,
+    action: string,
+    actor: Actor,
+    version?: string,
+  ): Promise<boolean> {
+    if (!origin.redelivered || !origin.requestId) return false;
+    const rows = await m.getRepository(ToolHistory).find({
+      where: { toolId, action, requestId: origin.requestId },
+      select: { actorId: true, diff: true },
+    });
+    const made = rows.some(
+      (h) => h.actorId === actor.user_id && (version === undefined || (h.diff as { version?: string } | null)?.version === version),
+    );
+    if (made)
+      this.logger.log({ msg: 'redelivered request: its change had committed, answered as made', action, tool_id: toolId }, 'ToolsService');
+    return made;
   }
 
   /**
@@ -658,6 +743,7 @@ export class ToolsService {
    */
   async write<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
     const result = await transactionRetryingDeadlocks(this.dataSource, fn);
+    crashPoint('registry.change.committed');
     await this.afterWrite();
     return result;
   }

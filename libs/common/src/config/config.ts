@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseCrashPoint, type CrashPointSpec } from '../util/crash-point';
 
 /**
  * The only place that reads `process.env`. Every service validates its environment once at
@@ -91,6 +92,8 @@ export const envSchema = z.object({
   BOOTSTRAP_ADMIN_USERNAME: z.string().optional(),
   BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
   BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+
+  FAULT_CRASH_AT: unsetIfEmpty(z.string().optional()),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -144,6 +147,8 @@ export interface AppConfig {
     ollamaBaseUrl: string;
   };
   bootstrapAdmin?: { username: string; email: string; password: string };
+  /** Tests only (NODE_ENV=test): the crash point at which the service kills itself (util/crash-point). */
+  crashAt?: CrashPointSpec;
 }
 
 export class ConfigError extends Error {}
@@ -165,6 +170,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
   }
   if (e.EMBEDDINGS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
     throw new ConfigError('Invalid configuration:\n  - OPENAI_API_KEY: required when EMBEDDINGS_PROVIDER=openai');
+  }
+  let crashAt: CrashPointSpec | undefined;
+  if (e.FAULT_CRASH_AT !== undefined) {
+    if (e.NODE_ENV !== 'test') {
+      throw new ConfigError('Invalid configuration:\n  - FAULT_CRASH_AT: only with NODE_ENV=test (it makes the service kill itself)');
+    }
+    const spec = parseCrashPoint(e.FAULT_CRASH_AT);
+    if (typeof spec === 'string') throw new ConfigError(`Invalid configuration:\n  - FAULT_CRASH_AT: ${spec}`);
+    crashAt = spec;
   }
   const defaultModel = { none: 'none', openai: 'text-embedding-3-small', ollama: 'nomic-embed-text', hashing: 'hashing-v1' } as const;
   return {
@@ -224,6 +238,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = readProcessEnv()): AppCon
     bootstrapAdmin: e.BOOTSTRAP_ADMIN_USERNAME
       ? { username: e.BOOTSTRAP_ADMIN_USERNAME, email: e.BOOTSTRAP_ADMIN_EMAIL!, password: e.BOOTSTRAP_ADMIN_PASSWORD! }
       : undefined,
+    crashAt,
   };
 }
 

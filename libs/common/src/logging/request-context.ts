@@ -5,6 +5,12 @@ import { randomUUID } from 'node:crypto';
 export interface RequestContext {
   requestId: string;
   userId?: string;
+  /**
+   * RPC handlers: RabbitMQ delivered this request before (to a consumer that died or lost its
+   * channel without acknowledging it), so its change may already be committed. A change refused
+   * as a duplicate then checks whether this same request made it (its history names the request).
+   */
+  redelivered?: boolean;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -18,6 +24,9 @@ export const requestContext = {
   },
   requestId(): string | undefined {
     return storage.getStore()?.requestId;
+  },
+  redelivered(): boolean {
+    return storage.getStore()?.redelivered === true;
   },
 };
 

@@ -43,6 +43,7 @@ export class RpcContextInterceptor implements NestInterceptor {
     const ctx = {
       requestId: meta.success ? sanitizeRequestId(meta.data.request_id) : randomUUID(),
       userId: meta.success ? meta.data.actor?.user_id : undefined,
+      redelivered: rmq instanceof RmqContext && (rmq.getMessage() as Message).fields.redelivered,
     };
     let acked = false;
     const started = performance.now();

@@ -4,6 +4,7 @@ import type { MicroserviceOptions } from '@nestjs/microservices';
 import { rpcQueueName, type ServiceName } from '#contracts';
 import { ConfigError, loadConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
+import { armCrashPoint } from '../util/crash-point';
 import { installAmqpWriteCoalescing } from '../messaging/amqp-write-coalescing';
 import { rpcServerStrategy } from '../messaging/rmq-options';
 import { initMetrics, startMetricsServer } from '../metrics/metrics';
@@ -25,6 +26,10 @@ export async function bootstrapService(service: ServiceName, rootModule: Type | 
     throw err;
   }
   const logger = new JsonLogger(service, config.logLevel);
+  if (config.crashAt) {
+    armCrashPoint(config.crashAt);
+    logger.warn({ msg: 'crash point armed: this process kills itself there (FAULT_CRASH_AT, tests only)', ...config.crashAt }, 'Bootstrap');
+  }
   if (!installAmqpWriteCoalescing())
     logger.warn({ msg: 'amqplib layout not recognised: RabbitMQ frames are written one by one' }, 'Bootstrap');
   const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, {
