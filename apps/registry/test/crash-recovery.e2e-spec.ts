@@ -294,34 +294,62 @@ describe('registry crash during writes (e2e)', () => {
       ['1.0.1', unkeyed.body.id],
       ['1.0.0', keyed.body.id],
     ]);
-    // One entry per change, each naming the request that made it (the X-Request-Id of its answer).
-    const history = await admin.get(`/api/v1/mcps/${id}/history?page_size=100`);
-    expect((history.body.items as { action: string; request_id: string }[]).map((h) => [h.action, h.request_id])).toEqual([
-      ['tool.created', created.headers.get('x-request-id')],
-      ['version.published', keyed.headers.get('x-request-id')],
-      ['version.published', unkeyed.headers.get('x-request-id')],
-    ]);
     // The crash skipped the publish's own cache bump; the outbox relay's bump, before it sends the
     // event, still invalidated the cached tool.
-    expect((await admin.get(`/api/v1/mcps/${id}`)).body.latest_version).toBe('1.0.1');
-    // Each change's event went out (from the outbox, after the restart), under one event id.
-    const ours = (key: string) => events.filter((e) => e.key === key && e.payload.tool_id === id);
-    await until(
-      async () => ours('tool.created').length > 0 && new Set(ours('tool.version.published').map((e) => e.payload.version)).size === 2,
-      'the tool.created and both tool.version.published events',
-      30_000,
-      100,
+    const read = await admin.get(`/api/v1/mcps/${id}`);
+    expect(read.body.latest_version).toBe('1.0.1');
+
+    // Changes that made again would be refused: a conditional update (its If-Match no longer
+    // holds once it is made), a yank (already yanked), a delete (already deleted). Each is answered
+    // as made, from the tool as it is.
+    const updated = await acrossCrash('registry.change.committed', () =>
+      admin.put(`/api/v1/mcps/${id}`, { description: 'after the crash' }, { 'if-match': read.headers.get('etag')! }),
     );
-    const idsOf = (version?: string) =>
-      new Set(
-        ours(version ? 'tool.version.published' : 'tool.created')
-          .filter((e) => e.payload.version === version)
-          .map((e) => e.id),
-      ).size;
-    expect([idsOf(), idsOf('1.0.0'), idsOf('1.0.1')]).toEqual([1, 1, 1]);
+    expect([updated.status, updated.body.description]).toEqual([200, 'after the crash']);
+    expect(updated.headers.get('etag')).not.toBe(read.headers.get('etag'));
+    const yanked = await acrossCrash('registry.change.committed', () =>
+      admin.post(`/api/v1/mcps/${id}/versions/1.0.0/yank`, { reason: 'broken' }),
+    );
+    expect(yanked.status).toBe(200);
+    expect(yanked.body).toMatchObject({ version: '1.0.0', yanked: true, yank_reason: 'broken' });
+    const deleted = await acrossCrash('registry.change.committed', () => admin.delete(`/api/v1/mcps/${id}`));
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.deleted_at).not.toBeNull();
+    // A client's own repeat of them is refused as before.
+    expect((await admin.delete(`/api/v1/mcps/${id}`)).status).toBe(409);
+
+    // One entry per change, each naming the request that made it (the X-Request-Id of its answer).
+    const history = await admin.get(`/api/v1/mcps/${id}/history?page_size=100`);
+    expect((history.body.items as { action: string; request_id: string }[]).map((h) => [h.action, h.request_id])).toEqual(
+      [
+        ['tool.created', created],
+        ['version.published', keyed],
+        ['version.published', unkeyed],
+        ['tool.updated', updated],
+        ['version.yanked', yanked],
+        ['tool.deleted', deleted],
+      ].map(([action, answer]) => [action, (answer as ApiResponse).headers.get('x-request-id')]),
+    );
+    for (const answer of [created, keyed, unkeyed, updated, yanked, deleted]) expect(answer.headers.get('idempotent-replayed')).toBeNull();
+
+    // Each change's event went out (from the outbox, after the restart), under one event id.
+    const ours = (key: string, version?: string) =>
+      new Set(events.filter((e) => e.key === key && e.payload.tool_id === id && e.payload.version === version).map((e) => e.id));
+    const expected: [string, string?][] = [
+      ['tool.created'],
+      ['tool.version.published', '1.0.0'],
+      ['tool.version.published', '1.0.1'],
+      ['tool.updated'],
+      ['tool.version.yanked', '1.0.0'],
+      ['tool.deleted'],
+    ];
+    await until(async () => expected.every(([key, version]) => ours(key, version).size > 0), "every change's event", 30_000, 100);
+    expect(expected.map(([key, version]) => [key, version, ours(key, version).size])).toEqual(
+      expected.map(([key, version]) => [key, version, 1]),
+    );
     const logged = registryLogs.slice(logsFrom);
-    expect(logged.filter((l) => l.includes('crash point armed'))).toHaveLength(3);
-    expect(logged.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(3);
+    expect(logged.filter((l) => l.includes('crash point armed'))).toHaveLength(6);
+    expect(logged.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(6);
   }, 120_000);
 
   it('loses no accepted publish and does none twice when the broker drops every connection mid-load', async () => {

@@ -314,7 +314,7 @@ export class ToolsService {
 
   /** `ifMatch`: the caller's If-Match (checkPrecondition). */
   async update(id: string, changes: UpdateToolInput, actor: Actor, ifMatch?: string): Promise<ToolView> {
-    return this.write(async (m) => {
+    return this.writeOnce(id, actor, 'tool.update', this.answerFromTool(id), async (m) => {
       const tool = await this.writable(m, id, actor, 'change it');
       const before = toolView(tool);
       checkPrecondition(tool.name, before, ifMatch);
@@ -358,7 +358,7 @@ export class ToolsService {
    * previous owner keeps no rights of their own (a private tool disappears from their lists).
    */
   async transfer(id: string, owner: string, target: TransferTarget | null, actor: Actor, ifMatch?: string): Promise<ToolView> {
-    return this.write(async (m) => {
+    return this.writeOnce(id, actor, 'tool.transfer', this.answerFromTool(id), async (m) => {
       const tool = await this.writable(m, id, actor, 'transfer it');
       const before = toolView(tool);
       checkPrecondition(tool.name, before, ifMatch);
@@ -382,7 +382,7 @@ export class ToolsService {
   }
 
   async remove(id: string, actor: Actor): Promise<ToolView> {
-    return this.write(async (m) => {
+    return this.writeOnce(id, actor, 'tool.delete', this.answerFromTool(id), async (m) => {
       const tool = await this.writable(m, id, actor, 'delete it');
       tool.deletedAt = new Date();
       tool.updatedAt = tool.deletedAt;
@@ -395,7 +395,7 @@ export class ToolsService {
 
   async restore(id: string, actor: Actor): Promise<ToolView> {
     if (!isAdmin(actor)) throw new DomainError(ErrorCode.FORBIDDEN, 'Only an admin may restore a deleted tool');
-    return this.write(async (m) => {
+    return this.writeOnce(id, actor, 'tool.restore', this.answerFromTool(id), async (m) => {
       const tool = await m.getRepository(Tool).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!tool) throw DomainError.notFound('Tool', id);
       if (!tool.deletedAt) throw new DomainError(ErrorCode.CONFLICT, `Tool '${tool.name}' is not deleted`);
@@ -580,7 +580,12 @@ export class ToolsService {
   /** Yanks a version (with its `reason`) or takes its yank back (null), and moves latest accordingly. */
   private async setYank(id: string, version: string, reason: string | null, actor: Actor): Promise<VersionView> {
     const yanking = reason !== null;
-    return this.write(async (m) => {
+    // The version its history entry names (`latest` may have moved since).
+    const asMade = async (m: EntityManager, made: ToolHistory) => {
+      const tool = await this.toolAsMade(m, id);
+      return versionView(await this.findVersion(m, tool, (made.diff as { version: string }).version), tool.latestVersion);
+    };
+    return this.writeOnce(id, actor, yanking ? 'version.yank' : 'version.unyank', asMade, async (m) => {
       const tool = await this.writable(m, id, actor, yanking ? 'yank versions' : 'take back yanks');
       const row = await this.findVersion(m, tool, version);
       if (row.yanked === yanking)
@@ -616,7 +621,7 @@ export class ToolsService {
 
   /** Pins `latest` to a version (rollback) or, with `version` null, returns to the highest version. */
   async pin(id: string, version: string | null, actor: Actor): Promise<ToolView> {
-    return this.write(async (m) => {
+    return this.writeOnce(id, actor, version ? 'latest.pin' : 'latest.unpin', this.answerFromTool(id), async (m) => {
       const tool = await this.writable(m, id, actor, version ? 'pin its latest version' : 'unpin its latest version');
       let pinned: string | null = null;
       if (version) {
@@ -711,30 +716,71 @@ export class ToolsService {
   }
 
   /**
-   * Whether the request `origin`, delivered again by RabbitMQ, already made the change `action`
-   * (on `version`, for a publish) before its first delivery went unanswered — the registry died
-   * between the COMMIT and the answer, or lost its channel. Only then is a duplicate its own
-   * change, to be answered as done; a request delivered once is a client's repeat, and gets the 409.
+   * The history entry of the change (`action`, or any; on `version`, for a publish) that the
+   * request `origin`, delivered again by RabbitMQ, already made on this tool before its first
+   * delivery went unanswered — the registry died between the COMMIT and the answer, or lost its
+   * channel. Only then is a change found made its own, to be answered as done; a request delivered
+   * once is a client's repeat, and gets the 409 (or a change made again).
    */
   private async madeBy(
     m: EntityManager,
     origin: ChangeOrigin,
     toolId: string,
-    action: string,
+    action: string | undefined,
     actor: Actor,
     version?: string,
-  ): Promise<boolean> {
-    if (!origin.redelivered || !origin.requestId) return false;
+  ): Promise<ToolHistory | undefined> {
+    if (!origin.redelivered || !origin.requestId) return undefined;
     const rows = await m.getRepository(ToolHistory).find({
-      where: { toolId, action, requestId: origin.requestId },
-      select: { actorId: true, diff: true },
+      where: { toolId, ...(action ? { action } : {}), requestId: origin.requestId },
+      select: { action: true, actorId: true, diff: true },
     });
-    const made = rows.some(
+    const made = rows.find(
       (h) => h.actorId === actor.user_id && (version === undefined || (h.diff as { version?: string } | null)?.version === version),
     );
     if (made)
-      this.logger.log({ msg: 'redelivered request: its change had committed, answered as made', action, tool_id: toolId }, 'ToolsService');
+      this.logger.log(
+        { msg: 'redelivered request: its change had committed, answered as made', action: made.action, tool_id: toolId },
+        'ToolsService',
+      );
     return made;
+  }
+
+  /**
+   * `write`, for a change to the existing tool `id` — unless this request was delivered again by
+   * RabbitMQ and had already made its change (its history names it: the registry died between the
+   * COMMIT and the answer). Then it is not made again, which might refuse it (a second delete or
+   * yank is a 409, an If-Match no longer holds), and `asMade` answers as its first delivery would
+   * have, from the tool as it is now. A change that records nothing (one that changed nothing)
+   * runs again, and changes nothing again.
+   */
+  private async writeOnce<T>(
+    id: string,
+    actor: Actor,
+    /** For the metric: `tool.update`, `version.yank`, … */
+    operation: string,
+    asMade: (m: EntityManager, made: ToolHistory) => Promise<T>,
+    fn: (m: EntityManager) => Promise<T>,
+  ): Promise<T> {
+    const origin = currentOrigin();
+    const made = origin.redelivered ? await this.madeBy(this.dataSource.manager, origin, id, undefined, actor) : undefined;
+    if (made) {
+      redeliveredChangesTotal.inc({ operation });
+      return asMade(this.dataSource.manager, made);
+    }
+    return this.write(fn);
+  }
+
+  /** A change's answer as made (writeOnce): the tool as it is now. */
+  private answerFromTool(id: string) {
+    return async (m: EntityManager) => toolView(await this.toolAsMade(m, id));
+  }
+
+  /** The tool as it is now, for a change's answer (deleted or not). */
+  private async toolAsMade(m: EntityManager, id: string): Promise<Tool> {
+    const tool = await m.getRepository(Tool).findOne({ where: { id }, withDeleted: true });
+    if (!tool) throw DomainError.notFound('Tool', id);
+    return tool;
   }
 
   /**
