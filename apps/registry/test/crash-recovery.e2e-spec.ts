@@ -312,6 +312,21 @@ describe('registry crash during writes (e2e)', () => {
     );
     expect(yanked.status).toBe(200);
     expect(yanked.body).toMatchObject({ version: '1.0.0', yanked: true, yank_reason: 'broken' });
+    // An import (no key): the report of what it did, not one that finds its tool unchanged.
+    const document = { mcpServers: { 'commit-crash-import': { command: 'node', args: ['server.js'] } } };
+    const imported = await acrossCrash('registry.change.committed', () => admin.post('/api/v1/mcps/import', { document }));
+    expect(imported.status).toBe(200);
+    expect(imported.body.created.map((c: { name: string }) => c.name)).toEqual(['commit-crash-import']);
+    const importedId: string = imported.body.created[0].tool_id;
+    const importHistory = await admin.get(`/api/v1/mcps/${importedId}/history`);
+    expect((importHistory.body.items as { action: string; request_id: string }[]).map((h) => [h.action, h.request_id])).toEqual([
+      ['tool.created', imported.headers.get('x-request-id')],
+      ['version.published', imported.headers.get('x-request-id')],
+    ]);
+    // The client's own repeat finds nothing to do.
+    const reimported = await admin.post('/api/v1/mcps/import', { document });
+    expect([reimported.body.created, reimported.body.skipped.map((s: { name: string }) => s.name)]).toEqual([[], ['commit-crash-import']]);
+
     const deleted = await acrossCrash('registry.change.committed', () => admin.delete(`/api/v1/mcps/${id}`));
     expect(deleted.status).toBe(200);
     expect(deleted.body.deleted_at).not.toBeNull();
@@ -330,7 +345,9 @@ describe('registry crash during writes (e2e)', () => {
         ['tool.deleted', deleted],
       ].map(([action, answer]) => [action, (answer as ApiResponse).headers.get('x-request-id')]),
     );
-    for (const answer of [created, keyed, unkeyed, updated, yanked, deleted]) expect(answer.headers.get('idempotent-replayed')).toBeNull();
+    for (const answer of [created, keyed, unkeyed, updated, yanked, imported, deleted]) {
+      expect(answer.headers.get('idempotent-replayed')).toBeNull();
+    }
 
     // Each change's event went out (from the outbox, after the restart), under one event id.
     const ours = (key: string, version?: string) =>
@@ -348,8 +365,8 @@ describe('registry crash during writes (e2e)', () => {
       expected.map(([key, version]) => [key, version, 1]),
     );
     const logged = registryLogs.slice(logsFrom);
-    expect(logged.filter((l) => l.includes('crash point armed'))).toHaveLength(6);
-    expect(logged.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(6);
+    expect(logged.filter((l) => l.includes('crash point armed'))).toHaveLength(7);
+    expect(logged.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(7);
   }, 120_000);
 
   it('loses no accepted publish and does none twice when the broker drops every connection mid-load', async () => {

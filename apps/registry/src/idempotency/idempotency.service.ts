@@ -74,6 +74,40 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     };
   }
 
+  /**
+   * For a change sent without a key whose answer is still recorded (imports: their report is not
+   * in the history), a record under the request's own id, so that the request, delivered again
+   * after its change committed, finds its answer (answerToRedelivery). Its key cannot be a
+   * client's (they are visible ASCII), and a client that sends one request id twice just replaces
+   * the record (saveOwn); undefined without a request id.
+   */
+  ownRequest(actor: Actor, operation: string, request: unknown): IdempotentRequest | undefined {
+    const requestId = requestContext.requestId();
+    return requestId === undefined ? undefined : this.request(actor, `\u0000request ${requestId}`, operation, request);
+  }
+
+  /** Inserts or replaces an ownRequest's record in the change's transaction `m`. */
+  async saveOwn(m: EntityManager, req: IdempotentRequest, answer: object): Promise<void> {
+    await m.upsert(IdempotencyRecord, this.record(req, answer), ['id']);
+  }
+
+  /**
+   * The answer of an ownRequest that RabbitMQ delivered again after its change had committed, or
+   * undefined (not a redelivery, nothing recorded, or recorded for another request); never a
+   * refusal, since the client chose no key.
+   */
+  async answerToRedelivery<T extends object>(req: IdempotentRequest): Promise<T | undefined> {
+    if (!requestContext.redelivered()) return undefined;
+    const rec = await this.dataSource.getRepository(IdempotencyRecord).findOneBy({ id: req.id });
+    if (!rec || rec.fingerprint !== req.fingerprint || rec.requestId !== req.requestId) return undefined;
+    redeliveredChangesTotal.inc({ operation: req.operation });
+    this.logger.log(
+      { msg: 'redelivered request: its change had committed, answered as made', operation: req.operation },
+      'IdempotencyService',
+    );
+    return rec.answer as T;
+  }
+
   /** The record of a change's answer, to be inserted in the change's own transaction (before COMMIT). */
   record(req: IdempotentRequest, answer: object): IdempotencyRecord {
     return { id: req.id, fingerprint: req.fingerprint, operation: req.operation, answer, createdAt: new Date(), requestId: req.requestId };

@@ -76,18 +76,28 @@ export class ImportExportService {
     }
     for (const e of parsed.entries) if (e.manifest) validateManifest(e.manifest);
 
-    if (idempotencyKey === undefined || req.dry_run) return this.apply(req, format, parsed, actor);
+    if (req.dry_run) return this.apply(req, format, parsed, actor);
+    if (idempotencyKey === undefined) {
+      // Its report is kept under the request's id: delivered again after a crash between its
+      // COMMIT and its answer, it gets that report, not one that finds every tool unchanged.
+      const own = this.idempotency.ownRequest(actor, 'tools.import', req);
+      const made = own && (await this.idempotency.answerToRedelivery<ImportReport>(own));
+      return made ?? this.apply(req, format, parsed, actor, own && { req: own, own: true });
+    }
     const keyed = this.idempotency.request(actor, idempotencyKey, 'tools.import', req);
-    return this.idempotency.once(keyed, () => this.apply(req, format, parsed, actor, keyed));
+    return this.idempotency.once(keyed, () => this.apply(req, format, parsed, actor, { req: keyed, own: false }));
   }
 
-  /** Applies the entries in one transaction (rolled back for a dry run), recording the report under the key if there is one. */
+  /**
+   * Applies the entries in one transaction (rolled back for a dry run), recording the report under
+   * the key if there is one (`own`: the request's own id, IdempotencyService.ownRequest).
+   */
   private async apply(
     req: ImportRequest,
     format: ImportFormat,
     parsed: ParsedImport,
     actor: Actor,
-    keyed?: IdempotentRequest,
+    record?: { req: IdempotentRequest; own: boolean },
   ): Promise<ImportReport> {
     try {
       return await this.tools.write(async (m) => {
@@ -102,7 +112,8 @@ export class ImportExportService {
           );
         }
         if (req.dry_run) throw new DryRunRollback(report);
-        if (keyed) await this.idempotency.save(m, keyed, report);
+        if (record?.own) await this.idempotency.saveOwn(m, record.req, report);
+        else if (record) await this.idempotency.save(m, record.req, report);
         return report;
       });
     } catch (err) {
