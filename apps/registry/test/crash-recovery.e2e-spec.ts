@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
   ApiClient,
+  SseClient,
   isolate,
   listenToEvents,
   serviceNodeFlags,
@@ -60,6 +61,7 @@ describe('registry crash during writes (e2e)', () => {
   let amqp: amqplib.ChannelModel;
   const events: { id: string; key: string; payload: { tool_id: string; version?: string; sha256?: string } }[] = [];
   let admin: ApiClient;
+  let adminToken: string;
 
   const TOOLS = 6;
   const VERSIONS = 30;
@@ -79,7 +81,8 @@ describe('registry crash during writes (e2e)', () => {
     const api = new ApiClient(gateway.baseUrl);
     const login = await api.post('/api/v1/auth/login', { username: 'crash-admin', password: 'kill-nine-secret-1' });
     expect(login.status).toBe(200);
-    admin = api.withToken(login.body.access_token);
+    adminToken = login.body.access_token;
+    admin = api.withToken(adminToken);
 
     await listen();
   }, 120_000);
@@ -367,6 +370,44 @@ describe('registry crash during writes (e2e)', () => {
     const logged = registryLogs.slice(logsFrom);
     expect(logged.filter((l) => l.includes('crash point armed'))).toHaveLength(7);
     expect(logged.filter((l) => l.includes('redelivered request: its change had committed'))).toHaveLength(7);
+  }, 120_000);
+
+  /**
+   * The outbox relay's at-least-once: the registry dies after a relay pass published its events
+   * and before it marked them (crash point `outbox.published`). Restarted, it publishes them
+   * again under the same ids; a live stream (GET /events) shows each once.
+   */
+  it('republishes events after a crash between publishing and marking them, under their ids, and a live stream shows each once', async () => {
+    const created = await admin.post('/api/v1/mcps', { name: 'relay-crash-tool', visibility: 'public' });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const copies = (key: string) => events.filter((e) => e.key === key && e.payload.tool_id === id);
+    // Its tool.created is out before the armed registry starts, so that the crash comes with the publish's event.
+    await until(async () => copies('tool.created').length > 0, 'the tool.created event', 10_000, 50);
+    const live = await SseClient.open(`${gateway.baseUrl}/events`, { authorization: `Bearer ${adminToken}` });
+    try {
+      await live.waitFor((e) => e.event === 'ready', 'the live stream to open');
+      await kill(registry!, 'SIGINT');
+      registry = await startRegistry({ ...iso.env, FAULT_CRASH_AT: 'outbox.published' }, registryLogs);
+      const died = new Promise<string | null>((ok) => registry!.once('exit', (_code, signal) => ok(signal)));
+      const published = admin.post(`/api/v1/mcps/${id}/versions`, body(1, 0));
+      expect(await died).toBe('SIGKILL');
+      registry = await startRegistry(iso.env, registryLogs);
+      // Answered 201 whether the answer went out before the relay's crash or came from the redelivery.
+      expect((await published).status).toBe(201);
+
+      // Sent twice (before the crash, and by the restarted registry's relay), under one id.
+      await until(async () => copies('tool.version.published').length >= 2, 'the event published again', 30_000, 50);
+      expect(new Set(copies('tool.version.published').map((e) => e.id)).size).toBe(1);
+      // The stream got both copies from the broker as well (the test's listener did) and showed one.
+      const isOurs = (e: { event: string; data?: { payload?: { tool_id?: string } } }) =>
+        e.event === 'tool.version.published' && e.data?.payload?.tool_id === id;
+      await live.waitFor(isOurs, 'the event on the live stream');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(live.events.filter(isOurs)).toHaveLength(1);
+    } finally {
+      live.close();
+    }
   }, 120_000);
 
   it('loses no accepted publish and does none twice when the broker drops every connection mid-load', async () => {

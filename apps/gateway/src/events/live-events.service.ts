@@ -61,6 +61,9 @@ type ToolEventPayload = {
   previous?: { owner_id: string; visibility: string };
 };
 
+/** How many of the last events' ids a gateway remembers to drop one that arrives again (LiveEventsService). */
+const DEDUPE_WINDOW = 10_000;
+
 /** The SSE frame of a named event with a JSON body (and an id, for events a client can resume after). */
 export function sseFrame(event: string, data: unknown, id?: string): string {
   return `${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -83,6 +86,15 @@ export class LiveEventsService implements BeforeApplicationShutdown {
   private feed?: Promise<{ close(): Promise<void> }>;
   private lingering?: NodeJS.Timeout;
   private recent: Relayed[] = [];
+  /**
+   * Ids of the last DEDUPE_WINDOW events relayed (a ring): an event that arrives again is dropped.
+   * The outbox relay publishes at least once — a registry that dies between publishing a pass and
+   * marking it publishes the same events again, under the same ids, once restarted — and an SSE
+   * client (a browser's EventSource) would show each such event twice.
+   */
+  private readonly relayedIds = new Set<string>();
+  private readonly relayedRing: (string | undefined)[] = new Array<string | undefined>(DEDUPE_WINDOW);
+  private relayedAt = 0;
   /** Events are looked up as they arrive and delivered one after the other, in arrival order. */
   private delivering: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -179,6 +191,12 @@ export class LiveEventsService implements BeforeApplicationShutdown {
     const payload = message.payload as ToolEventPayload;
     const toolId = payload.tool_id;
     if (typeof toolId !== 'string') return;
+    if (this.relayedIds.has(message.id)) return;
+    const evicted = this.relayedRing[this.relayedAt];
+    if (evicted !== undefined) this.relayedIds.delete(evicted);
+    this.relayedRing[this.relayedAt] = message.id;
+    this.relayedIds.add(message.id);
+    this.relayedAt = (this.relayedAt + 1) % DEDUPE_WINDOW;
     const audiences = this.audiences(toolId, payload);
     this.delivering = this.delivering.then(async () => {
       const relayed: Relayed = {

@@ -9,7 +9,7 @@ describe('crash points', () => {
     expect(parseCrashPoint('registry.version.committed@3')).toEqual({ point: 'registry.version.committed', nth: 3 });
     expect(parseCrashPoint('registry.version.committed@0')).toMatch(/not <point> or <point>@<n>/);
     expect(parseCrashPoint('registry.nowhere')).toMatch(
-      /unknown crash point 'registry.nowhere'; known: registry.change.committed, registry.version.committed/,
+      /unknown crash point 'registry.nowhere'; known: registry.change.committed, outbox.published, registry.version.committed/,
     );
   });
 

@@ -12,6 +12,8 @@
 export const CRASH_POINTS = {
   'registry.change.committed':
     "a change other than a version publish (a tool's create, update, delete, …) has committed with its history and outbox event; its cache bump and its answer have not happened",
+  'outbox.published':
+    'an outbox relay pass has published its events (the broker confirmed them) and not yet marked them published: the next pass publishes them again, under the same ids',
   'registry.version.committed':
     "a version publish's transaction has committed (version, history, outbox event and, with a key, the idempotency record); its cache bump and its answer have not happened",
 } as const;
