@@ -7,8 +7,9 @@ export interface RequestContext {
   userId?: string;
   /**
    * RPC handlers: RabbitMQ delivered this request before (to a consumer that died or lost its
-   * channel without acknowledging it), so its change may already be committed. A change refused
-   * as a duplicate then checks whether this same request made it (its history names the request).
+   * channel without acknowledging it), so its change may already be committed. The registry then
+   * looks for the change this same request made (its history entry, or its answer's record, names
+   * the request) and answers as made instead of making it again.
    */
   redelivered?: boolean;
 }
