@@ -33,12 +33,18 @@ const idempotentReplaysTotal = new Counter({
  * been, by operation. Found by the request id in the Idempotency-Key's record or, without a key,
  * in the change's history (ToolsService).
  */
-export const redeliveredChangesTotal = new Counter({
+const redeliveredChangesTotal = new Counter({
   name: 'registry_redelivered_changes_total',
   help: 'Requests delivered again by RabbitMQ after their change had committed (the registry died or lost its channel before answering), answered as done, by operation',
   labelNames: ['operation'] as const,
   registers: [metricsRegistry],
 });
+
+/** Counts and logs a redelivered request answered as made (`details`: what says which change; never a client's key). */
+export function answeredAsMade(logger: Pick<JsonLogger, 'log'>, operation: string, context: string, details: object = {}): void {
+  redeliveredChangesTotal.inc({ operation });
+  logger.log({ msg: 'redelivered request: its change had committed, answered as made', operation, ...details }, context);
+}
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -100,11 +106,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     if (!requestContext.redelivered()) return undefined;
     const rec = await this.dataSource.getRepository(IdempotencyRecord).findOneBy({ id: req.id });
     if (!rec || rec.fingerprint !== req.fingerprint || rec.requestId !== req.requestId) return undefined;
-    redeliveredChangesTotal.inc({ operation: req.operation });
-    this.logger.log(
-      { msg: 'redelivered request: its change had committed, answered as made', operation: req.operation },
-      'IdempotencyService',
-    );
+    answeredAsMade(this.logger, req.operation, 'IdempotencyService');
     return rec.answer as T;
   }
 
@@ -151,11 +153,7 @@ export class IdempotencyService implements OnApplicationBootstrap, OnApplication
     recorded: { answer: object; requestId: string | null },
   ): T & { idempotent_replay?: true } {
     if (requestContext.redelivered() && recorded.requestId !== null && recorded.requestId === req.requestId) {
-      redeliveredChangesTotal.inc({ operation: req.operation });
-      this.logger.log(
-        { msg: 'redelivered request: its change had committed, answered as made', operation: req.operation },
-        'IdempotencyService',
-      );
+      answeredAsMade(this.logger, req.operation, 'IdempotencyService');
       return recorded.answer as T;
     }
     const answer = recorded.answer as T;

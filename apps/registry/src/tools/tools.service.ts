@@ -46,7 +46,7 @@ import { validateManifest } from '../versions/manifest-validation';
 import { ToolVersion } from '../versions/tool-version.entity';
 import { diffVersions } from '../versions/version-diff';
 import { IdempotencyRecord } from '../idempotency/idempotency-record.entity';
-import { IdempotencyService, redeliveredChangesTotal, type IdempotentRequest } from '../idempotency/idempotency.service';
+import { answeredAsMade, IdempotencyService, type IdempotentRequest } from '../idempotency/idempotency.service';
 import { ToolHistory } from './tool-history.entity';
 import { Tool } from './tool.entity';
 
@@ -217,8 +217,7 @@ export class ToolsService {
         const origin = currentOrigin();
         if (origin.redelivered && err instanceof DomainError && err.code === ErrorCode.CONFLICT) {
           const taken = await this.dataSource.getRepository(Tool).findOne({ where: { name: input.name }, withDeleted: true });
-          if (taken && (await this.madeBy(this.dataSource.manager, origin, taken.id, 'tool.created', actor))) {
-            redeliveredChangesTotal.inc({ operation: 'tool.create' });
+          if (taken && (await this.madeBy(this.dataSource.manager, origin, 'tool.create', taken.id, 'tool.created', actor))) {
             return toolView(taken);
           }
         }
@@ -476,8 +475,7 @@ export class ToolsService {
       const existing = await m.getRepository(ToolVersion).findOne({ where: { toolId: id, version } });
       if (existing) {
         const same = existing.sha256 === contentHash(input.config, input.manifest);
-        if (same && (await this.madeBy(m, origin, id, 'version.published', actor, version))) {
-          redeliveredChangesTotal.inc({ operation: 'version.publish' });
+        if (same && (await this.madeBy(m, origin, 'version.publish', id, 'version.published', actor, version))) {
           return { ...versionView(existing, tool.latestVersion), redelivered: true };
         }
         throw new DomainError(
@@ -720,11 +718,13 @@ export class ToolsService {
    * request `origin`, delivered again by RabbitMQ, already made on this tool before its first
    * delivery went unanswered — the registry died between the COMMIT and the answer, or lost its
    * channel. Only then is a change found made its own, to be answered as done; a request delivered
-   * once is a client's repeat, and gets the 409 (or a change made again).
+   * once is a client's repeat, and gets the 409 (or a change made again). A change found is
+   * counted and logged under `operation` (`tool.create`, `version.yank`, …).
    */
   private async madeBy(
     m: EntityManager,
     origin: ChangeOrigin,
+    operation: string,
     toolId: string,
     action: string | undefined,
     actor: Actor,
@@ -738,11 +738,7 @@ export class ToolsService {
     const made = rows.find(
       (h) => h.actorId === actor.user_id && (version === undefined || (h.diff as { version?: string } | null)?.version === version),
     );
-    if (made)
-      this.logger.log(
-        { msg: 'redelivered request: its change had committed, answered as made', action: made.action, tool_id: toolId },
-        'ToolsService',
-      );
+    if (made) answeredAsMade(this.logger, operation, 'ToolsService', { action: made.action, tool_id: toolId });
     return made;
   }
 
@@ -757,18 +753,13 @@ export class ToolsService {
   private async writeOnce<T>(
     id: string,
     actor: Actor,
-    /** For the metric: `tool.update`, `version.yank`, … */
+    /** For the metric and the log: `tool.update`, `version.yank`, … */
     operation: string,
     asMade: (m: EntityManager, made: ToolHistory) => Promise<T>,
     fn: (m: EntityManager) => Promise<T>,
   ): Promise<T> {
-    const origin = currentOrigin();
-    const made = origin.redelivered ? await this.madeBy(this.dataSource.manager, origin, id, undefined, actor) : undefined;
-    if (made) {
-      redeliveredChangesTotal.inc({ operation });
-      return asMade(this.dataSource.manager, made);
-    }
-    return this.write(fn);
+    const made = await this.madeBy(this.dataSource.manager, currentOrigin(), operation, id, undefined, actor);
+    return made ? asMade(this.dataSource.manager, made) : this.write(fn);
   }
 
   /** A change's answer as made (writeOnce): the tool as it is now. */
