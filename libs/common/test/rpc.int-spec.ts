@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import amqplib from 'amqplib';
-import { Module, type INestMicroservice } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { ClientProxyFactory, type ClientProxy, type MicroserviceOptions, type RmqOptions } from '@nestjs/microservices';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { ClientProxyFactory, type ClientProxy, type RmqOptions } from '@nestjs/microservices';
 import { firstValueFrom, timeout } from 'rxjs';
-import { ErrorCode, rpcQueueName, RpcPattern } from '#contracts';
+import { ErrorCode, rpcQueueName, RpcPattern, type Actor, type RpcData } from '#contracts';
 import type { AmqpConnectionManager, Channel } from 'amqp-connection-manager';
 import {
+  createRpcService,
   DomainError,
   JsonLogger,
   PlatformClientRMQ,
@@ -14,11 +14,49 @@ import {
   requestContext,
   rmqRpcOptions,
   RpcClient,
-  rpcServerStrategy,
+  RpcHandler,
   ServiceCoreModule,
   startMetricsServer,
 } from '#common';
-import { freePort, isolate, type TestIsolation } from '#testing';
+import { freePort, isolate, until, type TestIsolation } from '#testing';
+
+/** Tool ids that make the probe below fail in each way a handler can. */
+const PROBE = {
+  missing: '00000000-0000-4000-8000-000000000001',
+  bug: '00000000-0000-4000-8000-000000000002',
+  storeDown: '00000000-0000-4000-8000-000000000003',
+  echo: '00000000-0000-4000-8000-000000000004',
+  hangUnlessRedelivered: '00000000-0000-4000-8000-000000000005',
+} as const;
+
+/** Requests the probe got and will never answer. */
+const hanging: string[] = [];
+
+/**
+ * A handler whose answers (all errors: their details need no response contract) tell the test
+ * what the dispatcher made of a request.
+ */
+@Controller()
+class ProbeController {
+  @RpcHandler(RpcPattern.REGISTRY_TOOL_GET)
+  get(req: RpcData<typeof RpcPattern.REGISTRY_TOOL_GET>, actor: Actor | undefined): Promise<never> {
+    const seen = { tool_id: req.tool_id, user_id: actor?.user_id ?? null, ...requestContext.get() };
+    switch (req.tool_id) {
+      case PROBE.missing:
+        throw new DomainError(ErrorCode.NOT_FOUND, 'no such probe');
+      case PROBE.bug:
+        throw new Error('secret internals');
+      case PROBE.storeDown:
+        throw new Error('query failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      case PROBE.hangUnlessRedelivered:
+        if (!requestContext.redelivered()) {
+          hanging.push(req.tool_id);
+          return new Promise<never>(() => undefined);
+        }
+    }
+    return Promise.reject(new DomainError(ErrorCode.CONFLICT, 'seen', seen));
+  }
+}
 
 /** Real RabbitMQ: a service started like production answers typed RPCs from the gateway's client. */
 describe('RPC over RabbitMQ', () => {
@@ -30,18 +68,23 @@ describe('RPC over RabbitMQ', () => {
   beforeAll(async () => {
     iso = isolate({ LOG_LEVEL: 'debug', RPC_TIMEOUT_MS: '1500' });
     const config = iso.config;
-    @Module({ imports: [ServiceCoreModule.forService('registry', config)] })
-    class TestRegistryModule {}
-    service = await NestFactory.createMicroservice<MicroserviceOptions>(TestRegistryModule, {
-      ...rpcServerStrategy(config, 'registry'),
-      logger: false,
-    });
-    // Capture the service's own JSON log lines to check request id propagation.
-    const logger = service.get(JsonLogger);
-    (logger as unknown as { out: (l: string) => void }).out = (l) => lines.push(l);
-    await service.listen();
+    service = await startService();
     client = new RpcClient(config);
   });
+
+  async function startService(): Promise<INestMicroservice> {
+    @Module({ imports: [ServiceCoreModule.forService('registry', iso.config)], controllers: [ProbeController] })
+    class TestRegistryModule {}
+    const app = await createRpcService(TestRegistryModule, iso.config, 'registry', false);
+    // Capture the service's own JSON log lines to check request id propagation.
+    const logger = app.get(JsonLogger);
+    (logger as unknown as { out: (l: string) => void }).out = (l) => lines.push(l);
+    await app.listen();
+    return app;
+  }
+
+  const probe = (toolId: string, actor?: Actor) =>
+    client.send(RpcPattern.REGISTRY_TOOL_GET, { tool_id: toolId }, { actor, timeoutMs: 10_000 }).catch((e: unknown) => e);
 
   afterAll(async () => {
     await client?.onApplicationShutdown();
@@ -153,4 +196,61 @@ describe('RPC over RabbitMQ', () => {
       await Promise.all([client.close(), server.close()]);
     }
   }, 15_000);
+
+  it("hands a handler its validated request, the caller and the caller's request id", async () => {
+    const actor: Actor = { user_id: 'u-1', role: 'maintainer', via: 'jwt' };
+    const err = await requestContext.run({ requestId: 'probe-req-1' }, () => probe(PROBE.echo, actor));
+    expect(err).toMatchObject({
+      code: ErrorCode.CONFLICT,
+      details: { tool_id: PROBE.echo, user_id: 'u-1', requestId: 'probe-req-1', userId: 'u-1', redelivered: false },
+    });
+    const invalid = await probe('x'.repeat(65));
+    expect(invalid).toMatchObject({ code: ErrorCode.VALIDATION_FAILED, message: expect.stringMatching(/payload\.tool_id/) });
+  });
+
+  it('answers each kind of failure as what it is, and never with the internals of a bug', async () => {
+    expect(await probe(PROBE.missing)).toMatchObject({ code: ErrorCode.NOT_FOUND, message: 'no such probe' });
+    const down = await probe(PROBE.storeDown);
+    expect(down).toMatchObject({ code: ErrorCode.SERVICE_UNAVAILABLE, details: { dependency: 'MySQL' } });
+    const bug = (await probe(PROBE.bug)) as DomainError;
+    expect(bug).toMatchObject({ code: ErrorCode.INTERNAL, message: 'Internal error in registry' });
+    expect(JSON.stringify(bug)).not.toMatch(/secret internals/);
+    // The error id the caller got finds the stack trace in the service's log.
+    const logged = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.error_id === (bug.details as { error_id?: string }).error_id);
+    expect(logged).toMatchObject({ msg: 'unhandled error in RPC handler', err: 'Error: secret internals' });
+  });
+
+  it('refuses to start with two handlers for one pattern, and a server without its handlers', async () => {
+    @Controller()
+    class SecondHealth {
+      @RpcHandler(RpcPattern.REGISTRY_HEALTH_CHECK)
+      check(): never {
+        throw new Error('unreachable');
+      }
+    }
+    @Module({ imports: [ServiceCoreModule.forService('registry', iso.config)], controllers: [SecondHealth] })
+    class TwiceModule {}
+    // Handlers are collected when the application initialises, as listen() does.
+    const twice = await createRpcService(TwiceModule, iso.config, 'registry', false);
+    try {
+      await expect(twice.listen()).rejects.toThrow(/Two RPC handlers for registry\.health\.check/);
+    } finally {
+      await twice.close();
+    }
+    const bare = new PlatformServerRMQ(rmqRpcOptions(iso.config, 'registry').options!);
+    expect(() => bare.listen(() => undefined)).toThrow(/no RpcDispatcher/);
+  });
+
+  it('delivers a request again when its service stops before answering, and the handler knows it is a redelivery', async () => {
+    const pending = probe(PROBE.hangUnlessRedelivered);
+    await until(() => hanging.length === 1, 'the first instance got the request');
+    await service.close();
+    service = await startService();
+    expect(await pending).toMatchObject({
+      code: ErrorCode.CONFLICT,
+      details: { tool_id: PROBE.hangUnlessRedelivered, redelivered: true },
+    });
+  }, 20_000);
 });

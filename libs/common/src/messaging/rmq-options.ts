@@ -1,7 +1,9 @@
-import { ClientRMQ, ServerRMQ, Transport, type CustomStrategy, type RmqOptions } from '@nestjs/microservices';
+import { ClientRMQ, ServerRMQ, Transport, type RmqOptions } from '@nestjs/microservices';
+import type { Channel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnectionManager, ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
 import { rpcQueueName, type ServiceName } from '#contracts';
 import type { AppConfig } from '../config/config';
+import type { RpcDispatcher } from './rpc-server';
 
 /**
  * Safe RabbitMQ options for RPC. Nest's defaults (auto-ack, unlimited prefetch) lose work when a
@@ -57,29 +59,75 @@ export class PlatformClientRMQ extends ClientRMQ {
   }
 }
 
-/** Names JSON.parse would accept although they look like plain names. */
-const JSON_WORDS = new Set(['true', 'false', 'null']);
-
 /**
- * Nest's RMQ server, minus two costs: publisher confirms on its replies (see
- * withoutPublisherConfirms), and a throw per message: before routing a message, Nest tries
- * `JSON.parse` on its pattern (for object patterns). The platform's patterns are plain dotted
- * names (`registry.tool.publish`), so that throws — a SyntaxError with its stack trace, for every
- * message (about 2 % of a busy service's CPU, measured). A name that cannot be JSON is routed as
- * itself, which is exactly what Nest's fallback does after the throw.
+ * Nest's RMQ server, minus publisher confirms on its replies (see withoutPublisherConfirms), with
+ * every request whose pattern has a handler run by the service's RpcDispatcher instead of Nest's
+ * pipeline. Nest's own path is left for what the dispatcher does not know (an unknown pattern or
+ * an event sent to an RPC queue): it rejects the message without requeueing it and, for a
+ * request, answers that nothing handles it.
+ *
+ * A request is acknowledged after its answer is sent, never before: if the service dies or its
+ * channel fails in between, the broker hands the request out again and the registry answers a
+ * redelivered change as made. The answer and the acknowledgement leave in the same turn, on one
+ * channel, the answer first.
  */
 export class PlatformServerRMQ extends ServerRMQ {
+  private dispatcher?: RpcDispatcher;
+
   /** Replies go out on a channel without publisher confirms (see withoutPublisherConfirms). */
   override async createClient<T = AmqpConnectionManager>(): Promise<T> {
     return withoutPublisherConfirms(await super.createClient<AmqpConnectionManager>()) as T;
   }
 
-  override getRouteFromPattern(pattern: string): string {
-    return /^[A-Za-z_][\w.:-]*$/.test(pattern) && !JSON_WORDS.has(pattern) ? pattern : super.getRouteFromPattern(pattern);
+  /** The service's handlers; required before listen(). */
+  dispatchWith(dispatcher: RpcDispatcher): this {
+    this.dispatcher = dispatcher;
+    return this;
+  }
+
+  override listen(callback: (err?: unknown, ...optionalParams: unknown[]) => void): Promise<void> {
+    if (!this.dispatcher) throw new Error('PlatformServerRMQ: no RpcDispatcher (call dispatchWith before listen)');
+    return super.listen(callback);
+  }
+
+  override async handleMessage(message: ConsumeMessage, channel: Channel): Promise<void> {
+    // amqplib hands the consumer null when the broker cancels it (Nest's signature leaves it out).
+    if ((message as ConsumeMessage | null) === null) return;
+    const packet = parsePacket(message.content);
+    if (!packet || !this.dispatcher?.handles(packet.pattern)) return super.handleMessage(message, channel);
+    const reply = await this.dispatcher.handle(packet.pattern, packet.data, message.fields.redelivered);
+    const { replyTo, correlationId } = message.properties as { replyTo?: string; correlationId?: string };
+    // Nest types its channel wrapper loosely (amqp-connection-manager is an optional peer of it).
+    const replies = this.channel as ChannelWrapper | null;
+    if (replyTo && replies) {
+      try {
+        // Resolves once the answer is written to the channel's connection (no confirms here).
+        await replies.sendToQueue(replyTo, Buffer.from(JSON.stringify({ id: packet.id, ...reply, isDisposed: true })), {
+          correlationId,
+        });
+      } catch (err) {
+        // Shutting down, or the broker is gone: unacknowledged, the request goes to another instance.
+        this.logger.warn(`answer to ${packet.pattern} not sent: ${String(err)}`);
+        return;
+      }
+    }
+    try {
+      channel.ack(message);
+    } catch {
+      // The channel closed after the answer went out: the broker requeued the request itself, and
+      // its redelivery is answered as made.
+    }
   }
 }
 
-/** The RPC server of a service: Nest's RMQ transport with the options above. */
-export function rpcServerStrategy(config: AppConfig, service: ServiceName): CustomStrategy {
-  return { strategy: new PlatformServerRMQ(rmqRpcOptions(config, service).options!) };
+/** A request packet as Nest's RMQ client sends it; undefined for anything else (events, foreign messages). */
+function parsePacket(content: Buffer): { pattern: string; id: string; data: unknown } | undefined {
+  try {
+    const packet = JSON.parse(content.toString()) as { pattern?: unknown; id?: unknown; data?: unknown };
+    return typeof packet.pattern === 'string' && typeof packet.id === 'string'
+      ? (packet as { pattern: string; id: string; data: unknown })
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,86 +1,130 @@
-import {
-  ArgumentsHost,
-  Catch,
-  createParamDecorator,
-  type CallHandler,
-  type ExecutionContext,
-  Inject,
-  Injectable,
-  type NestInterceptor,
-  type PipeTransform,
-  type RpcExceptionFilter,
-} from '@nestjs/common';
-import { RmqContext } from '@nestjs/microservices';
-import type { Channel, Message } from 'amqplib';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
-import { Observable, throwError } from 'rxjs';
-import { ErrorCode, RpcContracts, rpcMetaSchema, type Actor, type RpcErrorPayload, type RpcData, type RpcPattern } from '#contracts';
+import { ErrorCode, RpcContracts, rpcMetaSchema, type Actor, type RpcData, type RpcErrorPayload, type RpcPattern } from '#contracts';
 import { SERVICE_NAME } from '../config/config.module';
 import { driverErrorCode } from '../database/mysql';
-import { DomainError, isRpcErrorPayload } from '../errors/domain-error';
-import { rpcHandleDuration, rpcHandledTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
+import { DomainError } from '../errors/domain-error';
 import { parseOrThrow } from '../errors/zod-error';
 import { requestContext, sanitizeRequestId } from '../logging/request-context';
 import { JsonLogger } from '../logging/json-logger';
+import { rpcHandleDuration, rpcHandledTotal, SeriesCache, type CounterSeries, type HistogramSeries } from '../metrics/metrics';
+
+/** An RPC handler: the request's data, validated against its pattern's contract, and the caller the gateway authenticated (none for internal calls). */
+export type RpcMethod<P extends RpcPattern> = (req: RpcData<P>, actor: Actor | undefined) => unknown;
+
+/** The `@RpcHandler` methods of each controller class. */
+const HANDLERS = new WeakMap<object, { pattern: RpcPattern; key: string | symbol }[]>();
 
 /**
- * Runs every RPC handler inside the caller's request context (so logs carry the gateway's request
- * id) and acknowledges the message once the handler has finished — success or failure — so a crash
- * mid-handler leaves the message on the queue for redelivery instead of losing it.
+ * Makes a controller method the handler of an RPC pattern of the contracts. The method's
+ * parameters are typed by the pattern: its request data (validated before the call; a 400
+ * naming the field otherwise) and the caller. RpcDispatcher finds these methods at start-up.
+ */
+export function RpcHandler<P extends RpcPattern>(pattern: P) {
+  return <M extends RpcMethod<P>>(target: object, key: string | symbol, _descriptor: TypedPropertyDescriptor<M>): void => {
+    HANDLERS.set(target.constructor, [...(HANDLERS.get(target.constructor) ?? []), { pattern, key }]);
+  };
+}
+
+/** What a request is answered with: Nest's RPC reply packet without its id. */
+export type RpcReply = { response: unknown } | { err: RpcErrorPayload };
+
+/**
+ * Runs the service's RPC requests: the one path from a delivered message to its answer, with no
+ * Nest pipeline in between (PlatformServerRMQ hands it every request whose pattern has a handler).
+ * Each request runs in its caller's request context (so logs carry the gateway's request id and a
+ * redelivery is known as one), is validated against its contract, counted and timed, and any
+ * error becomes a typed payload: a DomainError as itself, a lost store connection a retryable
+ * 503, anything else an INTERNAL error logged under an id the caller gets.
+ *
+ * Why not Nest's interceptor, pipe and filter: they wrapped every request in rxjs streams and a
+ * reply scheduled on the next tick. On the write path that was measured at 6 % of the services' CPU
+ * per write and 1.4–1.9 ms of p50 at 500 writes/s (interleaved A/Bs on a slow host), and it
+ * acknowledged a request before its answer was sent.
  */
 @Injectable()
-export class RpcContextInterceptor implements NestInterceptor {
+export class RpcDispatcher implements OnModuleInit {
+  private readonly routes = new Map<string, (data: unknown, actor: Actor | undefined) => unknown>();
   private readonly durations = new SeriesCache<HistogramSeries>();
   private readonly outcomes = new SeriesCache<CounterSeries>();
 
-  constructor(@Inject(JsonLogger) private readonly logger: JsonLogger) {}
+  constructor(
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(JsonLogger) private readonly logger: JsonLogger,
+    @Inject(SERVICE_NAME) private readonly service: string,
+  ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const rpc = context.switchToRpc();
-    const rmq = rpc.getContext<RmqContext>();
-    const envelope = rpc.getData<{ meta?: unknown }>();
-    const meta = rpcMetaSchema.safeParse(envelope?.meta);
+  onModuleInit(): void {
+    for (const { instance } of this.discovery.getControllers()) {
+      if (!instance) continue;
+      for (const { pattern, key } of HANDLERS.get((instance as object).constructor) ?? []) {
+        if (this.routes.has(pattern)) throw new Error(`Two RPC handlers for ${pattern}: each pattern has one`);
+        const contract = RpcContracts[pattern].request;
+        const method = (instance as Record<string | symbol, (data: unknown, actor: Actor | undefined) => unknown>)[key].bind(instance);
+        this.routes.set(pattern, (data, actor) => method(parseOrThrow(contract, data, 'payload'), actor));
+      }
+    }
+  }
+
+  /** The patterns this service answers. */
+  get patterns(): string[] {
+    return [...this.routes.keys()];
+  }
+
+  handles(pattern: string): boolean {
+    return this.routes.has(pattern);
+  }
+
+  /** Runs a request to its answer; never rejects. `envelope` is the message's data: `{ meta, data }`. */
+  handle(pattern: string, envelope: unknown, redelivered: boolean): Promise<RpcReply> {
+    const route = this.routes.get(pattern);
+    const { meta: rawMeta, data } = (envelope ?? {}) as { meta?: unknown; data?: unknown };
+    const meta = rpcMetaSchema.safeParse(rawMeta);
+    const actor = meta.success ? meta.data.actor : undefined;
     const ctx = {
       requestId: meta.success ? sanitizeRequestId(meta.data.request_id) : randomUUID(),
-      userId: meta.success ? meta.data.actor?.user_id : undefined,
-      redelivered: rmq instanceof RmqContext && (rmq.getMessage() as Message).fields.redelivered,
+      userId: actor?.user_id,
+      redelivered,
     };
-    let acked = false;
-    const started = performance.now();
-    const ack = (outcome: string) => {
-      if (acked || !(rmq instanceof RmqContext)) return;
-      acked = true;
-      const pattern = rmq.getPattern();
+    return requestContext.run(ctx, async () => {
+      const started = performance.now();
+      let reply: RpcReply;
+      try {
+        if (!route) throw new Error(`No RPC handler for ${pattern}`);
+        reply = { response: await route(data, actor) };
+      } catch (e) {
+        reply = { err: this.toErrorPayload(e) };
+      }
+      const outcome = 'err' in reply ? reply.err.code : 'ok';
       const seconds = (performance.now() - started) / 1000;
       this.outcomes.get(`${pattern} ${outcome}`, () => rpcHandledTotal.bind({ pattern, outcome })).inc();
       this.durations.get(pattern, () => rpcHandleDuration.bind({ pattern })).observe(seconds);
       this.logger.debug({ msg: 'rpc handled', pattern, outcome, duration_ms: Math.round(seconds * 1000) }, 'Rpc');
-      (rmq.getChannelRef() as Channel).ack(rmq.getMessage() as Message);
-    };
-    return new Observable((subscriber) =>
-      requestContext.run(ctx, () =>
-        next.handle().subscribe({
-          next: (v) => subscriber.next(v),
-          error: (e: unknown) => {
-            ack(isRpcErrorPayload(e) ? e.code : e instanceof DomainError ? e.code : 'INTERNAL');
-            subscriber.error(e);
-          },
-          complete: () => {
-            ack('ok');
-            subscriber.complete();
-          },
-        }),
-      ),
-    );
+      return reply;
+    });
   }
-}
 
-/** Validates an RPC envelope's `data` against the contract of its pattern (400 naming the field). */
-export class RpcPayloadPipe<P extends RpcPattern> implements PipeTransform<unknown, RpcData<P>> {
-  constructor(private readonly pattern: P) {}
-  transform(value: unknown): RpcData<P> {
-    const data = (value as { data?: unknown } | undefined)?.data;
-    return parseOrThrow(RpcContracts[this.pattern].request, data, 'payload') as RpcData<P>;
+  /** Domain errors travel as themselves; anything else is logged and reported by id only. */
+  private toErrorPayload(exception: unknown): RpcErrorPayload {
+    if (exception instanceof DomainError) return exception.toPayload();
+    const store = unreachableStore(exception, SERVICE_DATABASE[this.service] ?? 'MySQL');
+    if (store) {
+      // Not a bug of ours: the caller gets a 503 it can retry, ops get one warning line.
+      this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'RpcDispatcher');
+      return {
+        code: ErrorCode.SERVICE_UNAVAILABLE,
+        message: `The ${this.service} service cannot reach ${store} right now; retry shortly`,
+        details: { dependency: store },
+      };
+    }
+    const errorId = randomUUID();
+    this.logger.error(
+      { msg: 'unhandled error in RPC handler', error_id: errorId, err: String(exception) },
+      exception instanceof Error ? exception.stack : undefined,
+      'RpcDispatcher',
+    );
+    return { code: ErrorCode.INTERNAL, message: `Internal error in ${this.service}`, details: { error_id: errorId } };
   }
 }
 
@@ -107,45 +151,3 @@ export function unreachableStore(err: unknown, database = 'its database'): strin
   }
   return socketCode ? database : undefined;
 }
-
-/** Sends domain errors back as typed payloads; anything else is logged and reported by id only. */
-@Catch()
-export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
-  constructor(
-    @Inject(JsonLogger) private readonly logger: JsonLogger,
-    @Inject(SERVICE_NAME) private readonly service: string,
-  ) {}
-
-  catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
-    if (exception instanceof DomainError) return throwError(() => exception.toPayload());
-    const store = unreachableStore(exception, SERVICE_DATABASE[this.service] ?? 'MySQL');
-    if (store) {
-      // Not a bug of ours: the caller gets a 503 it can retry, ops get one warning line.
-      this.logger.warn({ msg: `${store} unreachable`, err: String(exception) }, 'RpcErrorFilter');
-      const payload: RpcErrorPayload = {
-        code: ErrorCode.SERVICE_UNAVAILABLE,
-        message: `The ${this.service} service cannot reach ${store} right now; retry shortly`,
-        details: { dependency: store },
-      };
-      return throwError(() => payload);
-    }
-    const errorId = randomUUID();
-    this.logger.error(
-      { msg: 'unhandled error in RPC handler', error_id: errorId, err: String(exception) },
-      exception instanceof Error ? exception.stack : undefined,
-      'RpcErrorFilter',
-    );
-    const payload: RpcErrorPayload = {
-      code: ErrorCode.INTERNAL,
-      message: `Internal error in ${this.service}`,
-      details: { error_id: errorId },
-    };
-    return throwError(() => payload);
-  }
-}
-
-/** The authenticated caller the gateway put in the RPC envelope (undefined for internal calls). */
-export const RpcActor = createParamDecorator((_: unknown, ctx: ExecutionContext): Actor | undefined => {
-  const meta = rpcMetaSchema.safeParse(ctx.switchToRpc().getData<{ meta?: unknown }>()?.meta);
-  return meta.success ? meta.data.actor : undefined;
-});

@@ -1,13 +1,30 @@
-import type { DynamicModule, Type } from '@nestjs/common';
+import type { DynamicModule, INestMicroservice, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import { rpcQueueName, type ServiceName } from '#contracts';
-import { ConfigError, loadConfig } from '../config/config';
+import { ConfigError, loadConfig, type AppConfig } from '../config/config';
 import { JsonLogger } from '../logging/json-logger';
 import { armCrashPoint } from '../util/crash-point';
 import { installAmqpWriteCoalescing } from '../messaging/amqp-write-coalescing';
-import { rpcServerStrategy } from '../messaging/rmq-options';
+import { PlatformServerRMQ, rmqRpcOptions } from '../messaging/rmq-options';
+import { RpcDispatcher } from '../messaging/rpc-server';
 import { initMetrics, startMetricsServer } from '../metrics/metrics';
+
+/**
+ * A back-end service's Nest application, serving RPC on its durable RabbitMQ queue once listening:
+ * Nest's RMQ transport, with the service's own handlers run by its RpcDispatcher.
+ */
+export async function createRpcService(
+  rootModule: Type | DynamicModule,
+  config: AppConfig,
+  service: ServiceName,
+  logger: LoggerService | false,
+): Promise<INestMicroservice> {
+  const server = new PlatformServerRMQ(rmqRpcOptions(config, service).options!);
+  const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, { strategy: server, logger });
+  server.dispatchWith(app.get(RpcDispatcher));
+  return app;
+}
 
 /**
  * Starts a back-end service as an RPC server on its durable RabbitMQ queue. A configuration
@@ -32,10 +49,7 @@ export async function bootstrapService(service: ServiceName, rootModule: Type | 
   }
   if (!installAmqpWriteCoalescing())
     logger.warn({ msg: 'amqplib layout not recognised: RabbitMQ frames are written one by one' }, 'Bootstrap');
-  const app = await NestFactory.createMicroservice<MicroserviceOptions>(rootModule, {
-    ...rpcServerStrategy(config, service),
-    logger,
-  });
+  const app = await createRpcService(rootModule, config, service, logger);
   app.enableShutdownHooks();
   initMetrics(service);
   if (config.metricsPort) {

@@ -1,13 +1,12 @@
 import { Controller, type DynamicModule, Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { DiscoveryModule } from '@nestjs/core';
 import type { Redis } from 'ioredis';
 import { HEALTH_PATTERN_BY_SERVICE, type HealthCheckResponse, type ServiceName } from '#contracts';
 import { ConfigModule } from '../config/config.module';
 import { loadConfig, type AppConfig } from '../config/config';
 import { HealthRegistry } from '../health/health-registry';
 import { JsonLogger } from '../logging/json-logger';
-import { RpcContextInterceptor, RpcErrorFilter, RpcPayloadPipe } from '../messaging/rpc-server';
+import { RpcDispatcher, RpcHandler } from '../messaging/rpc-server';
 import { REDIS, RedisModule } from '../redis/redis.module';
 
 const startedAt = Date.now();
@@ -16,14 +15,12 @@ export const PLATFORM_VERSION = process.env.npm_package_version ?? '0.1.0';
 /** A controller answering `<service>.health.check` with the state of the service's own dependencies. */
 function healthController(service: ServiceName) {
   const pattern = HEALTH_PATTERN_BY_SERVICE[service];
-  // The RPC context interceptor and error filter are global (APP_INTERCEPTOR/APP_FILTER below);
-  // adding them here as well would acknowledge each message twice, which closes the channel.
   @Controller()
   class HealthRpcController {
     constructor(@Inject(HealthRegistry) private readonly health: HealthRegistry) {}
 
-    @MessagePattern(pattern)
-    async check(@Payload(new RpcPayloadPipe(pattern)) _req: unknown): Promise<HealthCheckResponse> {
+    @RpcHandler(pattern)
+    async check(): Promise<HealthCheckResponse> {
       const { ok, checks } = await this.health.runAll();
       return {
         service,
@@ -50,7 +47,7 @@ class RedisHealthRegistration implements OnModuleInit {
 
 /**
  * What every back-end service has: validated config, JSON logging, Redis, a health registry and
- * the health RPC, RPC error mapping and acknowledgement. Feature modules are imported next to it.
+ * the health RPC, and the dispatcher that runs the service's RPC handlers (RpcDispatcher). Feature modules are imported next to it.
  */
 @Module({})
 export class ServiceCoreModule {
@@ -59,16 +56,10 @@ export class ServiceCoreModule {
     return {
       module: ServiceCoreModule,
       global: true,
-      imports: [ConfigModule.forRoot(service, config), RedisModule],
+      imports: [ConfigModule.forRoot(service, config), RedisModule, DiscoveryModule],
       controllers: [healthController(service)],
-      providers: [
-        { provide: JsonLogger, useValue: logger },
-        HealthRegistry,
-        RedisHealthRegistration,
-        { provide: APP_INTERCEPTOR, useClass: RpcContextInterceptor },
-        { provide: APP_FILTER, useClass: RpcErrorFilter },
-      ],
-      exports: [JsonLogger, HealthRegistry],
+      providers: [{ provide: JsonLogger, useValue: logger }, HealthRegistry, RedisHealthRegistration, RpcDispatcher],
+      exports: [JsonLogger, HealthRegistry, RpcDispatcher],
     };
   }
 }
