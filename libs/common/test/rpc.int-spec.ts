@@ -29,6 +29,10 @@ const PROBE = {
   hangUnlessRedelivered: '00000000-0000-4000-8000-000000000005',
 } as const;
 
+/** How many requests of a client to a service await their answer (the client's routing map). */
+const waitingRequests = (client: RpcClient, service: string) =>
+  (client as unknown as { clients: Map<string, { routingMap: Map<string, unknown> }> }).clients.get(service)!.routingMap.size;
+
 /** Requests the probe got and will never answer. */
 const hanging: string[] = [];
 
@@ -118,6 +122,19 @@ describe('RPC over RabbitMQ', () => {
       code: ErrorCode.SERVICE_TIMEOUT,
       message: expect.stringMatching(/deployer service did not answer within 300 ms/),
     });
+    expect(Date.now() - started).toBeLessThan(2000);
+    // Nothing is left waiting for the answer that never came.
+    expect(waitingRequests(client, 'deployer')).toBe(0);
+  });
+
+  it('fails the requests still waiting when the client shuts down, instead of leaving them to time out', async () => {
+    const own = new RpcClient(iso.config);
+    // github-sync is not running here either (and the next test reads the deployer's queue).
+    const pending = own.send(RpcPattern.GITHUB_HEALTH_CHECK, {}, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+    await until(() => waitingRequests(own, 'github-sync') === 1, 'the request is waiting for its answer');
+    const started = Date.now();
+    await own.onApplicationShutdown();
+    expect(await pending).toMatchObject({ code: ErrorCode.SERVICE_UNAVAILABLE, details: { reason: 'Connection closed' } });
     expect(Date.now() - started).toBeLessThan(2000);
   });
 

@@ -1,7 +1,8 @@
 import { ClientRMQ, ServerRMQ, Transport, type RmqOptions } from '@nestjs/microservices';
 import type { Channel, ConsumeMessage } from 'amqplib';
+import { randomUUID } from 'node:crypto';
 import type { AmqpConnectionManager, ChannelWrapper, CreateChannelOpts } from 'amqp-connection-manager';
-import { rpcQueueName, type ServiceName } from '#contracts';
+import { ErrorCode, rpcQueueName, type ServiceName } from '#contracts';
 import type { AppConfig } from '../config/config';
 import type { RpcDispatcher } from './rpc-server';
 
@@ -51,11 +52,100 @@ export function withoutPublisherConfirms(connection: AmqpConnectionManager): Amq
   return connection;
 }
 
-/** Nest's RMQ client (gateway → service requests) on a channel without publisher confirms. */
+/** A request that got no answer within its time. */
+export class RpcTimeoutError extends Error {
+  override readonly name = 'RpcTimeoutError';
+}
+
+/** An answer as a service sends it (Nest's reply packet). */
+export interface ReplyPacket {
+  err?: unknown;
+  response?: unknown;
+}
+
+/**
+ * Nest's RMQ client (gateway → service requests) on a channel without publisher confirms, with
+ * requests made by `request()`: one promise per request, its answer found by correlation id in
+ * a map. Nest's `send()` wrapped each request in rxjs streams (defer, mergeMap, an Observable
+ * and the caller's timeout operator) and routed each answer through an EventEmitter event named
+ * after the request. On the write path, with the JavaScript function on top of each sample
+ * counted, Nest's client code was 5.7 % of the gateway's CPU samples and rxjs another 5.7 % (part
+ * of it the client's, part Nest's HTTP interceptors'). Nest's connection handling is kept: a
+ * request waits for the first connection, fails at once while the broker is away, and `close()`
+ * fails the requests still waiting.
+ */
 export class PlatformClientRMQ extends ClientRMQ {
   override createClient(): AmqpConnectionManager {
     // Nest types its connection as `any` (amqp-connection-manager is an optional peer).
     return withoutPublisherConfirms(super.createClient() as AmqpConnectionManager);
+  }
+
+  /**
+   * Sends `{ pattern, data }` and resolves with the answer (its response, or its error: a typed
+   * payload, or why the request could not be sent); rejects with RpcTimeoutError after
+   * `timeoutMs`. The message expires on the broker then too, so a service that comes back later
+   * does not act on it.
+   */
+  request(pattern: string, data: unknown, timeoutMs: number): Promise<ReplyPacket> {
+    return new Promise((resolve, reject) => {
+      const id = randomUUID();
+      let timedOut = false;
+      // The time counts from the call, a first connection included (as the timeout operator did).
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.waiting.delete(id);
+        reject(new RpcTimeoutError(`no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = (packet: ReplyPacket) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(packet);
+      };
+      this.connect().then(
+        () => {
+          if (timedOut) return;
+          // Nest's close() calls these with `{ err }` for the requests still waiting.
+          this.waiting.set(id, settle);
+          // Nest types its channel wrapper loosely (amqp-connection-manager is an optional peer of it).
+          (this.channel as ChannelWrapper)
+            .sendToQueue(this.queue, Buffer.from(JSON.stringify({ pattern, data, id })), {
+              replyTo: this.replyQueue,
+              correlationId: id,
+              expiration: String(timeoutMs),
+              persistent: false,
+            })
+            .catch((err: unknown) => {
+              this.waiting.get(id)?.({ err });
+            });
+        },
+        (err: unknown) => settle({ err: err ?? 'no connection' }),
+      );
+    });
+  }
+
+  /** Requests awaiting their answer, by correlation id (Nest's routing map, typed). */
+  private get waiting(): Map<string, (packet: ReplyPacket) => void> {
+    return this.routingMap as Map<string, (packet: ReplyPacket) => void>;
+  }
+
+  /** Answers go to their request's entry in the routing map (Nest's send() registers there too). */
+  override async consumeChannel(channel: Channel): Promise<void> {
+    await channel.consume(
+      this.replyQueue,
+      (msg) => {
+        if (!msg) return;
+        const callback = this.waiting.get(msg.properties.correlationId as string);
+        if (!callback) return; // Its request timed out: nobody waits for it.
+        let packet: ReplyPacket;
+        try {
+          packet = JSON.parse(msg.content.toString()) as ReplyPacket;
+        } catch {
+          packet = { err: { code: ErrorCode.INTERNAL, message: 'The service sent an unreadable answer' } };
+        }
+        callback(packet);
+      },
+      { noAck: true },
+    );
   }
 }
 

@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { RmqRecordBuilder, type ClientRMQ, type RmqOptions } from '@nestjs/microservices';
+import type { RmqOptions } from '@nestjs/microservices';
 import { randomUUID } from 'node:crypto';
-import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import {
   ErrorCode,
   RpcContracts,
@@ -25,7 +24,7 @@ import {
   type CounterSeries,
   type HistogramSeries,
 } from '../metrics/metrics';
-import { PlatformClientRMQ, rmqRpcOptions } from './rmq-options';
+import { PlatformClientRMQ, rmqRpcOptions, RpcTimeoutError } from './rmq-options';
 import { RequestCoalescer } from './request-coalescer';
 
 export interface RpcCallOptions {
@@ -44,7 +43,7 @@ export interface RpcCallOptions {
  */
 @Injectable()
 export class RpcClient implements OnApplicationShutdown {
-  private readonly clients = new Map<ServiceName, ClientRMQ>();
+  private readonly clients = new Map<ServiceName, PlatformClientRMQ>();
   private readonly durations = new SeriesCache<HistogramSeries>();
   private readonly outcomes = new SeriesCache<CounterSeries>();
   /** One per service: its coalesced requests (of any coalesced pattern) travel together. */
@@ -70,13 +69,13 @@ export class RpcClient implements OnApplicationShutdown {
       meta: { request_id: requestContext.requestId() ?? randomUUID(), actor: opts.actor },
       data,
     };
-    const record = new RmqRecordBuilder(envelope).setOptions({ expiration: String(timeoutMs) }).build();
     const coalescer = 'coalesce' in contract && contract.coalesce ? this.coalescers.get(contract.service) : undefined;
     const held = coalescer?.enter();
     const started = performance.now();
     if (held) await held;
     try {
-      const reply = await firstValueFrom(client.send<unknown>(pattern, record).pipe(timeout(timeoutMs)));
+      const { err, response: reply } = await client.request(pattern, envelope, timeoutMs);
+      if (err !== undefined && err !== null) throw this.toDomainError(err, contract.service, timeoutMs);
       this.outcome(pattern, 'ok').inc();
       return contract.response.parse(reply) as RpcResponse<P>;
     } catch (err) {
@@ -94,7 +93,7 @@ export class RpcClient implements OnApplicationShutdown {
   }
 
   private toDomainError(err: unknown, service: ServiceName, timeoutMs: number): DomainError {
-    if (err instanceof TimeoutError) {
+    if (err instanceof RpcTimeoutError) {
       return new DomainError(ErrorCode.SERVICE_TIMEOUT, `The ${service} service did not answer within ${timeoutMs} ms`, { service });
     }
     if (isRpcErrorPayload(err)) return new DomainError(err.code, err.message, err.details);
