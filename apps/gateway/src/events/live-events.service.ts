@@ -1,7 +1,7 @@
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { ErrorCode, type Actor, type EventMessage } from '#contracts';
-import { APP_CONFIG, canRead, DomainError, EventBus, isAdmin, JsonLogger, metricsRegistry, type AppConfig } from '#common';
+import { APP_CONFIG, canRead, DomainError, EventBus, isAdmin, JsonLogger, LocalCache, metricsRegistry, type AppConfig } from '#common';
 import { AuthStateService, type Invalidation } from '../auth/auth-state.service';
 import { RegistryCacheService } from '../registry/registry-cache.service';
 
@@ -87,14 +87,12 @@ export class LiveEventsService implements BeforeApplicationShutdown {
   private lingering?: NodeJS.Timeout;
   private recent: Relayed[] = [];
   /**
-   * Ids of the last DEDUPE_WINDOW events relayed (a ring): an event that arrives again is dropped.
-   * The outbox relay publishes at least once — a registry that dies between publishing a pass and
-   * marking it publishes the same events again, under the same ids, once restarted — and an SSE
-   * client (a browser's EventSource) would show each such event twice.
+   * Ids of the last DEDUPE_WINDOW events relayed (the oldest go first; no expiry): an event that
+   * arrives again is dropped. The outbox relay publishes at least once — a registry that dies
+   * between publishing a pass and marking it publishes the same events again, under the same ids,
+   * once restarted — and an SSE client (a browser's EventSource) would show each such event twice.
    */
-  private readonly relayedIds = new Set<string>();
-  private readonly relayedRing: (string | undefined)[] = new Array<string | undefined>(DEDUPE_WINDOW);
-  private relayedAt = 0;
+  private readonly relayedIds = new LocalCache<true>(Number.POSITIVE_INFINITY, DEDUPE_WINDOW);
   /** Events are looked up as they arrive and delivered one after the other, in arrival order. */
   private delivering: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -191,12 +189,8 @@ export class LiveEventsService implements BeforeApplicationShutdown {
     const payload = message.payload as ToolEventPayload;
     const toolId = payload.tool_id;
     if (typeof toolId !== 'string') return;
-    if (this.relayedIds.has(message.id)) return;
-    const evicted = this.relayedRing[this.relayedAt];
-    if (evicted !== undefined) this.relayedIds.delete(evicted);
-    this.relayedRing[this.relayedAt] = message.id;
-    this.relayedIds.add(message.id);
-    this.relayedAt = (this.relayedAt + 1) % DEDUPE_WINDOW;
+    if (this.relayedIds.get(message.id)) return;
+    this.relayedIds.set(message.id, true);
     const audiences = this.audiences(toolId, payload);
     this.delivering = this.delivering.then(async () => {
       const relayed: Relayed = {

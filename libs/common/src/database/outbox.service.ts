@@ -217,8 +217,10 @@ export class OutboxService implements OnApplicationBootstrap, OnApplicationShutd
         done.update(OutboxMessage, { id: failed.id }, { attempts: failed.attempts + 1, lastError: String(reason).slice(0, 2000) });
       }
       // A crash before this runs republishes the batch: consumers are idempotent by event id.
-      if (published.length) crashPoint('outbox.published');
-      if (published.length) done.updateKeys(OutboxMessage, published, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
+      if (published.length) {
+        crashPoint('outbox.published');
+        done.updateKeys(OutboxMessage, published, { publishedAt: new Date(), attempts: () => 'attempts + 1' });
+      }
       // The marks and the lock's release in one round trip.
       await done.raw('SELECT RELEASE_LOCK(?)', [lock]).flush();
       held = false;

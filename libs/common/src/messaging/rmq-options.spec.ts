@@ -8,8 +8,8 @@ type Step = 'handled' | `answered ${string}` | 'acked';
 
 function serverWith(reply: RpcReply, send: (content: Buffer) => Promise<void>, steps: Step[]) {
   const dispatcher = {
-    handles: (pattern: string) => pattern === 'registry.tool.get',
-    handle: () => {
+    handle: (pattern: string) => {
+      if (pattern !== 'registry.tool.get') return undefined;
       steps.push('handled');
       return Promise.resolve(reply);
     },

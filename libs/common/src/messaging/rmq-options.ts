@@ -184,8 +184,9 @@ export class PlatformServerRMQ extends ServerRMQ {
     // amqplib hands the consumer null when the broker cancels it (Nest's signature leaves it out).
     if ((message as ConsumeMessage | null) === null) return;
     const packet = parsePacket(message.content);
-    if (!packet || !this.dispatcher?.handles(packet.pattern)) return super.handleMessage(message, channel);
-    const reply = await this.dispatcher.handle(packet.pattern, packet.data, message.fields.redelivered);
+    const handled = packet && this.dispatcher?.handle(packet.pattern, packet.data, message.fields.redelivered);
+    if (!packet || !handled) return super.handleMessage(message, channel);
+    const reply = await handled;
     const { replyTo, correlationId } = message.properties as { replyTo?: string; correlationId?: string };
     // Nest types its channel wrapper loosely (amqp-connection-manager is an optional peer of it).
     const replies = this.channel as ChannelWrapper | null;

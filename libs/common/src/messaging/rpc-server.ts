@@ -67,13 +67,13 @@ export class RpcDispatcher implements OnModuleInit {
     }
   }
 
-  handles(pattern: string): boolean {
-    return this.routes.has(pattern);
-  }
-
-  /** Runs a request to its answer; never rejects. `envelope` is the message's data: `{ meta, data }`. */
-  handle(pattern: string, envelope: unknown, redelivered: boolean): Promise<RpcReply> {
+  /**
+   * Runs a request to its answer (never rejects); undefined when no handler has its pattern.
+   * `envelope` is the message's data: `{ meta, data }`.
+   */
+  handle(pattern: string, envelope: unknown, redelivered: boolean): Promise<RpcReply> | undefined {
     const route = this.routes.get(pattern);
+    if (!route) return undefined;
     const { meta: rawMeta, data } = (envelope ?? {}) as { meta?: unknown; data?: unknown };
     const meta = rpcMetaSchema.safeParse(rawMeta);
     const actor = meta.success ? meta.data.actor : undefined;
@@ -86,7 +86,6 @@ export class RpcDispatcher implements OnModuleInit {
       const started = performance.now();
       let reply: RpcReply;
       try {
-        if (!route) throw new Error(`No RPC handler for ${pattern}`);
         reply = { response: await route(data, actor) };
       } catch (e) {
         reply = { err: this.toErrorPayload(e) };

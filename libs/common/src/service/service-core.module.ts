@@ -47,7 +47,8 @@ class RedisHealthRegistration implements OnModuleInit {
 
 /**
  * What every back-end service has: validated config, JSON logging, Redis, a health registry and
- * the health RPC, and the dispatcher that runs the service's RPC handlers (RpcDispatcher). Feature modules are imported next to it.
+ * the health RPC, and the dispatcher that runs the service's RPC handlers (RpcDispatcher).
+ * Feature modules are imported next to it.
  */
 @Module({})
 export class ServiceCoreModule {
