@@ -48,6 +48,20 @@ describe('validation errors', () => {
     }
   });
 
+  it("name the fields an object accepts next to the unknown ones, at any depth, behind refinements, and keep a schema's own message", () => {
+    const nested = z
+      .strictObject({ page: z.number().optional(), filter: z.strictObject({ tag: z.string(), owner: z.string() }).optional() })
+      .refine(() => true);
+    expect(() => parseOrThrow(nested, { limit: 5 }, 'query')).toThrow('Invalid query: Unrecognized key: "limit"; accepted: page, filter');
+    expect(() => parseOrThrow(nested, { filter: { tag: 'a', owner: 'b', tags: 1, user: 2 } })).toThrow(
+      'Invalid body.filter: Unrecognized keys: "tags", "user"; accepted: tag, owner',
+    );
+    const wide = z.strictObject(Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`f${i}`, z.string().optional()])));
+    expect(() => parseOrThrow(wide, { g: 1 })).toThrow(/accepted: f0, f1, .*, f19, … \(5 more\)$/);
+    const own = z.strictObject({ a: z.string() }, { error: (i) => (i.code === 'unrecognized_keys' ? 'spelled otherwise' : undefined) });
+    expect(() => parseOrThrow(own, { a: 'x', b: 1 })).toThrow('Invalid body: spelled otherwise');
+  });
+
   it('explain a missing body', () => {
     expect(() => parseOrThrow(schema, undefined)).toThrow(/^Invalid body: .*expected object/);
   });

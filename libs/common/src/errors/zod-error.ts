@@ -89,11 +89,32 @@ export function illFormedStringError(value: unknown, where = 'body'): DomainErro
   ]);
 }
 
+/** How many of an object's fields an unknown-field message lists, at most. */
+const ACCEPTED_KEYS_SHOWN = 20;
+
+/**
+ * Zod's message for unknown fields, with the fields the object accepts: a client that sent
+ * `limit` where the API says `page_size` learns the spelling from the error, not from the docs.
+ * The object that refused the fields is known only while the issue is raised (`inst`), so this
+ * is an error map for the parse. A schema's own message for the case (the manifest's, naming
+ * MCP's spellings) still wins: zod asks a schema's own error map first.
+ */
+function namingAcceptedKeys(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code !== 'unrecognized_keys') return undefined;
+  const def = (issue.inst as { _zod?: { def?: { shape?: object } } } | undefined)?._zod?.def;
+  const accepted = def?.shape ? Object.keys(def.shape) : [];
+  if (accepted.length === 0) return undefined;
+  const keys = issue.keys;
+  const given = `Unrecognized key${keys.length > 1 ? 's' : ''}: ${keys.map((k) => JSON.stringify(k)).join(', ')}`;
+  const more = accepted.length > ACCEPTED_KEYS_SHOWN ? `, … (${accepted.length - ACCEPTED_KEYS_SHOWN} more)` : '';
+  return `${given}; accepted: ${accepted.slice(0, ACCEPTED_KEYS_SHOWN).join(', ')}${more}`;
+}
+
 /** Parses with a schema or throws the 400 above. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, where = 'body'): z.output<S> {
   const illFormed = illFormedStringError(value, where);
   if (illFormed) throw illFormed;
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, { error: namingAcceptedKeys });
   if (!result.success) throw validationError(result.error, where);
   return result.data;
 }
