@@ -50,13 +50,19 @@ export async function createGateway(
     genReqId: (req: TaggedRequest) => req[REQUEST_ID] ?? sanitizeRequestId(undefined),
     logger: false,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, { logger });
+  // bodyParser: false: Nest would add a form (urlencoded) parser, and Fastify has a text/plain one
+  // built in; the API takes JSON (and multipart uploads, registered below), so any other body is a
+  // 415 that says to send application/json, not a form's fields read as if they were the JSON's.
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, {
+    logger,
+    bodyParser: false,
+  });
   const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeContentTypeParser('text/plain');
   // Many clients send `Content-Type: application/json` on every request, with a body or not (a
   // DELETE, `POST …/restore`). Fastify refuses such an empty body outright; here it is no body, so
   // a route that takes none works and one that needs one names what is missing (`body: …`).
-  // Every other body goes to Fastify's own parser, with its prototype-poisoning checks. (Registered
-  // through Nest, which would otherwise add its own JSON parser at init.)
+  // Every other body goes to Fastify's own parser, with its prototype-poisoning checks.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   app.useBodyParser<Server>('application/json', { bodyLimit: config.http.bodyLimitBytes }, (request, body, done) =>
     body.length === 0 ? done(null, undefined) : parseJson(request, body.toString(), done),

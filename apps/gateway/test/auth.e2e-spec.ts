@@ -286,6 +286,25 @@ describe('gateway auth (e2e)', () => {
       expectError(r, 400, 'MALFORMED_REQUEST', /^Request body is not valid JSON$/);
     });
 
+    it('a body that is not JSON (a form, plain text, no Content-Type) is a 415 saying to send JSON, and is not read', async () => {
+      const credentials = 'username=alice&password=wonderland-secret-1';
+      // fetch sends a string as text/plain when no type is given, and a Buffer with no type at all.
+      for (const [body, headers] of [
+        [credentials, { 'content-type': 'application/x-www-form-urlencoded' }],
+        [credentials, { 'content-type': 'text/plain' }],
+        [Buffer.from(credentials), {}],
+      ] as const) {
+        const r = await api.request('POST', '/api/v1/auth/login', { body, headers });
+        expectError(r, 415, 'UNSUPPORTED_MEDIA_TYPE', /^Unsupported Content-Type: send application\/json$/);
+      }
+      // JSON with a charset parameter is JSON.
+      const ok = await api.request('POST', '/api/v1/auth/login', {
+        body: JSON.stringify({ username: 'alice', password: 'wonderland-secret-1' }),
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+      });
+      expect(ok.status).toBe(200);
+    });
+
     it('an empty body sent as JSON is no body: a route without one works, a route with one names it', async () => {
       const json = { 'content-type': 'application/json' };
       const key = (await login('alice', 'wonderland-secret-1')).access_token;
