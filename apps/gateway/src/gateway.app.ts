@@ -23,6 +23,7 @@ import { attachFastMe } from './auth/me.fast-path';
 import { TurnStateService } from './http/turn-state.service';
 import { streamingMultipart } from './http/multipart';
 import { API_HELMET_OPTIONS, DOCS_HELMET_OPTIONS, securityHeaders } from './http/security-headers';
+import { documentBodyErrors } from './http/openapi';
 
 const REQUEST_ID = Symbol('requestId');
 /** Methods that change nothing: answered without the coherence barrier. */
@@ -139,7 +140,7 @@ export async function createGateway(
 
 /** The OpenAPI document of every route, generated from the controllers and their zod schemas. */
 export function buildOpenApiDocument(app: NestFastifyApplication) {
-  return SwaggerModule.createDocument(
+  const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('MCP Platform API')
@@ -151,4 +152,5 @@ export function buildOpenApiDocument(app: NestFastifyApplication) {
       .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key' }, 'api_key')
       .build(),
   );
+  return documentBodyErrors(document);
 }

@@ -63,4 +63,23 @@ describe('gateway routes', () => {
       });
     }
   });
+
+  it('documents, for every route that takes a body, the answers Fastify gives before the controller (400, 413, 415)', () => {
+    const doc = buildOpenApiDocument(app) as unknown as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, { content?: object }> }>>;
+    };
+    const withBody = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.requestBody)
+        .map(([method, op]) => ({ route: `${method} ${path}`, op })),
+    );
+    expect(withBody.map((r) => r.route)).toEqual(
+      expect.arrayContaining(['post /api/v1/mcps/{tool_id}/versions', 'post /api/v1/auth/login']),
+    );
+    for (const { route, op } of withBody)
+      expect({ route, documented: ['400', '413', '415'].filter((s) => op.responses[s]?.content) }).toEqual({
+        route,
+        documented: ['400', '413', '415'],
+      });
+  });
 });

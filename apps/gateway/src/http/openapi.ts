@@ -1,5 +1,5 @@
 import { applyDecorators, HttpCode } from '@nestjs/common';
-import { ApiBearerAuth, ApiResponse, ApiSecurity } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiResponse, ApiSecurity, type OpenAPIObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { openApiSchema } from './validation';
 
@@ -46,6 +46,26 @@ export function ApiReply(status: number, schema?: z.ZodType, description = 'Succ
 export function ApiErrors(...statuses: number[]) {
   const schema = openApiSchema(errorBodySchema, 'output');
   return applyDecorators(...statuses.map((status) => ApiResponse({ status, description: ERROR_TEXT[status] ?? 'Error', schema })));
+}
+
+const BODY_METHODS = ['post', 'put', 'patch', 'delete'] as const;
+type OpenApiResponse = NonNullable<OpenAPIObject['paths'][string]['post']>['responses'][string];
+
+/**
+ * Every route that takes a body can answer 400 (not JSON, or invalid), 413 (over the body limit)
+ * and 415 (not JSON, not multipart): Fastify refuses those bodies before the controller, so the
+ * routes' own decorators do not say so. Added to each operation with a request body that does not
+ * document them itself, so that clients generated from the document know the answers.
+ */
+export function documentBodyErrors(document: OpenAPIObject): OpenAPIObject {
+  const content = { 'application/json': { schema: openApiSchema(errorBodySchema, 'output') } };
+  for (const item of Object.values(document.paths))
+    for (const method of BODY_METHODS) {
+      const operation = item[method];
+      if (!operation?.requestBody) continue;
+      for (const status of [400, 413, 415]) operation.responses[status] ??= { description: ERROR_TEXT[status], content } as OpenApiResponse;
+    }
+  return document;
 }
 
 /** Marks a route as needing a JWT or API key in the OpenAPI document. */
