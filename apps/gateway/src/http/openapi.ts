@@ -42,10 +42,14 @@ export function ApiReply(status: number, schema?: z.ZodType, description = 'Succ
   );
 }
 
+/** The error body's JSON Schema, converted once for every route's error responses. */
+const ERROR_BODY_JSON_SCHEMA = openApiSchema(errorBodySchema, 'output');
+
 /** Documents the error responses a route can give, all in the one error body format. */
 export function ApiErrors(...statuses: number[]) {
-  const schema = openApiSchema(errorBodySchema, 'output');
-  return applyDecorators(...statuses.map((status) => ApiResponse({ status, description: ERROR_TEXT[status] ?? 'Error', schema })));
+  return applyDecorators(
+    ...statuses.map((status) => ApiResponse({ status, description: ERROR_TEXT[status] ?? 'Error', schema: ERROR_BODY_JSON_SCHEMA })),
+  );
 }
 
 const BODY_METHODS = ['post', 'put', 'patch', 'delete'] as const;
@@ -58,7 +62,7 @@ type OpenApiResponse = NonNullable<OpenAPIObject['paths'][string]['post']>['resp
  * document them itself, so that clients generated from the document know the answers.
  */
 export function documentBodyErrors(document: OpenAPIObject): OpenAPIObject {
-  const content = { 'application/json': { schema: openApiSchema(errorBodySchema, 'output') } };
+  const content = { 'application/json': { schema: ERROR_BODY_JSON_SCHEMA } };
   for (const item of Object.values(document.paths))
     for (const method of BODY_METHODS) {
       const operation = item[method];
